@@ -1,0 +1,30 @@
+# Two entry points: `make demo` and `make test`. Both set up .venv from nothing first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.edgekit-installed
+
+.PHONY: setup demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# the CPU wheel first: any other torch spec pulls several GB of CUDA packages
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/edgekit demo
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m pip install --quiet scikit-image
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) edgekit-demo .pytest_cache

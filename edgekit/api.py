@@ -1,0 +1,164 @@
+"""The product: compress(), benchmark(), inspect_model(), export(), load_profile().
+
+The CLI is a thin layer over these functions. Heavy libraries (torch, onnxruntime) are
+imported inside the functions, never at module import.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edgekit.artifact import Artifact, Format
+from edgekit.data import Dataset, ImagePreprocessing, load_data, random_data
+from edgekit.errors import DataError, ShapeMismatchError
+from edgekit.models import LoadedModel, load_model
+from edgekit.profile import Profile, default_profile_name, load_profile
+from edgekit.progress import NullProgress, Progress
+from edgekit.report.schema import Report
+from edgekit.summary import ModelSummary
+
+log = logging.getLogger(__name__)
+
+__all__ = ["compress", "benchmark", "inspect_model", "export", "load_profile", "resolve_profile"]
+
+
+def resolve_profile(profile: str | Path | Profile | None, *, max_accuracy_drop: float | None = None,
+                    batch_sizes: Sequence[int] | None = None) -> Profile:
+    """A Profile from a name/path/object (None = this host's default), with overrides applied."""
+    if not isinstance(profile, Profile):
+        profile = load_profile(profile or default_profile_name())
+    if max_accuracy_drop is not None:
+        profile = profile.replace_section("verify", max_accuracy_drop=float(max_accuracy_drop))
+    if batch_sizes:
+        profile = profile.replace_section("benchmark", batch_sizes=[int(b) for b in batch_sizes])
+    return profile
+
+
+def _input_shape(explicit: Sequence[int] | None, model: LoadedModel, *datasets: Dataset | None) -> tuple[int, ...] | None:
+    data_shape = next(((1, *d.x.shape[1:]) for d in datasets if d is not None), None)
+    if explicit is not None:
+        shape = tuple(int(v) for v in explicit)
+        if data_shape is not None and tuple(shape[1:]) != tuple(data_shape[1:]):
+            raise ShapeMismatchError(f"--input-shape {list(shape)} does not match the data's sample shape "
+                                     f"{list(data_shape[1:])}.", "Drop --input-shape or fix the data.")
+        return shape
+    return data_shape or model.example_shape
+
+
+def _load_datasets(profile: Profile, calib_data: Any, eval_data: Any, image_prep: ImagePreprocessing | None,
+                   seed: int) -> tuple[Dataset | None, Dataset | None]:
+    calib = evald = None
+    if calib_data is not None:
+        calib = load_data(calib_data, limit=profile.quantize.calibration_samples, image_prep=image_prep,
+                          what="calibration data").subset(profile.quantize.calibration_samples, seed)
+    if eval_data is not None:
+        evald = load_data(eval_data, limit=profile.verify.max_samples, image_prep=image_prep,
+                          what="evaluation data").subset(profile.verify.max_samples, seed)
+    return calib, evald
+
+
+def _require_calibration(profile: Profile, calib: Dataset | None, calib_random: bool,
+                         shape: tuple[int, ...] | None, seed: int) -> Dataset | None:
+    if "int8" not in profile.compile.precisions or calib is not None:
+        return calib
+    if not calib_random:
+        raise DataError(
+            "INT8 quantization needs calibration data: the INT8 ranges are measured on it, and ranges from "
+            "made-up inputs can silently cost many points of accuracy.",
+            "Pass --calib-data (a .npz with x, an image folder, or module:callable) with a few hundred "
+            "representative inputs, or --calib-random to accept random calibration (flagged in the report).",
+        )
+    if shape is None:
+        raise DataError("--calib-random needs the input shape.", "Pass --input-shape, e.g. 1,3,224,224.")
+    return random_data(shape, min(64, profile.quantize.calibration_samples), seed)
+
+
+def compress(model: Any, profile: str | Path | Profile | None = None, *, calib_data: Any = None,
+             eval_data: Any = None, out_dir: str | Path, weights: str | Path | None = None,
+             trust_pickle: bool = False, calib_random: bool = False, input_shape: Sequence[int] | None = None,
+             max_accuracy_drop: float | None = None, batch_sizes: Sequence[int] | None = None,
+             image_prep: ImagePreprocessing | None = None, seed: int = 0, force: bool = False,
+             progress: Progress | None = None) -> Report:
+    """Export, quantize, verify and benchmark ``model`` for ``profile``; write the bundle to ``out_dir``.
+
+    Variants that break the accuracy budget (``max_accuracy_drop`` points, on labelled
+    ``eval_data``) or whose INT8 kernels do not run are marked rejected and never recommended.
+    """
+    from edgekit.backends import get_backend
+    from edgekit.bundle import check_output
+    from edgekit.runner import CompressJob
+
+    prof = resolve_profile(profile, max_accuracy_drop=max_accuracy_drop, batch_sizes=batch_sizes)
+    out = Path(out_dir)
+    check_output(out, force)
+    backend = get_backend(prof.target.backend)
+    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle)
+    calib, evald = _load_datasets(prof, calib_data, eval_data, image_prep, seed)
+    shape = _input_shape(input_shape, loaded, calib, evald)
+    calib = _require_calibration(prof, calib, calib_random, shape, seed)
+    job = CompressJob(loaded, prof, backend, calib, evald, shape, seed, progress or NullProgress(),
+                      command=list(sys.argv))
+    return job.run(out, force)
+
+
+def benchmark(artifact: str | Path, profile: str | Path | Profile | None = None, *, data: Any = None,
+              batch_sizes: Sequence[int] | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """Latency/throughput/peak RSS of one ONNX artifact with the profile's runtime settings."""
+    import numpy as np
+
+    from edgekit.bench.latency import BenchSettings, run_benchmark
+
+    prof = resolve_profile(profile, batch_sizes=batch_sizes)
+    loaded = load_model(artifact)
+    if loaded.onnx_path is None:
+        raise DataError(f"{artifact} is not an ONNX file.", "edgekit bench times compiled artifacts (.onnx).")
+    if data is not None:
+        sample = load_data(data, limit=max(prof.benchmark.batch_sizes), what="benchmark data").x
+    elif loaded.example_shape is not None:
+        sample = np.random.default_rng(0).standard_normal(loaded.example_shape, dtype=np.float32)
+    else:
+        raise DataError(f"{artifact} has a dynamic input shape beyond the batch.",
+                        "Pass --data with real inputs (.npz with x).")
+    b = prof.benchmark
+    settings = BenchSettings(b.batch_sizes, b.warmup, b.iterations, prof.target.threads, prof.target.graph_optimization)
+    result = run_benchmark(prof.target.backend, Path(artifact), sample, settings, progress=progress)
+    return {**result, "profile": prof.name, "settings": settings.__dict__, "random_inputs": data is None}
+
+
+def export(model: Any, out: str | Path, *, input_shape: Sequence[int] | None = None, weights: str | Path | None = None,
+           trust_pickle: bool = False, opset: int = 17, force: bool = False) -> Path:
+    """Export a torch model to FP32 ONNX (dynamic batch) at ``out``."""
+    from edgekit.bundle import check_output
+    from edgekit.stages.export import ExportConfig, ExportStage
+
+    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle)
+    shape = _input_shape(input_shape, loaded)
+    if shape is None or not loaded.is_torch:
+        raise DataError("export needs a torch model and its input shape.", "Pass --input-shape, e.g. 1,3,224,224.")
+    target = Path(out)
+    if target.exists() and not force:
+        check_output(target, force)
+    with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
+        source = Artifact(Format.TORCH, None, {"module": loaded.module, "exported_program": loaded.exported_program})
+        art = ExportStage(ExportConfig(tuple(shape), opset)).run(source, None, Path(tmp))  # type: ignore[arg-type]
+        Path(art.path).replace(target)
+    return target
+
+
+def inspect_model(model: Any, *, input_shape: Sequence[int] | None = None, weights: str | Path | None = None,
+                  trust_pickle: bool = False) -> ModelSummary:
+    """Parameters, MACs, layer table, input/output shapes (counted on the ONNX graph)."""
+    from edgekit.summary import summarize_onnx
+
+    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle)
+    if loaded.onnx_path is not None:
+        return summarize_onnx(loaded.onnx_path)
+    with tempfile.TemporaryDirectory(prefix="edgekit-inspect-") as tmp:
+        path = export(loaded.module if loaded.exported_program is None else model, Path(tmp) / "model.onnx",
+                      input_shape=input_shape or loaded.example_shape, weights=None)
+        return summarize_onnx(path)

@@ -1,0 +1,1 @@
+"""Benchmark harness: latency/throughput/memory of compiled artifacts."""

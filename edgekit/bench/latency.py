@@ -1,0 +1,87 @@
+"""Times an artifact by running the bundle's own standalone runner in a fresh process.
+
+A fresh process per artifact keeps one artifact's allocator and thread-pool state from
+leaking into the next one's numbers (FIELD-NOTES: medians drift +-40% otherwise), makes the
+peak RSS that of the runtime alone, and means the report's latency was measured by exactly
+the code that ships in deploy/.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.deploy import DEPLOY_DIR, RUNNERS
+from edgekit.errors import BackendUnavailableError, PipelineError
+from edgekit.progress import NullProgress, Progress
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    batch_sizes: tuple[int, ...]
+    warmup: int
+    iterations: int
+    threads: int
+    optimization: str = "all"
+
+
+def _command(runner: Path, model: Path, inputs: Path, out: Path, s: BenchSettings) -> list[str]:
+    return [sys.executable, str(runner), "--model", str(model), "--input", str(inputs), "--json", str(out),
+            "--batch-sizes", ",".join(map(str, s.batch_sizes)), "--warmup", str(s.warmup),
+            "--iterations", str(s.iterations), "--threads", str(s.threads), "--optimization", s.optimization,
+            "--progress-jsonl"]
+
+
+def _follow(proc: subprocess.Popen, key: str, progress: Progress, settings: BenchSettings) -> list[str]:
+    """Turn the runner's JSON progress lines into progress updates; keep other lines for errors."""
+    other: list[str] = []
+    per_batch = settings.warmup + settings.iterations
+    order = {b: i for i, b in enumerate(settings.batch_sizes)}
+    total = per_batch * len(settings.batch_sizes)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            other.append(line.rstrip())
+            continue
+        offset = order.get(event["batch_size"], 0) * per_batch + (settings.warmup if event["phase"] == "timed" else 0)
+        progress.update(key, offset + event["done"], total)
+    return other
+
+
+def run_benchmark(backend_name: str, model: Path, sample: np.ndarray, settings: BenchSettings, *,
+                  progress: Progress | None = None, key: str = "bench") -> dict[str, Any]:
+    """Latency per batch size, throughput, load time and peak RSS of one artifact."""
+    if backend_name not in RUNNERS:
+        raise BackendUnavailableError(f"No standalone runner for backend '{backend_name}'.",
+                                      f"Runners exist for: {', '.join(RUNNERS)}.")
+    progress = progress or NullProgress()
+    runner = DEPLOY_DIR / RUNNERS[backend_name]
+    with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
+        inputs, out = Path(tmp) / "inputs.npz", Path(tmp) / "result.json"
+        np.savez(inputs, x=np.ascontiguousarray(sample, dtype=np.float32))
+        progress.start(key, f"benchmark {model.parent.name}/{model.name}", None)
+        proc = subprocess.Popen(_command(runner, model, inputs, out, settings), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            other = _follow(proc, key, progress, settings)
+            code = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            progress.finish(key)
+        if code != 0 or not out.exists():
+            tail = " | ".join(other[-3:])
+            raise PipelineError(f"Benchmarking {model} failed (runner exit code {code}): {tail[:500]}",
+                                "Run deploy/run.py on the artifact by hand to see the full error.")
+        return json.loads(out.read_text())

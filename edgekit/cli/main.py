@@ -1,0 +1,249 @@
+"""`edgekit` command group. Heavy modules are imported inside commands so --help stays fast."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgekit import __version__
+from edgekit.cli.errors import handle_errors
+from edgekit.cli.options import FLOATS, INTS
+from edgekit.errors import ExitCode
+
+DEMO_MODEL = "edgekit.demo:digits_cnn"
+
+
+def _is_demo_bundle(path: Path) -> bool:
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return manifest.get("input_model", {}).get("source") == DEMO_MODEL
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgekit")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug logs).")
+def cli(debug: bool, verbose: int) -> None:
+    """Compress a trained PyTorch model for an edge target and prove the result with measured numbers.
+
+    \b
+    edgekit demo                                   # the whole pipeline on a built-in digits CNN
+    edgekit compress model.pt2 --profile cpu-onnxruntime --calib-data calib.npz --eval-data eval.npz --out bundle
+    """
+    level = logging.DEBUG if verbose > 1 or debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def image_options(func: Any) -> Any:
+    func = click.option("--grayscale", is_flag=True, help="Image folders: load images as 1 channel.")(func)
+    func = click.option("--std", type=FLOATS, default="0.229,0.224,0.225", show_default=True,
+                        help="Image folders: per-channel std.")(func)
+    func = click.option("--mean", type=FLOATS, default="0.485,0.456,0.406", show_default=True,
+                        help="Image folders: per-channel mean (after scaling to [0,1]).")(func)
+    func = click.option("--image-size", type=INTS, default="224", show_default=True,
+                        help="Image folders: resize to S or H,W.")(func)
+    return func
+
+
+def _image_prep(image_size: tuple[int, ...], mean: tuple[float, ...], std: tuple[float, ...], grayscale: bool) -> Any:
+    from edgekit.data import ImagePreprocessing
+
+    size = (image_size[0], image_size[0]) if len(image_size) == 1 else (image_size[0], image_size[1])
+    return ImagePreprocessing(size=size, mean=mean, std=std, grayscale=grayscale)
+
+
+def _run_compress(model: Any, out: Path, **kwargs: Any) -> Any:
+    from edgekit.api import compress
+    from edgekit.cli.ui import RichProgress, print_report
+
+    with RichProgress() as progress:
+        report = compress(model, out_dir=out, progress=progress, **kwargs)
+    print_report(report)
+    return report
+
+
+def _exit_for(report: Any) -> None:
+    """A rejected variant is a failed verification: the exit code says so even though a bundle was written."""
+    if report.rejected:
+        click.echo(f"{len(report.rejected)} variant(s) rejected by verification (see report.md); "
+                   f"exit code {int(ExitCode.VERIFICATION_FAILED)}.", err=True)
+        raise SystemExit(int(ExitCode.VERIFICATION_FAILED))
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--profile", "-p", help="Profile name or TOML file (default: this host's, see `edgekit profiles list`).")
+@click.option("--calib-data", help="Calibration data: .npz (x[, y]), image folder, or module:callable.")
+@click.option("--eval-data", help="Evaluation data with labels (y) for the accuracy budget; same forms.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Output bundle directory.")
+@click.option("--weights", type=click.Path(path_type=Path), help="state_dict for a module:factory MODEL.")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled nn.Module (runs code from the file).")
+@click.option("--calib-random", is_flag=True, help="Allow INT8 calibration on random inputs (flagged in the report).")
+@click.option("--input-shape", type=INTS, help="Input shape, e.g. 1,3,224,224 (default: from the data).")
+@click.option("--max-accuracy-drop", type=float, help="Accuracy budget in points (default: the profile's, 1.0).")
+@click.option("--batch-sizes", type=INTS, help="Benchmark batch sizes, e.g. 1,8 (default: the profile's).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Replace the output directory if it exists.")
+@image_options
+@handle_errors
+def compress(model: str, profile: str | None, out: Path, image_size: Any, mean: Any, std: Any, grayscale: bool,
+             **kwargs: Any) -> None:
+    """Export, quantize (INT8), verify and benchmark MODEL; write a deployable bundle to --out.
+
+    MODEL: a torch.export .pt2, TorchScript file, .onnx file, or package.module:factory with --weights.
+    """
+    report = _run_compress(model, out, profile=profile, image_prep=_image_prep(image_size, mean, std, grayscale),
+                           **kwargs)
+    _exit_for(report)
+
+
+@cli.command()
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("edgekit-demo"), show_default=True)
+@click.option("--profile", "-p", help="Profile (default: this host's).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@handle_errors
+def demo(out: Path, profile: str | None, seed: int) -> None:
+    """Train a small CNN on scikit-learn's digits (cached) and run the whole pipeline on it."""
+    from edgekit.demo import prepare_demo
+    from edgekit.errors import OutputExistsError
+
+    if out.exists() and not _is_demo_bundle(out):
+        raise OutputExistsError(f"{out} exists and was not made by `edgekit demo`; it is left untouched.",
+                                "Pass another --out.")
+    assets = prepare_demo(seed)
+    source = "cached" if assets.cached else "trained"
+    click.echo(f"Digits CNN teacher {source}: {assets.test_accuracy:.2f}% on 540 held-out digits "
+               f"({assets.weights.parent})", err=True)
+    report = _run_compress(DEMO_MODEL, out, weights=assets.weights, profile=profile,
+                           calib_data=str(assets.calib), eval_data=str(assets.eval), seed=seed, force=True)
+    _exit_for(report)
+
+
+@cli.command()
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--profile", "-p", help="Profile whose runtime settings to use (default: this host's).")
+@click.option("--data", help="Inputs (.npz with x) to time on (default: random inputs).")
+@click.option("--batch-sizes", type=INTS, help="Batch sizes, e.g. 1,8.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Also write the result as JSON here.")
+@handle_errors
+def bench(artifact: Path, profile: str | None, data: str | None, batch_sizes: Any, json_out: Path | None) -> None:
+    """Benchmark one ONNX artifact (latency percentiles, throughput, peak RSS)."""
+    from edgekit.api import benchmark
+    from edgekit.cli.ui import RichProgress, key_value_table, out
+
+    with RichProgress() as progress:
+        result = benchmark(artifact, profile, data=data, batch_sizes=batch_sizes, progress=progress)
+    rows = {f"{b} p50 / p90 / p99 ms": f"{s['p50']:.3f} / {s['p90']:.3f} / {s['p99']:.3f}"
+            for b, s in result["latency_ms"].items()}
+    rows.update({f"{b} items/s": f"{v:.1f}" for b, v in result["throughput_per_s"].items()})
+    rows["load s"] = f"{result['load_s']:.3f}"
+    rows["peak RSS MiB"] = f"{(result.get('peak_rss_bytes') or 0) / 2**20:.1f}"
+    rows["inputs"] = "random" if result["random_inputs"] else str(data)
+    out.print(key_value_table(f"{artifact} · {result['profile']}", rows))
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2))
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--input-shape", type=INTS, help="Input shape for torch models, e.g. 1,3,224,224.")
+@click.option("--weights", type=click.Path(path_type=Path), help="state_dict for a module:factory MODEL.")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled nn.Module.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@handle_errors
+def inspect(model: str, input_shape: Any, weights: Path | None, trust_pickle: bool, as_json: bool) -> None:
+    """Parameters, MACs, layer table and input/output shapes of MODEL."""
+    from edgekit.api import inspect_model
+
+    summary = inspect_model(model, input_shape=input_shape, weights=weights, trust_pickle=trust_pickle)
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(with_layers=True), indent=2))
+        return
+    from rich.table import Table
+
+    from edgekit.cli.ui import key_value_table, out
+
+    out.print(key_value_table(str(model), {"parameters": f"{summary.params:,}", "MACs / sample": f"{summary.macs:,}",
+                                           "inputs": summary.inputs, "outputs": summary.outputs, "opset": summary.opset}))
+    table = Table(title="layers (conv / gemm / matmul)", title_justify="left")
+    for header in ("name", "op", "weight", "output", "params", "MACs"):
+        table.add_column(header, justify="right" if header in ("params", "MACs") else "left")
+    for layer in summary.layers:
+        table.add_row(layer.name, layer.op, str(list(layer.weight_shape)), str(list(layer.output_shape)),
+                      f"{layer.params:,}", f"{layer.macs:,}")
+    out.print(table)
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Output .onnx file.")
+@click.option("--input-shape", type=INTS, help="Input shape, e.g. 1,3,224,224.")
+@click.option("--weights", type=click.Path(path_type=Path), help="state_dict for a module:factory MODEL.")
+@click.option("--trust-pickle", is_flag=True)
+@click.option("--opset", type=int, default=17, show_default=True)
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@handle_errors
+def export(model: str, out: Path, input_shape: Any, weights: Path | None, trust_pickle: bool, opset: int,
+           force: bool) -> None:
+    """Export a torch model to FP32 ONNX with a dynamic batch dimension."""
+    from edgekit.api import export as export_model
+
+    path = export_model(model, out, input_shape=input_shape, weights=weights, trust_pickle=trust_pickle,
+                        opset=opset, force=force)
+    click.echo(f"wrote {path}")
+
+
+@cli.group()
+def profiles() -> None:
+    """List, show and validate hardware profiles."""
+
+
+@profiles.command("list")
+@handle_errors
+def profiles_list() -> None:
+    """Built-in profiles (the default for this host is marked *)."""
+    from edgekit.profile import builtin_profile_names, default_profile_name, load_profile
+
+    default = default_profile_name()
+    for name in builtin_profile_names():
+        prof = load_profile(name)
+        mark = "*" if name == default else " "
+        click.echo(f"{mark} {name:<22} {prof.target.backend:<12} {prof.description}")
+
+
+@profiles.command("show")
+@click.argument("name")
+@handle_errors
+def profiles_show(name: str) -> None:
+    """Print a profile with every default filled in."""
+    from edgekit.profile import load_profile
+
+    click.echo(json.dumps(load_profile(name).to_dict(), indent=2))
+
+
+@profiles.command("validate")
+@click.argument("file", type=click.Path(path_type=Path))
+@handle_errors
+def profiles_validate(file: Path) -> None:
+    """Check a profile TOML file; names the file and the wrong key."""
+    from edgekit.errors import ProfileError
+    from edgekit.profile import load_profile
+
+    if not file.is_file():
+        raise ProfileError(f"Profile file {file} does not exist.", "Pass the path of a .toml file.")
+    prof = load_profile(file)
+    click.echo(f"{file}: valid profile '{prof.name}' (backend {prof.target.backend})")
+
+
+def main() -> None:
+    cli(prog_name="edgekit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Terminal rendering: rich progress bars and tables. Only the CLI imports this."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from edgekit.report.markdown import COMPACT_COLUMNS, variant_row
+from edgekit.report.schema import Report
+
+console = Console(stderr=True)
+# piped output (CI logs, `| tee`) would otherwise be squeezed into 80 columns
+out = Console() if Console().is_terminal else Console(width=120)
+
+
+class RichProgress:
+    """edgekit.progress.Progress drawn with rich on stderr."""
+
+    def __init__(self) -> None:
+        self._bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), console=console, transient=False)
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> RichProgress:
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bars.stop()
+
+    def start(self, key: str, description: str, total: int | None = None) -> None:
+        self._tasks[key] = self._bars.add_task(description, total=total)
+
+    def update(self, key: str, completed: int, total: int | None = None, description: str | None = None) -> None:
+        task = self._tasks.get(key)
+        if task is not None:
+            self._bars.update(task, completed=completed, total=total, **({"description": description} if description else {}))
+
+    def finish(self, key: str) -> None:
+        task = self._tasks.get(key)
+        if task is not None:
+            total = self._bars.tasks[task].total
+            self._bars.update(task, completed=total if total else 1, total=total or 1)
+
+
+STATUS_STYLE = {"accepted": "green", "rejected": "bold red"}
+
+
+SHORT_HEADERS = {"precision": "prec", "size": "size", "accuracy %": "acc %", "drop pts": "drop",
+                 "top-1 agree": "agree", "INT8 nodes": "INT8"}
+
+
+def report_table(report: Report) -> Table:
+    # the terminal gets the columns that fit 80 characters; report.md has them all
+    rows = [{k: r[k] for k in COMPACT_COLUMNS} for r in map(variant_row, report.variants)]
+    table = Table(title=f"edgekit · {report.profile} · {report.model.get('source', '')}", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for header in rows[0] if rows else []:
+        table.add_column(SHORT_HEADERS.get(header, header), no_wrap=True,
+                         justify="left" if header in ("variant", "precision", "status") else "right")
+    for v, row in zip(report.variants, rows):
+        cells = list(row.values())
+        cells[-1] = f"[{STATUS_STYLE.get(v.status, '')}]{cells[-1]}[/]"
+        if v.name == report.recommended:
+            cells[0] = f"[bold]{cells[0]}*[/]"
+        table.add_row(*cells)
+    return table
+
+
+def print_report(report: Report) -> None:
+    ref = report.reference
+    out.print(report_table(report))
+    if ref.get("accuracy") is not None:
+        out.print(f"Original ({ref['runtime']}): top-1 {ref['accuracy']:.2f}% on {ref['samples']} held-out samples. "
+                  "Latency: batch 1 on the shipped artifact.")
+    for v in report.variants:
+        if v.status != "accepted":
+            out.print(f"[bold red]{v.name} rejected:[/] {v.reason}")
+    out.print(f"Recommended (*): [bold]{report.recommended or 'none'}[/] — {report.recommended_reason}")
+    for w in report.warnings:
+        out.print(f"[yellow]warning:[/] {w}")
+    out.print(f"Bundle: {report.out_dir}  (report.md, report.json, manifest.json, deploy/)")
+
+
+def key_value_table(title: str, items: dict[str, Any]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for k, v in items.items():
+        table.add_row(k, str(v))
+    return table

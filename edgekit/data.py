@@ -1,0 +1,212 @@
+"""Calibration / evaluation data: a ``.npz`` (``x``, optional ``y``), an image folder with one
+sub-folder per class, or ``package.module:callable`` returning an iterable of batches.
+
+Everything is materialised as float32 numpy arrays with N first: calibration and evaluation
+sets for edge models are small, and every backend consumes numpy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.artifact import sha256_path
+from edgekit.errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+@dataclass(frozen=True)
+class ImagePreprocessing:
+    size: tuple[int, int] = (224, 224)
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    grayscale: bool = False
+
+
+@dataclass
+class Dataset:
+    x: np.ndarray
+    y: np.ndarray | None = None
+    source: str = "<array>"
+    sha256: str | None = None
+    random: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def subset(self, limit: int, seed: int) -> Dataset:
+        """At most ``limit`` samples, drawn without replacement with a fixed seed."""
+        if len(self) <= limit:
+            return self
+        index = np.sort(np.random.default_rng(seed).choice(len(self), size=limit, replace=False))
+        y = self.y[index] if self.y is not None else None
+        return Dataset(self.x[index], y, self.source, self.sha256, self.random, list(self.notes))
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": self.source, "samples": len(self), "shape": list(self.x.shape[1:]),
+                "labels": self.y is not None, "sha256": self.sha256, "random": self.random}
+
+
+def _as_array(value: Any, what: str, source: str) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor, without importing torch here
+        value = value.detach().cpu().numpy()
+    try:
+        return np.asarray(value)
+    except Exception as exc:
+        raise DataError(f"Data {source}: cannot read {what} as an array ({exc}).",
+                        "Return numpy arrays or torch tensors.") from exc
+
+
+def _finish(x: np.ndarray, y: np.ndarray | None, source: str, digest: str | None) -> Dataset:
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise DataError(f"Data {source}: inputs have shape {tuple(x.shape)}; need at least one sample, N first.",
+                        "Store inputs as x with shape (N, ...), e.g. (N, 3, 224, 224).")
+    if not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"Data {source}: inputs have dtype {x.dtype}, not numeric.", "Store x as float32.")
+    if y is not None:
+        y = y.reshape(-1)
+        if y.shape[0] != x.shape[0]:
+            raise DataError(f"Data {source}: {x.shape[0]} inputs but {y.shape[0]} labels.",
+                            "x and y must have the same length N.")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"Data {source}: labels have dtype {y.dtype}; integer class indices are expected.",
+                            "Store y as int64 class indices.")
+        y = y.astype(np.int64)
+    return Dataset(np.ascontiguousarray(x, dtype=np.float32), y, source, digest)
+
+
+def _load_npz(path: Path) -> Dataset:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = set(archive.files)
+            if "x" not in keys:
+                raise DataError(f"Data file {path} has no array named 'x' (found: {', '.join(sorted(keys)) or 'none'}).",
+                                "Save it with np.savez(path, x=inputs, y=labels).")
+            x = archive["x"]
+            y = archive["y"] if "y" in keys else None
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"Cannot read data file {path}: {exc}.",
+                        "It must be a .npz written by np.savez(path, x=inputs[, y=labels]) (no pickled objects).") from exc
+    return _finish(x, y, str(path), sha256_path(path))
+
+
+def _load_image(path: Path, prep: ImagePreprocessing) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if prep.grayscale else "RGB").resize(prep.size[::-1], Image.BILINEAR)
+            arr = np.asarray(img, dtype=np.float32) / 255.0
+    except Exception as exc:
+        raise DataError(f"Cannot read image {path}: {exc}.", "Remove or replace the broken file.") from exc
+    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    channels = arr.shape[0]
+    mean = np.asarray(prep.mean[:channels] if len(prep.mean) >= channels else prep.mean * channels, np.float32)
+    std = np.asarray(prep.std[:channels] if len(prep.std) >= channels else prep.std * channels, np.float32)
+    return (arr - mean[:, None, None]) / std[:, None, None]
+
+
+def _load_image_folder(root: Path, prep: ImagePreprocessing) -> Dataset:
+    classes = sorted(p for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise DataError(f"Image folder {root} has no class sub-folders.",
+                        "Lay it out as ROOT/<class_name>/<image>.png; class indices follow sorted folder names.")
+    images, labels = [], []
+    for index, folder in enumerate(classes):
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                images.append(_load_image(path, prep))
+                labels.append(index)
+    if not images:
+        raise DataError(f"Image folder {root} contains no images ({', '.join(sorted(IMAGE_SUFFIXES))}).",
+                        "Put images in ROOT/<class_name>/.")
+    dataset = _finish(np.stack(images), np.asarray(labels, np.int64), str(root), sha256_path(root))
+    dataset.notes.append(f"classes (sorted folder names): {', '.join(p.name for p in classes)}")
+    return dataset
+
+
+def _split_batch(batch: Any, source: str) -> tuple[Any, Any]:
+    if isinstance(batch, dict):
+        if "x" not in batch:
+            raise DataError(f"Data callable {source} yielded a dict without 'x'.", "Yield {'x': ..., 'y': ...}.")
+        return batch["x"], batch.get("y")
+    if isinstance(batch, (tuple, list)):
+        if len(batch) != 2:
+            raise DataError(f"Data callable {source} yielded a {len(batch)}-tuple.", "Yield x or (x, y) per batch.")
+        return batch[0], batch[1]
+    return batch, None
+
+
+def _load_callable(spec: str, limit: int | None) -> Dataset:
+    module_name, _, attr = spec.partition(":")
+    try:
+        func = getattr(importlib.import_module(module_name), attr)
+        batches = func()
+    except Exception as exc:
+        raise DataError(f"Cannot get data from '{spec}': {exc}.",
+                        "Pass 'package.module:callable' (importable, no arguments) returning an iterable of batches.") from exc
+    xs, ys, count = [], [], 0
+    try:
+        for batch in batches:
+            x, y = _split_batch(batch, spec)
+            x = _as_array(x, "x", spec)
+            xs.append(x)
+            ys.append(None if y is None else _as_array(y, "y", spec).reshape(-1))
+            count += x.shape[0]
+            if limit is not None and count >= limit:
+                break
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"Data callable '{spec}' failed while iterating: {exc}.", "Fix the data loader.") from exc
+    if not xs:
+        raise DataError(f"Data callable '{spec}' yielded no batches.", "Return a non-empty iterable.")
+    if any(y is None for y in ys) and not all(y is None for y in ys):
+        raise DataError(f"Data callable '{spec}' yielded labels for some batches only.", "Yield (x, y) for all or none.")
+    try:
+        x_all = np.concatenate(xs)
+        y_all = None if ys[0] is None else np.concatenate(ys)
+    except ValueError as exc:
+        raise DataError(f"Data callable '{spec}' yielded batches of different shapes: {exc}.",
+                        "Every batch must have the same sample shape.") from exc
+    return _finish(x_all, y_all, spec, None)
+
+
+def load_data(spec: Any, *, limit: int | None = None, image_prep: ImagePreprocessing | None = None,
+              what: str = "data") -> Dataset:
+    """Load data from a path/spec string, an array, an ``(x, y)`` tuple or a Dataset."""
+    if isinstance(spec, Dataset):
+        return spec
+    if isinstance(spec, tuple) and len(spec) == 2:
+        return _finish(_as_array(spec[0], "x", what), _as_array(spec[1], "y", what), f"<{what} arrays>", None)
+    if not isinstance(spec, (str, Path)):
+        return _finish(_as_array(spec, "x", what), None, f"<{what} array>", None)
+    text = str(spec)
+    path = Path(text)
+    if path.is_dir():
+        return _load_image_folder(path, image_prep or ImagePreprocessing())
+    if path.is_file():
+        if path.suffix.lower() != ".npz":
+            raise DataError(f"Cannot use {path} as {what}: only .npz files, image folders and "
+                            "'package.module:callable' are read.", "Convert it with np.savez(path, x=inputs, y=labels).")
+        return _load_npz(path)
+    if ":" in text and not text.startswith(("/", ".")):
+        return _load_callable(text, limit)
+    raise DataError(f"The {what} path {path} does not exist.",
+                    "Pass a .npz file, an image folder, or 'package.module:callable'.")
+
+
+def random_data(shape: tuple[int, ...], samples: int, seed: int) -> Dataset:
+    """Standard-normal inputs, for --calib-random only; always flagged in the report."""
+    x = np.random.default_rng(seed).standard_normal((samples, *shape[1:]), dtype=np.float32)
+    dataset = Dataset(x, None, "<random normal>", None, random=True)
+    dataset.notes.append("random calibration: INT8 ranges do not reflect real inputs")
+    return dataset

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Standalone runner for an edgekit ONNX Runtime bundle: needs only onnxruntime and numpy.
+
+    python run.py                          # model.onnx beside this script, sample.npz if present
+    python run.py --model m.onnx --input data.npz --batch-sizes 1,8 --iterations 500
+    python run.py --random --json out.json
+
+Runs the model on the inputs (``x`` in the .npz, N first), prints the outputs' top-1 and, when
+the .npz holds ``ref`` (reference outputs of the original model), the parity against it; then
+times warm-up + iterations per batch size and prints p50/p90/p99/mean latency, throughput and
+peak RSS. edgekit times its artifacts by running this very script in a fresh process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+OPTIMIZATION_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+                       "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
+def make_session(path, threads=0, optimization="all", optimized_model_path=None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPTIMIZATION_LEVELS[optimization])
+    if optimized_model_path:
+        options.optimized_model_filepath = str(optimized_model_path)
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def fixed_batch(session):
+    """The batch size baked into the model's input, or None when it is dynamic."""
+    dim = session.get_inputs()[0].shape[0]
+    return dim if isinstance(dim, int) and dim > 0 else None
+
+
+def run_batched(session, x, batch_size=32):
+    """First output for all of ``x``, run in chunks (padded up to a fixed batch when the model has one)."""
+    name = session.get_inputs()[0].name
+    fixed = fixed_batch(session)
+    step = fixed or batch_size
+    outputs = []
+    for start in range(0, x.shape[0], step):
+        chunk = x[start:start + step]
+        real = chunk.shape[0]
+        if fixed and real < fixed:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - real, axis=0)])
+        outputs.append(session.run(None, {name: chunk})[0][:real])
+    return np.concatenate(outputs)
+
+
+def summarize(seconds):
+    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+    return {"p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90)),
+            "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean()), "std": float(ms.std()),
+            "min": float(ms.min()), "iterations": int(ms.size)}
+
+
+def time_session(session, batch, warmup, iterations, on_progress=None, clock=time.perf_counter):
+    """Latency of one input batch: ``warmup`` untimed runs, then ``iterations`` timed ones."""
+    feed = {session.get_inputs()[0].name: batch}
+    for i in range(warmup):
+        session.run(None, feed)
+        if on_progress:
+            on_progress("warmup", i + 1, warmup)
+    seconds = []
+    for i in range(iterations):
+        start = clock()
+        session.run(None, feed)
+        seconds.append(clock() - start)
+        if on_progress and ((i + 1) % 10 == 0 or i + 1 == iterations):
+            on_progress("timed", i + 1, iterations)
+    return summarize(seconds)
+
+
+def make_batch(x, batch_size):
+    reps = math.ceil(batch_size / x.shape[0])
+    return np.ascontiguousarray(np.concatenate([x] * reps)[:batch_size])
+
+
+def peak_rss_bytes():
+    """Peak resident memory of this process. VmHWM, because ru_maxrss survives execve and would
+    report the parent's peak when this script is spawned from a big process."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def input_shape(session, batch_size):
+    shape = session.get_inputs()[0].shape
+    return [batch_size] + [d if isinstance(d, int) and d > 0 else 1 for d in shape[1:]]
+
+
+def parity(out, ref):
+    flat_o, flat_r = out.reshape(out.shape[0], -1), ref.reshape(ref.shape[0], -1)
+    denom = np.linalg.norm(flat_o, axis=1) * np.linalg.norm(flat_r, axis=1)
+    cosine = np.sum(flat_o * flat_r, axis=1) / np.maximum(denom, 1e-12)
+    return {"max_abs": float(np.max(np.abs(out - ref))), "cosine": float(cosine.mean()),
+            "top1_agreement": float(np.mean(flat_o.argmax(1) == flat_r.argmax(1)))}
+
+
+def _progress_printer(stream):
+    def emit(phase, done, total, batch_size=None):
+        stream.write(json.dumps({"phase": phase, "done": done, "total": total, "batch_size": batch_size}) + "\n")
+        stream.flush()
+    return emit
+
+
+def _load_inputs(args, session):
+    here = Path(__file__).resolve().parent
+    path = args.input or (None if args.random else here / "sample.npz")
+    if path and Path(path).exists():
+        with np.load(path, allow_pickle=False) as data:
+            return data["x"].astype(np.float32), (data["ref"] if "ref" in data.files else None), str(path)
+    x = np.random.default_rng(0).standard_normal(input_shape(session, 1), dtype=np.float32)
+    return x, None, "random normal"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=str(Path(__file__).resolve().parent / "model.onnx"))
+    parser.add_argument("--input", help=".npz with x (N first) and optional ref")
+    parser.add_argument("--random", action="store_true", help="time on random inputs")
+    parser.add_argument("--batch-sizes", default="1")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=0, help="0 = runtime default")
+    parser.add_argument("--optimization", default="all", choices=sorted(OPTIMIZATION_LEVELS))
+    parser.add_argument("--json", help="write results as JSON to this file")
+    parser.add_argument("--progress-jsonl", action="store_true", help="progress as JSON lines on stderr")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    session = make_session(args.model, args.threads, args.optimization)
+    result = {"model": args.model, "load_s": time.perf_counter() - started, "latency_ms": {}, "throughput_per_s": {}}
+    x, ref, source = _load_inputs(args, session)
+    out = run_batched(session, x)
+    result["input"] = source
+    result["outputs"] = {"shape": list(out.shape), "top1": out.reshape(out.shape[0], -1).argmax(1)[:8].tolist()}
+    if ref is not None:
+        result["parity_vs_reference"] = parity(out, ref.astype(np.float32))
+    progress = _progress_printer(sys.stderr) if args.progress_jsonl else None
+    fixed = fixed_batch(session)
+    for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
+        if fixed and batch_size != fixed:
+            result.setdefault("skipped_batch_sizes", []).append(batch_size)
+            continue
+        on_progress = (lambda phase, d, t, b=batch_size: progress(phase, d, t, b)) if progress else None
+        stats = time_session(session, make_batch(x, batch_size), args.warmup, args.iterations, on_progress)
+        result["latency_ms"][f"batch_{batch_size}"] = stats
+        result["throughput_per_s"][f"batch_{batch_size}"] = batch_size * 1000.0 / stats["mean"]
+    result["peak_rss_bytes"] = peak_rss_bytes()
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    else:
+        _print_human(result)
+    return 0
+
+
+def _print_human(result):
+    print(f"model: {result['model']}  (load {result['load_s'] * 1000:.0f} ms)")
+    print(f"inputs: {result['input']}  outputs: {result['outputs']['shape']}  top-1: {result['outputs']['top1']}")
+    if "parity_vs_reference" in result:
+        p = result["parity_vs_reference"]
+        print(f"parity vs original: top-1 agreement {p['top1_agreement']:.3f}  cosine {p['cosine']:.5f}  max-abs {p['max_abs']:.4g}")
+    print(f"{'batch':>6} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'mean ms':>9} {'items/s':>10}")
+    for key, s in result["latency_ms"].items():
+        b = key.split("_")[1]
+        print(f"{b:>6} {s['p50']:9.3f} {s['p90']:9.3f} {s['p99']:9.3f} {s['mean']:9.3f} {result['throughput_per_s'][key]:10.1f}")
+    if result.get("peak_rss_bytes"):
+        print(f"peak RSS: {result['peak_rss_bytes'] / 2**20:.1f} MiB")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Reference outputs of the original model, and the verification + benchmark of each variant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.artifact import Artifact, sha256_path, size_bytes
+from edgekit.backends.base import Backend
+from edgekit.bench.latency import BenchSettings, run_benchmark
+from edgekit.data import Dataset
+from edgekit.errors import ShapeMismatchError
+from edgekit.models import LoadedModel
+from edgekit.profile import Profile
+from edgekit.progress import Progress
+from edgekit.report.schema import VariantResult
+from edgekit.stages.verify import accuracy, compare, judge
+
+
+def _first_tensor(out: Any) -> Any:
+    if isinstance(out, dict):
+        out = next(iter(out.values()))
+    while isinstance(out, (tuple, list)):
+        out = out[0]
+    return out
+
+
+@dataclass
+class Reference:
+    """The original model's outputs on the verification inputs (the truth every variant is held to)."""
+
+    inputs: Dataset
+    outputs: np.ndarray
+    runtime: str
+
+    @property
+    def accuracy(self) -> float | None:
+        return None if self.inputs.y is None else accuracy(self.outputs, self.inputs.y)
+
+
+def _torch_outputs(module: Any, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    import torch
+
+    outs = []
+    with torch.no_grad():
+        for start in range(0, x.shape[0], batch):
+            out = _first_tensor(module(torch.from_numpy(x[start:start + batch])))
+            outs.append(out.detach().float().cpu().numpy())
+    return np.concatenate(outs)
+
+
+def compute_reference(model: LoadedModel, inputs: Dataset, backend: Backend, profile: Profile) -> Reference:
+    """Run the original on the verification inputs; a shape mismatch surfaces here, before any work."""
+    try:
+        if model.is_torch:
+            outputs, runtime = _torch_outputs(model.module, inputs.x), "torch eager"
+        else:
+            outputs, runtime = backend.open(model.onnx_path, profile).run(inputs.x), "onnxruntime (original ONNX)"
+    except Exception as exc:
+        expected = f" The model expects {list(model.example_shape)}." if model.example_shape else ""
+        raise ShapeMismatchError(
+            f"The model cannot run on the data from {inputs.source} (sample shape {list(inputs.x.shape[1:])}): "
+            f"{str(exc).splitlines()[0][:300]}.{expected}",
+            "Check that the data matches the model's input (layout N,C,H,W; image size; channels).",
+        ) from exc
+    return Reference(inputs, outputs, runtime)
+
+
+def verify_and_bench(name: str, precision: str, artifact: Artifact, root: Path, reference: Reference,
+                     backend: Backend, profile: Profile, progress: Progress) -> VariantResult:
+    path = artifact.path
+    assert path is not None
+    result = VariantResult(name=name, backend=backend.name, precision=precision,
+                           artifact=str(path.relative_to(root)), size_bytes=size_bytes(path), sha256=sha256_path(path),
+                           quantization=artifact.meta.get("quantization"))
+    outputs = backend.open(path, profile).run(reference.inputs.x)
+    parity = compare(reference.outputs, outputs)
+    result.parity = parity.to_dict()
+    if reference.accuracy is not None:
+        result.accuracy = accuracy(outputs, reference.inputs.y)
+        result.accuracy_drop = reference.accuracy - result.accuracy
+    coverage = backend.kernel_coverage(path, profile, path.parent) if precision == "int8" else None
+    result.int8_coverage = coverage.to_dict() if coverage else None
+    verdict = judge(precision, profile.verify, accuracy_drop=result.accuracy_drop, parity=parity, coverage=coverage)
+    result.status, result.reason = verdict.status, verdict.reason
+    _benchmark_into(result, path, reference, backend, profile, progress)
+    return result
+
+
+def _benchmark_into(result: VariantResult, path: Path, reference: Reference, backend: Backend,
+                    profile: Profile, progress: Progress) -> None:
+    b = profile.benchmark
+    settings = BenchSettings(b.batch_sizes, b.warmup, b.iterations, profile.target.threads,
+                             profile.target.graph_optimization)
+    sample = reference.inputs.x[: max(b.batch_sizes)]
+    bench = run_benchmark(backend.name, path, sample, settings, progress=progress, key=f"bench-{result.name}")
+    result.latency_ms = bench["latency_ms"]
+    result.throughput_by_batch = bench["throughput_per_s"]
+    first = f"batch_{b.batch_sizes[0]}"
+    result.throughput_per_s = bench["throughput_per_s"].get(first)
+    result.peak_rss_bytes = bench.get("peak_rss_bytes")
+    result.load_s = bench.get("load_s")
+    result.energy = {"status": "unavailable", "joules_per_inference": None,
+                     "reason": f"profile energy_meter = '{b.energy_meter}': no meter configured for this target"}
+
+
+# FIELD-NOTES: on shared CPUs latency differences under ~15% are noise, not a ranking.
+NOISE_MARGIN = 1.15
+
+
+def recommend(variants: list[VariantResult]) -> tuple[str | None, str]:
+    """Among accepted variants within the noise margin of the fastest p50 (first batch size), the smallest."""
+    accepted = [v for v in variants if v.status == "accepted" and v.latency_ms]
+    if not accepted:
+        return None, "no variant passed verification"
+
+    def p50(v: VariantResult) -> float:
+        return next(iter(v.latency_ms.values()))["p50"]
+
+    fastest = min(p50(v) for v in accepted)
+    near = [v for v in accepted if p50(v) <= fastest * NOISE_MARGIN]
+    best = min(near, key=lambda v: (v.size_bytes, p50(v)))
+    batch = next(iter(best.latency_ms))
+    if len(near) == 1:
+        return best.name, f"fastest accepted variant (p50 {p50(best):.3f} ms at {batch})"
+    return best.name, (f"smallest of the accepted variants within {NOISE_MARGIN - 1:.0%} of the fastest p50 "
+                       f"({p50(best):.3f} ms vs {fastest:.3f} ms at {batch}, {best.size_bytes / 2**20:.2f} MiB)")

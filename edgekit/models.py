@@ -1,0 +1,231 @@
+"""Loading the user's model safely.
+
+Accepted: a torch.export ``.pt2`` (ExportedProgram), TorchScript, ``package.module:factory``
+plus a state_dict loaded with ``weights_only=True``, an ``.onnx`` file, or (Python API) an
+``nn.Module``. A whole pickled module (``torch.save(model)``) runs arbitrary code when
+loaded, so it is refused unless the caller says ``trust_pickle=True``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import zipfile
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from edgekit.artifact import sha256_file
+from edgekit.errors import ModelLoadError, UntrustedPickleError
+
+
+class ModelKind(str, Enum):
+    EXPORTED_PROGRAM = "exported_program"
+    TORCHSCRIPT = "torchscript"
+    FACTORY = "factory"
+    ONNX = "onnx"
+    MODULE = "module"
+    PICKLED_MODULE = "pickled_module"
+
+
+@dataclass
+class LoadedModel:
+    kind: ModelKind
+    source: str
+    module: Any = None  # a callable torch module; None for ONNX
+    onnx_path: Path | None = None
+    sha256: str | None = None
+    example_shape: tuple[int, ...] | None = None
+    exported_program: Any = None
+
+    @property
+    def is_torch(self) -> bool:
+        return self.kind is not ModelKind.ONNX
+
+
+def _zip_names(path: Path) -> list[str]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist()
+    except zipfile.BadZipFile:
+        return []
+
+
+def _classify(path: Path) -> ModelKind:
+    if path.suffix.lower() == ".onnx":
+        return ModelKind.ONNX
+    names = _zip_names(path)
+    if any("/models/" in n and n.endswith(".json") for n in names):
+        return ModelKind.EXPORTED_PROGRAM
+    if any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names):
+        return ModelKind.TORCHSCRIPT
+    if any(n.endswith("data.pkl") for n in names):
+        return ModelKind.PICKLED_MODULE
+    raise ModelLoadError(
+        f"Cannot read model file {path}: it is not a torch.export .pt2, a TorchScript archive, a torch.save file "
+        "or an .onnx file (it may be truncated or corrupt).",
+        "Re-export it with torch.export.save(torch.export.export(model, (example,)), 'model.pt2'), or pass "
+        "'package.module:factory' with --weights state_dict.pt.",
+    )
+
+
+def _load_onnx(path: Path) -> LoadedModel:
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=True)
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx raises DecodeError, ValidationError, OSError...
+        raise ModelLoadError(
+            f"Cannot load ONNX model {path}: {str(exc).splitlines()[0][:300]}",
+            "The file is truncated or not a valid ONNX model; re-export it with torch.onnx.export.",
+        ) from exc
+    shape = _onnx_input_shape(model)
+    return LoadedModel(ModelKind.ONNX, str(path), onnx_path=path, sha256=sha256_file(path), example_shape=shape)
+
+
+def _onnx_input_shape(model: Any) -> tuple[int, ...] | None:
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    if any(not d.HasField("dim_value") for d in dims[1:]):
+        return None
+    return (1, *[d.dim_value for d in dims[1:]])
+
+
+def _load_exported_program(path: Path) -> LoadedModel:
+    import torch
+
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:
+        raise ModelLoadError(f"Cannot load torch.export archive {path}: {exc}",
+                             "Re-save it with torch.export.save() from the same or an older torch.") from exc
+    example = program.example_inputs[0][0] if program.example_inputs and program.example_inputs[0] else None
+    shape = tuple(example.shape) if example is not None else None
+    return LoadedModel(ModelKind.EXPORTED_PROGRAM, str(path), module=program.module(), sha256=sha256_file(path),
+                       example_shape=shape, exported_program=program)
+
+
+def _load_torchscript(path: Path) -> LoadedModel:
+    import torch
+
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        raise ModelLoadError(f"Cannot load TorchScript file {path}: {str(exc).splitlines()[0]}",
+                             "Re-save it with torch.jit.save(torch.jit.trace(model, example), path).") from exc
+    module.eval()
+    return LoadedModel(ModelKind.TORCHSCRIPT, str(path), module=module, sha256=sha256_file(path))
+
+
+def _load_pickle(path: Path, trust_pickle: bool) -> LoadedModel:
+    import torch
+
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        if not trust_pickle:
+            raise UntrustedPickleError(
+                f"{path} is a whole pickled model (torch.save(model)); loading it executes arbitrary code from the file.",
+                "Prefer a torch.export .pt2, TorchScript, or 'package.module:factory' with --weights state_dict.pt. "
+                "If you wrote this file yourself and trust it, pass --trust-pickle (trust_pickle=True).",
+            ) from exc
+        obj = torch.load(str(path), map_location="cpu", weights_only=False)
+    if isinstance(obj, dict):
+        raise ModelLoadError(f"{path} holds a state_dict (weights only), not a model.",
+                             "Pass the architecture as 'package.module:factory' and this file as --weights.")
+    if not isinstance(obj, torch.nn.Module):
+        raise ModelLoadError(f"{path} holds a {type(obj).__name__}, not a torch.nn.Module.",
+                             "Save the model with torch.export.save or torch.jit.save.")
+    obj.eval()
+    return LoadedModel(ModelKind.PICKLED_MODULE, str(path), module=obj, sha256=sha256_file(path))
+
+
+def _import_attr(spec: str, what: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ModelLoadError(f"Cannot import module '{module_name}' for {what} '{spec}': {exc}",
+                             "Check the spelling and that the package is importable (installed, or on PYTHONPATH).") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError as exc:
+        raise ModelLoadError(f"Module '{module_name}' has no attribute '{attr}' ({what} '{spec}').",
+                             "Use 'package.module:name' with an existing function.") from exc
+
+
+def _load_factory(spec: str, weights: Path | None) -> LoadedModel:
+    import torch
+
+    factory = _import_attr(spec, "model factory")
+    try:
+        module = factory()
+    except Exception as exc:
+        raise ModelLoadError(f"Model factory '{spec}' failed when called with no arguments: {exc}",
+                             "The factory must build the architecture with no arguments.") from exc
+    if not isinstance(module, torch.nn.Module):
+        raise ModelLoadError(f"Model factory '{spec}' returned {type(module).__name__}, not a torch.nn.Module.",
+                             "Return the nn.Module from the factory.")
+    digest = None
+    if weights is not None:
+        digest = _load_weights(module, weights)
+    module.eval()
+    return LoadedModel(ModelKind.FACTORY, spec, module=module, sha256=digest)
+
+
+def _load_weights(module: Any, weights: Path) -> str:
+    import torch
+
+    if not weights.is_file():
+        raise ModelLoadError(f"Weights file {weights} does not exist.", "Check the --weights path.")
+    try:
+        state = torch.load(str(weights), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"Cannot load weights {weights} as a state_dict with weights_only=True: {str(exc).splitlines()[0]}",
+            "Save only the weights: torch.save(model.state_dict(), path). A pickled module is never loaded as weights.",
+        ) from exc
+    if not isinstance(state, dict):
+        raise ModelLoadError(f"Weights file {weights} holds a {type(state).__name__}, not a state_dict.",
+                             "Save it with torch.save(model.state_dict(), path).")
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"Weights {weights} do not match the architecture: {str(exc).splitlines()[0]}",
+                             "Check that the factory builds the same architecture the weights were trained with.") from exc
+    return sha256_file(weights)
+
+
+def load_model(model: Any, *, weights: str | Path | None = None, trust_pickle: bool = False) -> LoadedModel:
+    """Load a model from a path, a 'module:factory' spec, or an in-memory nn.Module."""
+    if not isinstance(model, (str, Path)):
+        return _wrap_module(model)
+    weights_path = Path(weights) if weights is not None else None
+    text = str(model)
+    path = Path(text)
+    if not path.exists() and ":" in text and not text.startswith(("/", ".")):
+        return _load_factory(text, weights_path)
+    if not path.is_file():
+        raise ModelLoadError(f"Model file {path} does not exist.",
+                             "Pass a .pt2, TorchScript, .onnx file, or 'package.module:factory' with --weights.")
+    if weights_path is not None:
+        raise ModelLoadError("--weights is only used with a 'package.module:factory' model.",
+                             f"{path} already contains its weights; drop --weights.")
+    kind = _classify(path)
+    loaders = {
+        ModelKind.ONNX: lambda: _load_onnx(path),
+        ModelKind.EXPORTED_PROGRAM: lambda: _load_exported_program(path),
+        ModelKind.TORCHSCRIPT: lambda: _load_torchscript(path),
+        ModelKind.PICKLED_MODULE: lambda: _load_pickle(path, trust_pickle),
+    }
+    return loaders[kind]()
+
+
+def _wrap_module(model: Any) -> LoadedModel:
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise ModelLoadError(f"Cannot use a {type(model).__name__} as a model.",
+                             "Pass an nn.Module, a model file path, or 'package.module:factory'.")
+    model.eval()
+    return LoadedModel(ModelKind.MODULE, f"<{type(model).__name__} module>", module=model)

@@ -1,0 +1,123 @@
+"""Plans the stage chain, checks it before any work, runs it, and writes stage dirs.
+
+A plan is a list of steps; each step names the step whose artifact it consumes, so variants
+that share a prefix (FP32 and INT8 both start from the one exported ONNX) share its work.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgekit.artifact import Artifact, Format, sha256_path
+from edgekit.errors import PipelineError
+from edgekit.stages.base import RunContext, Stage
+from edgekit.stages.export import ExportConfig, ExportStage
+from edgekit.stages.quantize import QuantizeStage
+
+INPUT = "input"
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    stage: Stage
+    source: str  # id of the step (or INPUT) whose artifact this one consumes
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    variants: dict[str, str]  # variant name -> id of the step that produces its artifact
+
+
+def build_plan(input_format: Format, precisions: tuple[str, ...], backend_name: str,
+               export: ExportConfig | None) -> Plan:
+    steps: list[Step] = []
+    base = INPUT
+    if input_format is Format.TORCH:
+        if export is None:
+            raise PipelineError("A torch model needs an input shape to be exported.",
+                                "Pass --input-shape, or calibration/evaluation data.")
+        steps.append(Step("export", ExportStage(export), INPUT))
+        base = "export"
+    variants: dict[str, str] = {}
+    for precision in precisions:
+        if precision == "fp32":
+            variants["fp32"] = base
+        elif precision == "int8":
+            steps.append(Step("quantize-int8", QuantizeStage("int8"), base))
+            variants["int8"] = "quantize-int8"
+        else:
+            raise PipelineError(f"Precision '{precision}' is not available on the {backend_name} backend.",
+                                "Remove it from [compile] precisions in the profile.")
+    plan = Plan(tuple(steps), variants)
+    check_chain(plan, input_format)
+    return plan
+
+
+def describe_chain(plan: Plan, input_format: Format) -> str:
+    parts = [f"input({input_format.value})"]
+    parts += [f"{s.id}[{'|'.join(sorted(f.value for f in s.stage.consumes))} -> {s.stage.produces.value}]"
+              for s in plan.steps]
+    return " -> ".join(parts)
+
+
+def check_chain(plan: Plan, input_format: Format) -> None:
+    """Every step must accept what its source produces: checked before anything runs."""
+    produced = {INPUT: input_format}
+    for step in plan.steps:
+        fmt = produced.get(step.source)
+        if fmt is None:
+            raise PipelineError(f"Step '{step.id}' consumes unknown step '{step.source}'.",
+                                f"Chain: {describe_chain(plan, input_format)}")
+        if fmt not in step.stage.consumes:
+            raise PipelineError(f"Stage '{step.id}' cannot consume {fmt.value} (it takes "
+                                f"{', '.join(sorted(f.value for f in step.stage.consumes))}).",
+                                f"Chain: {describe_chain(plan, input_format)}")
+        produced[step.id] = step.stage.produces
+
+
+def _stage_record(step: Step, index: int, src: Artifact, out: Artifact, wall_s: float,
+                  versions: dict[str, str]) -> dict[str, Any]:
+    return {"stage": step.stage.name, "step": step.id, "index": index, "source": step.source,
+            "config": step.stage.config_dict(), "wall_s": round(wall_s, 4), "versions": versions,
+            "input": {"format": src.format.value, "sha256": sha256_path(src.path) if src.path else src.meta.get("sha256")},
+            "output": {"format": out.format.value, "path": str(out.path.name) if out.path else None,
+                       "sha256": sha256_path(out.path) if out.path else None},
+            "meta": {k: v for k, v in out.meta.items() if k not in ("module", "exported_program")}}
+
+
+def run_plan(plan: Plan, source: Artifact, ctx: RunContext, root: Path, versions: dict[str, str]
+             ) -> tuple[dict[str, Artifact], list[dict[str, Any]]]:
+    """Run every step into ``root/stages/NN-id/``; returns the artifact of every step and the records."""
+    artifacts: dict[str, Artifact] = {INPUT: source}
+    records = []
+    for index, step in enumerate(plan.steps, start=1):
+        stage_dir = root / "stages" / f"{index:02d}-{step.id}"
+        stage_dir.mkdir(parents=True)
+        ctx.progress.start(step.id, f"{step.id}", None)
+        started = time.perf_counter()
+        try:
+            out = step.stage.run(artifacts[step.source], ctx, stage_dir)
+        finally:
+            ctx.progress.finish(step.id)
+        record = _stage_record(step, index, artifacts[step.source], out, time.perf_counter() - started, versions)
+        (stage_dir / "stage.json").write_text(json.dumps(record, indent=2) + "\n")
+        artifacts[step.id] = out
+        records.append(record)
+    return artifacts, records
+
+
+def library_versions(backend_versions: dict[str, str]) -> dict[str, str]:
+    import numpy
+    import torch
+
+    from edgekit import __version__
+
+    return {"edgekit": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": numpy.__version__, **backend_versions}

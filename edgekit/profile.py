@@ -1,0 +1,219 @@
+"""Hardware profiles: flat, strict TOML files loaded into frozen dataclasses.
+
+No inheritance and no includes: shared defaults live in the dataclass fields below, so a
+profile file only states what differs for its target. Unknown keys are rejected with the
+closest valid key, because a misspelt key silently falling back to a default is the worst
+kind of profile bug (the run "works" with settings nobody asked for).
+"""
+
+from __future__ import annotations
+
+import difflib
+import platform
+import tomllib
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import ProfileError
+
+SCHEMA_VERSION = 1
+PRECISIONS = ("fp32", "fp16", "int8")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+QUANT_TYPES = ("int8", "uint8")
+GRAPH_OPTIMIZATION = ("disable", "basic", "extended", "all")
+ENERGY_METERS = ("none",)
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    backend: str = "onnxruntime"
+    device: str = "cpu"
+    # 0 lets the runtime pick; edge boxes are usually benchmarked with a pinned count
+    threads: int = 0
+    graph_optimization: str = "all"
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    calibration_samples: int = 256
+    calibration_method: str = "minmax"
+    per_channel: bool = True
+    activation_type: str = "uint8"
+    weight_type: str = "int8"
+    symmetric_activations: bool = False
+    symmetric_weights: bool = True
+    exclude_op_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompileConfig:
+    precisions: tuple[str, ...] = ("fp32", "int8")
+    opset: int = 17
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    batch_sizes: tuple[int, ...] = (1,)
+    warmup: int = 20
+    iterations: int = 200
+    energy_meter: str = "none"
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    max_accuracy_drop: float = 1.0  # points of top-1 accuracy
+    # share of conv/matmul/gemm nodes that must run as integer kernels in the optimised graph
+    min_int8_coverage: float = 0.8
+    max_samples: int = 1024
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str = ""
+    schema_version: int = SCHEMA_VERSION
+    target: TargetConfig = field(default_factory=TargetConfig)
+    quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
+    compile: CompileConfig = field(default_factory=CompileConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    source: str = field(default="", compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("source")
+        return data
+
+    def replace_section(self, section: str, **changes: Any) -> Profile:
+        """A copy with some keys of one section changed (CLI overrides); values are validated."""
+        merged = {**asdict(getattr(self, section)), **changes}
+        data = {**self.to_dict(), section: merged}
+        return _build(Profile, data, self.source or self.name, "")
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "target.graph_optimization": GRAPH_OPTIMIZATION,
+    "quantize.calibration_method": CALIBRATION_METHODS,
+    "quantize.activation_type": QUANT_TYPES,
+    "quantize.weight_type": QUANT_TYPES,
+    "benchmark.energy_meter": ENERGY_METERS,
+}
+_POSITIVE = {"quantize.calibration_samples", "benchmark.iterations", "compile.opset", "verify.max_samples"}
+
+
+def _fail(source: str, key: str, problem: str, fix: str) -> ProfileError:
+    where = f"key '{key}' in {source}" if key else source
+    return ProfileError(f"Invalid profile: {where}: {problem}.", fix)
+
+
+def _coerce(value: Any, annotation: Any, source: str, key: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
+        item_type = typing.get_args(annotation)[0]
+        if not isinstance(value, list):
+            raise _fail(source, key, f"expected a list, got {value!r}", f"write it as {key.split('.')[-1]} = [...].")
+        return tuple(_coerce(v, item_type, source, key) for v in value)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is int and isinstance(value, bool) or not isinstance(value, annotation):
+        raise _fail(source, key, f"expected {annotation.__name__}, got {value!r}", "fix the value's type.")
+    return value
+
+
+def _check_value(key: str, value: Any, source: str) -> None:
+    choices = _CHOICES.get(key)
+    if choices and value not in choices:
+        raise _fail(source, key, f"{value!r} is not one of {', '.join(choices)}", "use one of those values.")
+    if key in _POSITIVE and value <= 0:
+        raise _fail(source, key, f"must be > 0, got {value}", "use a positive number.")
+    if key == "compile.precisions":
+        bad = [p for p in value if p not in PRECISIONS]
+        if bad or not value:
+            raise _fail(source, key, f"unknown precision(s) {bad or value!r}", f"use some of {', '.join(PRECISIONS)}.")
+    if key == "benchmark.batch_sizes" and (not value or min(value) < 1):
+        raise _fail(source, key, f"batch sizes must be >= 1, got {list(value)}", "e.g. batch_sizes = [1, 8].")
+    if key == "target.backend":
+        from edgekit.backends import BACKENDS
+
+        if value not in BACKENDS:
+            raise _fail(source, key, f"unknown backend {value!r}", f"use one of {', '.join(sorted(BACKENDS))}.")
+
+
+def _build(cls: type, data: dict[str, Any], source: str, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    valid = {f.name: f for f in fields(cls) if f.name != "source"}
+    for key in data:
+        if key not in valid:
+            close = difflib.get_close_matches(key, list(valid), n=1)
+            fix = f"did you mean '{prefix}{close[0]}'?" if close else f"valid keys here: {', '.join(valid)}."
+            raise _fail(source, prefix + key, "unknown key", fix)
+    kwargs: dict[str, Any] = {}
+    for name, spec in valid.items():
+        key = prefix + name
+        annotation = hints[name]
+        if name not in data:
+            if spec.default is MISSING and spec.default_factory is MISSING:
+                raise _fail(source, key, "required key is missing", f"add {name} = ... to the file.")
+            continue
+        value = data[name]
+        if isinstance(annotation, type) and hasattr(annotation, "__dataclass_fields__"):
+            if not isinstance(value, dict):
+                raise _fail(source, key, "expected a [table]", f"write it as a [{name}] section.")
+            kwargs[name] = _build(annotation, value, source, f"{key}.")
+            continue
+        if isinstance(annotation, types.UnionType):
+            annotation = typing.get_args(annotation)[0]
+        kwargs[name] = _coerce(value, annotation, source, key)
+        _check_value(key, kwargs[name], source)
+    if cls is Profile:
+        kwargs["source"] = source
+        if kwargs.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+            raise _fail(source, "schema_version", f"unsupported version {kwargs['schema_version']}",
+                        f"this edgekit reads schema_version = {SCHEMA_VERSION}.")
+    return cls(**kwargs)
+
+
+def builtin_profile_names() -> list[str]:
+    root = resources.files("edgekit.profiles")
+    return sorted(p.name[: -len(".toml")] for p in root.iterdir() if p.name.endswith(".toml"))
+
+
+def parse_profile(text: str, source: str) -> Profile:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"Invalid profile: {source} is not valid TOML ({exc}).",
+                           "Fix the syntax; see profiles/*.toml for examples.") from exc
+    return _build(Profile, data, source, "")
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Load a built-in profile by name, or a profile file by path."""
+    text_name = str(name_or_path)
+    path = Path(text_name)
+    if text_name.endswith(".toml") or path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ProfileError(f"Cannot read profile file {path}: {exc.strerror}.",
+                               "Check the path, or pass a built-in profile name (edgekit profiles list).") from exc
+        return parse_profile(text, str(path))
+    names = builtin_profile_names()
+    if text_name not in names:
+        close = difflib.get_close_matches(text_name, names, n=1)
+        guess = f"Did you mean '{close[0]}'? " if close else ""
+        raise ProfileError(f"Unknown profile '{text_name}'.", f"{guess}Valid profiles: {', '.join(names)}.")
+    resource = resources.files("edgekit.profiles").joinpath(f"{text_name}.toml")
+    return parse_profile(resource.read_text(encoding="utf-8"), f"{text_name}.toml (built-in)")
+
+
+def default_profile_name(machine: str | None = None) -> str:
+    """The profile for this host when the user names none."""
+    arch = (machine or platform.machine()).lower()
+    if arch in ("aarch64", "arm64"):
+        return "arm64-onnxruntime"
+    return "cpu-onnxruntime"

@@ -1,0 +1,1 @@
+"""report.json schema, Markdown rendering."""

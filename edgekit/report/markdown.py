@@ -1,0 +1,69 @@
+"""report.md: a table with one row per variant, then the details a reviewer asks for."""
+
+from __future__ import annotations
+
+from edgekit.report.schema import Report, VariantResult
+
+
+def _fmt(value: float | None, spec: str, missing: str = "n/a") -> str:
+    return missing if value is None else format(value, spec)
+
+
+COMPACT_COLUMNS = ("variant", "precision", "size", "p50 ms", "items/s", "accuracy %", "drop pts", "top-1 agree",
+                   "INT8 nodes", "status")
+
+
+def variant_row(v: VariantResult, batch: str = "batch_1") -> dict[str, str]:
+    """One variant as display strings; shared by the Markdown and the terminal table."""
+    lat = v.latency_ms.get(batch, {})
+    cov = v.int8_coverage
+    return {
+        "variant": v.name,
+        "precision": v.precision,
+        "size": f"{v.size_bytes / 2**20:.2f} MiB",
+        "p50 ms": _fmt(lat.get("p50"), ".3f"),
+        "p99 ms": _fmt(lat.get("p99"), ".3f"),
+        "items/s": _fmt(v.throughput_per_s, ".0f"),
+        "accuracy %": _fmt(v.accuracy, ".2f"),
+        "drop pts": _fmt(v.accuracy_drop, "+.2f"),
+        "top-1 agree": _fmt(v.parity.get("top1_agreement"), ".3f"),
+        "cosine": _fmt(v.parity.get("cosine"), ".5f"),
+        "max-abs": _fmt(v.parity.get("max_abs"), ".3g"),
+        "INT8 nodes": "-" if cov is None else f"{cov['int8_nodes']}/{cov['int8_nodes'] + cov['float_nodes']}",
+        "status": v.status,
+    }
+
+
+def render_markdown(report: Report) -> str:
+    rows = [variant_row(v) for v in report.variants]
+    headers = list(rows[0]) if rows else []
+    lines = [f"# edgekit report: {report.model.get('source', 'model')}", "",
+             f"Profile **{report.profile}** (backend {report.backend}). "
+             f"Recommended: **{report.recommended or 'none'}** ({report.recommended_reason}).", ""]
+    ref = report.reference
+    if ref.get("accuracy") is not None:
+        lines.append(f"Original model (FP32, {ref['runtime']}): top-1 accuracy {ref['accuracy']:.2f}% "
+                     f"on {ref['samples']} labelled samples.")
+    else:
+        lines.append(f"Original model ({ref['runtime']}): no labels given, parity measured on {ref['samples']} inputs.")
+    lines += ["", "Latency at batch 1 on the shipped artifact (runner in deploy/, fresh process).", "",
+              "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(r.values()) + " |" for r in rows]
+    lines += ["", "## Variants", ""]
+    for v in report.variants:
+        lines.append(f"- **{v.name}** ({v.status}): {v.reason}. Artifact `{v.artifact}`.")
+        for batch, stats in v.latency_ms.items():
+            tput = v.throughput_by_batch.get(batch)
+            lines.append(f"  - {batch}: p50 {stats['p50']:.3f} ms, p90 {stats['p90']:.3f}, p99 {stats['p99']:.3f}, "
+                         f"mean {stats['mean']:.3f} +- {stats['std']:.3f} ms, {_fmt(tput, '.0f')} items/s")
+        if v.peak_rss_bytes:
+            lines.append(f"  - peak RSS of the runner process {v.peak_rss_bytes / 2**20:.1f} MiB, load {v.load_s:.3f} s")
+        energy = v.energy
+        lines.append(f"  - energy: {energy.get('status')}" + (f" ({energy['reason']})" if energy.get("reason") else ""))
+    model = report.model
+    lines += ["", "## Model", "", f"- parameters: {model.get('params', 0):,}", f"- MACs per sample: {model.get('macs', 0):,}",
+              f"- inputs: {model.get('inputs')}", f"- outputs: {model.get('outputs')}"]
+    lines += ["", "## Data", ""] + [f"- {k}: {v}" for k, v in report.data.items()]
+    if report.warnings:
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,74 @@
+"""The report: what was produced, how it was verified and how fast it ran.
+
+``report.json`` is a contract (schema_version 1): fields are added, never renamed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class VariantResult:
+    name: str
+    backend: str
+    precision: str
+    artifact: str  # relative to the bundle root
+    size_bytes: int
+    status: str = "accepted"
+    reason: str = ""
+    latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    throughput_per_s: float | None = None
+    throughput_by_batch: dict[str, float] = field(default_factory=dict)
+    peak_rss_bytes: int | None = None
+    load_s: float | None = None
+    accuracy: float | None = None
+    accuracy_drop: float | None = None
+    parity: dict[str, Any] = field(default_factory=dict)
+    int8_coverage: dict[str, Any] | None = None
+    energy: dict[str, Any] = field(default_factory=dict)
+    quantization: dict[str, Any] | None = None
+    sha256: str = ""
+
+
+@dataclass
+class Report:
+    profile: str
+    backend: str
+    model: dict[str, Any]
+    variants: list[VariantResult]
+    recommended: str | None
+    recommended_reason: str
+    reference: dict[str, Any]
+    data: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+    out_dir: str = ""
+
+    def variant(self, name: str) -> VariantResult:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise KeyError(f"no variant named {name!r}; have {[v.name for v in self.variants]}")
+
+    @property
+    def rejected(self) -> list[VariantResult]:
+        return [v for v in self.variants if v.status != "accepted"]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("out_dir")
+        return data
+
+    def write_json(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        fields_ = {**data, "variants": [VariantResult(**v) for v in data["variants"]]}
+        return cls(**fields_)

@@ -1,0 +1,104 @@
+"""One compress run: plan, reference, stages, verification, benchmark, report, bundle."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.artifact import Artifact, Format
+from edgekit.backends.base import Backend
+from edgekit.bundle import staged_output, write_deploy, write_manifest
+from edgekit.data import Dataset
+from edgekit.evaluate import Reference, compute_reference, recommend, verify_and_bench
+from edgekit.models import LoadedModel
+from edgekit.pipeline import Plan, build_plan, library_versions, run_plan
+from edgekit.profile import Profile
+from edgekit.progress import Progress
+from edgekit.report.markdown import render_markdown
+from edgekit.report.schema import Report
+from edgekit.stages.base import RunContext
+from edgekit.stages.export import INPUT_NAME, ExportConfig
+from edgekit.summary import summarize_onnx
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CompressJob:
+    model: LoadedModel
+    profile: Profile
+    backend: Backend
+    calib: Dataset | None
+    evald: Dataset | None
+    input_shape: tuple[int, ...] | None
+    seed: int
+    progress: Progress
+    command: list[str] = field(default_factory=list)
+
+    def _plan(self) -> Plan:
+        fmt = Format.TORCH if self.model.is_torch else Format.ONNX
+        export = None
+        if self.input_shape is not None:
+            export = ExportConfig(tuple(self.input_shape), self.profile.compile.opset)
+        return build_plan(fmt, self.profile.compile.precisions, self.backend.name, export)
+
+    def _source(self) -> Artifact:
+        if self.model.is_torch:
+            return Artifact(Format.TORCH, None, {"module": self.model.module, "sha256": self.model.sha256,
+                                                "exported_program": self.model.exported_program})
+        return Artifact(Format.ONNX, self.model.onnx_path)
+
+    def _verification_inputs(self) -> Dataset:
+        data = self.evald or self.calib
+        if data is None:
+            raise AssertionError("compress() guarantees calibration or evaluation data")  # pragma: no cover
+        return data
+
+    def run(self, out_dir: Path, force: bool) -> Report:
+        import torch
+
+        torch.manual_seed(self.seed)
+        plan = self._plan()  # checked before anything is written
+        reference = compute_reference(self.model, self._verification_inputs(), self.backend, self.profile)
+        versions = library_versions(self.backend.versions())
+        ctx = RunContext(self.profile, self.backend, self.calib, self.seed, self.progress)
+        with staged_output(out_dir, force) as root:
+            artifacts, records = run_plan(plan, self._source(), ctx, root, versions)
+            fp32 = artifacts[plan.variants["fp32"]] if "fp32" in plan.variants else artifacts[next(iter(plan.variants.values()))]
+            variants = [verify_and_bench(name, name, artifacts[step], root, reference, self.backend, self.profile,
+                                         self.progress) for name, step in plan.variants.items()]
+            chosen, why = recommend(variants)
+            report = self._report(fp32, variants, chosen, why, reference)
+            write_deploy(root, report, reference, self.profile, INPUT_NAME)
+            report.write_json(root / "report.json")
+            (root / "report.md").write_text(render_markdown(report), encoding="utf-8")
+            write_manifest(root, self._manifest(versions, records))
+        report.out_dir = str(out_dir.resolve())
+        return report
+
+    def _report(self, fp32: Artifact, variants: list, chosen: str | None, why: str, reference: Reference) -> Report:
+        summary = summarize_onnx(fp32.path) if fp32.path else None
+        model = {"source": self.model.source, "kind": self.model.kind.value, "sha256": self.model.sha256,
+                 **(summary.to_dict() if summary else {})}
+        warnings = []
+        if self.calib is not None and self.calib.random:
+            warnings.append("INT8 was calibrated on RANDOM inputs (--calib-random): its ranges do not reflect real "
+                            "data; trust the accuracy figures, not the parity on random inputs.")
+        if reference.accuracy is None:
+            warnings.append("No labelled evaluation data: the accuracy budget could not be enforced.")
+        data = {"calibration": self.calib.describe() if self.calib else None,
+                "evaluation": self.evald.describe() if self.evald else None,
+                "verification_inputs": reference.inputs.source}
+        ref = {"runtime": reference.runtime, "accuracy": reference.accuracy, "samples": len(reference.inputs)}
+        return Report(profile=self.profile.name, backend=self.backend.name, model=model, variants=variants,
+                      recommended=chosen, recommended_reason=why, reference=ref, data=data, warnings=warnings)
+
+    def _manifest(self, versions: dict[str, str], records: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"schema_version": 1, "versions": versions, "seed": self.seed, "command": self.command,
+                "input_model": {"source": self.model.source, "kind": self.model.kind.value, "sha256": self.model.sha256},
+                "data": {"calibration": self.calib.describe() if self.calib else None,
+                         "evaluation": self.evald.describe() if self.evald else None},
+                "input_shape": list(self.input_shape) if self.input_shape else None,
+                "profile": self.profile.to_dict(), "profile_source": self.profile.source, "stages": records}

@@ -1,0 +1,32 @@
+"""The Stage protocol and what a stage gets to work with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from edgekit.artifact import Artifact, Format
+from edgekit.backends.base import Backend
+from edgekit.data import Dataset
+from edgekit.profile import Profile
+from edgekit.progress import NullProgress, Progress
+
+
+@dataclass
+class RunContext:
+    profile: Profile
+    backend: Backend
+    calib: Dataset | None = None
+    seed: int = 0
+    progress: Progress = field(default_factory=NullProgress)
+
+
+class Stage(Protocol):
+    name: ClassVar[str]
+    consumes: ClassVar[frozenset[Format]]
+    produces: ClassVar[Format]
+
+    def config_dict(self) -> dict[str, Any]: ...
+
+    def run(self, artifact: Artifact, ctx: RunContext, stage_dir: Path) -> Artifact: ...

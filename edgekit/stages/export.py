@@ -1,0 +1,75 @@
+"""torch -> ONNX. The legacy TorchScript-based exporter is used for modules (fast, opset 17,
+handles TorchScript); an ExportedProgram goes through the dynamo exporter, which keeps the
+program's own dynamic dimensions (the legacy one cannot re-trace an unlifted program)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from edgekit.artifact import Artifact, Format
+from edgekit.errors import PipelineError
+from edgekit.stages.base import RunContext
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    input_shape: tuple[int, ...]
+    opset: int = 17
+    dynamic_batch: bool = True
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+class ExportStage:
+    name: ClassVar[str] = "export"
+    consumes: ClassVar[frozenset[Format]] = frozenset({Format.TORCH})
+    produces: ClassVar[Format] = Format.ONNX
+
+    def __init__(self, config: ExportConfig) -> None:
+        self.config = config
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    def run(self, artifact: Artifact, ctx: RunContext, stage_dir: Path) -> Artifact:
+        import torch
+
+        out = stage_dir / "model.onnx"
+        example = torch.zeros(self.config.input_shape, dtype=torch.float32)
+        program = artifact.meta.get("exported_program")
+        try:
+            with _quiet_exporter(), torch.no_grad():
+                if program is not None:
+                    torch.onnx.export(program, (example,), str(out), dynamo=True, external_data=False,
+                                      input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
+                else:
+                    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if self.config.dynamic_batch else None
+                    torch.onnx.export(artifact.meta["module"], (example,), str(out), dynamo=False,
+                                      opset_version=self.config.opset, input_names=[INPUT_NAME],
+                                      output_names=[OUTPUT_NAME], dynamic_axes=axes)
+        except Exception as exc:
+            raise PipelineError(f"Exporting the model to ONNX failed: {str(exc).splitlines()[0][:400]}",
+                                "Check that the model runs on an input of shape "
+                                f"{list(self.config.input_shape)}; export it yourself to .onnx and pass that file.") from exc
+        return Artifact(Format.ONNX, out, {"exporter": "dynamo" if program is not None else "torchscript"})

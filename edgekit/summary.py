@@ -1,0 +1,99 @@
+"""Model summary from the ONNX graph: parameters, MACs, a layer table, input/output shapes.
+
+Counting on the exported graph (not torch hooks) gives one answer for every input kind:
+modules, TorchScript, ExportedPrograms and user ONNX files alike.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+_FLOAT_TYPES = (1, 10, 11, 16)  # onnx.TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    op: str
+    weight_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    params: int
+    macs: int
+
+
+@dataclass
+class ModelSummary:
+    params: int
+    macs: int
+    inputs: dict[str, list[Any]]
+    outputs: dict[str, list[Any]]
+    layers: list[Layer] = field(default_factory=list)
+    opset: int | None = None
+
+    def to_dict(self, with_layers: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        if not with_layers:
+            data.pop("layers")
+        return data
+
+
+def _dims(value_info: Any) -> list[Any]:
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+            for d in value_info.type.tensor_type.shape.dim]
+
+
+def _concrete(shape: list[Any]) -> tuple[int, ...]:
+    """Symbolic dims (the batch) count as 1: MACs are reported per sample."""
+    return tuple(d if isinstance(d, int) and d > 0 else 1 for d in shape)
+
+
+def _macs(op: str, attrs: dict[str, Any], in_shapes: list[tuple[int, ...]], w: tuple[int, ...],
+          out: tuple[int, ...]) -> int:
+    if not out:
+        return 0
+    if op == "Conv" and len(w) >= 3:
+        return math.prod(out) * math.prod(w[1:])
+    if op == "ConvTranspose" and len(w) >= 3 and in_shapes:
+        return math.prod(in_shapes[0]) * math.prod(w[1:])
+    if op == "Gemm" and in_shapes:
+        a = in_shapes[0]
+        k = a[0] if attrs.get("transA") else a[-1]
+        return math.prod(out) * k
+    if op == "MatMul" and in_shapes and in_shapes[0]:
+        return math.prod(out) * in_shapes[0][-1]
+    return 0
+
+
+def summarize_onnx(path: Path) -> ModelSummary:
+    import onnx
+    from onnx import helper, shape_inference
+
+    model = shape_inference.infer_shapes(onnx.load(str(path)))
+    graph = model.graph
+    inits = {i.name: tuple(i.dims) for i in graph.initializer}
+    shapes = {vi.name: _concrete(_dims(vi)) for vi in [*graph.value_info, *graph.input, *graph.output]}
+    shapes.update(inits)
+    layers = []
+    for node in graph.node:
+        if node.op_type not in ("Conv", "ConvTranspose", "Gemm", "MatMul"):
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        in_shapes = [shapes.get(n, ()) for n in node.input]
+        weight = inits.get(node.input[1], ()) if len(node.input) > 1 else ()
+        out = shapes.get(node.output[0], ())
+        params = sum(math.prod(inits[n]) for n in node.input[1:] if n in inits)
+        layers.append(Layer(node.name or node.output[0], node.op_type, weight, out, params,
+                            _macs(node.op_type, attrs, in_shapes, weight, out)))
+    # float initializers only: int64 shape constants are not parameters
+    params = sum(math.prod(i.dims) for i in graph.initializer if i.data_type in _FLOAT_TYPES)
+    init_names = set(inits)
+    return ModelSummary(
+        params=int(params), macs=int(sum(layer.macs for layer in layers)),
+        inputs={i.name: _dims(i) for i in graph.input if i.name not in init_names},
+        outputs={o.name: _dims(o) for o in graph.output}, layers=layers,
+        opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
+    )
