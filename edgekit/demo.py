@@ -24,25 +24,9 @@ EPOCHS = 15
 
 def digits_cnn() -> Any:
     """The demo architecture (a factory usable as 'edgekit.demo:digits_cnn')."""
-    import torch.nn.functional as F
-    from torch import nn
+    from edgekit.zoo import digits_cnn as factory
 
-    class DigitsCNN(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
-            self.bn1 = nn.BatchNorm2d(32)
-            self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-            self.bn2 = nn.BatchNorm2d(64)
-            self.fc1 = nn.Linear(64 * 4 * 4, 128)
-            self.fc2 = nn.Linear(128, 10)
-
-        def forward(self, x: Any) -> Any:
-            x = F.relu(self.bn1(self.conv1(x)))
-            x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
-            return self.fc2(F.relu(self.fc1(x.flatten(1))))
-
-    return DigitsCNN()
+    return factory()
 
 
 @dataclass(frozen=True)

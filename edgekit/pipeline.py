@@ -16,7 +16,7 @@ from typing import Any
 from edgekit.artifact import Artifact, Format, sha256_path
 from edgekit.errors import PipelineError
 from edgekit.stages.base import RunContext, Stage
-from edgekit.stages.export import ExportConfig, ExportStage
+from edgekit.stages.export import ExportConfig, ExportStage, ImportOnnxStage
 from edgekit.stages.quantize import QuantizeStage
 
 INPUT = "input"
@@ -38,13 +38,14 @@ class Plan:
 def build_plan(input_format: Format, precisions: tuple[str, ...], backend_name: str,
                export: ExportConfig | None) -> Plan:
     steps: list[Step] = []
-    base = INPUT
     if input_format is Format.TORCH:
         if export is None:
             raise PipelineError("A torch model needs an input shape to be exported.",
                                 "Pass --input-shape, or calibration/evaluation data.")
         steps.append(Step("export", ExportStage(export), INPUT))
-        base = "export"
+    else:
+        steps.append(Step("import", ImportOnnxStage(), INPUT))
+    base = steps[0].id
     variants: dict[str, str] = {}
     for precision in precisions:
         if precision == "fp32":

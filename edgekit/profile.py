@@ -114,33 +114,33 @@ def _coerce(value: Any, annotation: Any, source: str, key: str) -> Any:
     origin = typing.get_origin(annotation)
     if origin is tuple:
         item_type = typing.get_args(annotation)[0]
-        if not isinstance(value, list):
-            raise _fail(source, key, f"expected a list, got {value!r}", f"write it as {key.split('.')[-1]} = [...].")
+        if not isinstance(value, (list, tuple)):
+            raise _fail(source, key, f"expected a list, got {value!r}", f"Write it as {key.split('.')[-1]} = [...].")
         return tuple(_coerce(v, item_type, source, key) for v in value)
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if annotation is int and isinstance(value, bool) or not isinstance(value, annotation):
-        raise _fail(source, key, f"expected {annotation.__name__}, got {value!r}", "fix the value's type.")
+        raise _fail(source, key, f"expected {annotation.__name__}, got {value!r}", "Fix the value's type.")
     return value
 
 
 def _check_value(key: str, value: Any, source: str) -> None:
     choices = _CHOICES.get(key)
     if choices and value not in choices:
-        raise _fail(source, key, f"{value!r} is not one of {', '.join(choices)}", "use one of those values.")
+        raise _fail(source, key, f"{value!r} is not one of {', '.join(choices)}", "Use one of those values.")
     if key in _POSITIVE and value <= 0:
-        raise _fail(source, key, f"must be > 0, got {value}", "use a positive number.")
+        raise _fail(source, key, f"must be > 0, got {value}", "Use a positive number.")
     if key == "compile.precisions":
         bad = [p for p in value if p not in PRECISIONS]
         if bad or not value:
-            raise _fail(source, key, f"unknown precision(s) {bad or value!r}", f"use some of {', '.join(PRECISIONS)}.")
+            raise _fail(source, key, f"unknown precision(s) {bad or value!r}", f"Use some of {', '.join(PRECISIONS)}.")
     if key == "benchmark.batch_sizes" and (not value or min(value) < 1):
-        raise _fail(source, key, f"batch sizes must be >= 1, got {list(value)}", "e.g. batch_sizes = [1, 8].")
+        raise _fail(source, key, f"batch sizes must be >= 1, got {list(value)}", "For example batch_sizes = [1, 8].")
     if key == "target.backend":
         from edgekit.backends import BACKENDS
 
         if value not in BACKENDS:
-            raise _fail(source, key, f"unknown backend {value!r}", f"use one of {', '.join(sorted(BACKENDS))}.")
+            raise _fail(source, key, f"unknown backend {value!r}", f"Use one of {', '.join(sorted(BACKENDS))}.")
 
 
 def _build(cls: type, data: dict[str, Any], source: str, prefix: str) -> Any:
@@ -149,7 +149,7 @@ def _build(cls: type, data: dict[str, Any], source: str, prefix: str) -> Any:
     for key in data:
         if key not in valid:
             close = difflib.get_close_matches(key, list(valid), n=1)
-            fix = f"did you mean '{prefix}{close[0]}'?" if close else f"valid keys here: {', '.join(valid)}."
+            fix = f"Did you mean '{prefix}{close[0]}'?" if close else f"Valid keys here: {', '.join(valid)}."
             raise _fail(source, prefix + key, "unknown key", fix)
     kwargs: dict[str, Any] = {}
     for name, spec in valid.items():
@@ -157,12 +157,12 @@ def _build(cls: type, data: dict[str, Any], source: str, prefix: str) -> Any:
         annotation = hints[name]
         if name not in data:
             if spec.default is MISSING and spec.default_factory is MISSING:
-                raise _fail(source, key, "required key is missing", f"add {name} = ... to the file.")
+                raise _fail(source, key, "required key is missing", f"Add {name} = ... to the file.")
             continue
         value = data[name]
         if isinstance(annotation, type) and hasattr(annotation, "__dataclass_fields__"):
             if not isinstance(value, dict):
-                raise _fail(source, key, "expected a [table]", f"write it as a [{name}] section.")
+                raise _fail(source, key, "expected a [table]", f"Write it as a [{name}] section.")
             kwargs[name] = _build(annotation, value, source, f"{key}.")
             continue
         if isinstance(annotation, types.UnionType):

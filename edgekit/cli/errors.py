@@ -17,7 +17,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _say(text: str) -> None:
-    click.echo(click.wrap_text(text, width=100, preserve_paragraphs=True), err=True)
+    # one unwrapped paragraph: wrapping would split file paths at hyphens and break copy-paste
+    click.echo(text, err=True)
 
 
 def handle_errors(func: F) -> F:

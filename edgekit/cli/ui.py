@@ -26,13 +26,16 @@ class RichProgress:
         self._tasks: dict[str, Any] = {}
 
     def __enter__(self) -> RichProgress:
-        self._bars.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._bars.stop()
+        if self._tasks:
+            self._bars.stop()
 
     def start(self, key: str, description: str, total: int | None = None) -> None:
+        # the display starts with the first task, so an early error prints nothing but itself
+        if not self._tasks:
+            self._bars.start()
         self._tasks[key] = self._bars.add_task(description, total=total)
 
     def update(self, key: str, completed: int, total: int | None = None, description: str | None = None) -> None:

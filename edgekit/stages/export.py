@@ -73,3 +73,22 @@ class ExportStage:
                                 "Check that the model runs on an input of shape "
                                 f"{list(self.config.input_shape)}; export it yourself to .onnx and pass that file.") from exc
         return Artifact(Format.ONNX, out, {"exporter": "dynamo" if program is not None else "torchscript"})
+
+
+class ImportOnnxStage:
+    """Brings a user's ONNX file into the bundle (external data inlined), so every variant lives there."""
+
+    name: ClassVar[str] = "import"
+    consumes: ClassVar[frozenset[Format]] = frozenset({Format.ONNX})
+    produces: ClassVar[Format] = Format.ONNX
+
+    def config_dict(self) -> dict[str, Any]:
+        return {}
+
+    def run(self, artifact: Artifact, ctx: RunContext, stage_dir: Path) -> Artifact:
+        import onnx
+
+        out = stage_dir / "model.onnx"
+        model = onnx.load(str(artifact.path), load_external_data=True)
+        onnx.save(model, str(out))
+        return Artifact(Format.ONNX, out, {"imported_from": str(artifact.path)})

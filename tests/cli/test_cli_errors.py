@@ -1,0 +1,134 @@
+"""Bad input: one-paragraph error, a distinct exit code, no traceback, nothing half-written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgekit.cli.main import cli
+from edgekit.errors import ExitCode
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def base(demo_assets, fast_profile, tmp_path: Path) -> list[str]:
+    return ["edgekit.demo:digits_cnn", "--weights", str(demo_assets.weights), "--profile", str(fast_profile),
+            "--calib-data", str(demo_assets.calib), "--eval-data", str(demo_assets.eval), "--out",
+            str(tmp_path / "out"), "--batch-sizes", "1"]
+
+
+def assert_clean_failure(code: int, output: str, expected: ExitCode, tmp_path: Path, *needles: str) -> None:
+    assert code == expected, output
+    assert output.startswith("Error:") and "Traceback" not in output, output
+    for needle in needles:
+        assert needle in output, (needle, output)
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if ".building-" in p.name]
+
+
+def test_missing_model_file(base, tmp_path) -> None:
+    code, output = run("compress", str(tmp_path / "nope.pt2"), *base[3:])
+    assert_clean_failure(code, output, ExitCode.BAD_MODEL, tmp_path, "nope.pt2", "does not exist")
+
+
+def test_truncated_model_file(model_files, base, tmp_path) -> None:
+    broken = tmp_path / "broken.pt2"
+    broken.write_bytes(model_files["pt2"].read_bytes()[:400])
+    code, output = run("compress", str(broken), *base[3:])
+    assert_clean_failure(code, output, ExitCode.BAD_MODEL, tmp_path, "broken.pt2", "truncated or corrupt")
+
+
+def test_corrupt_onnx(base, tmp_path) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\x08\x07garbage" * 10)
+    code, output = run("compress", str(broken), *base[3:])
+    assert_clean_failure(code, output, ExitCode.BAD_MODEL, tmp_path, "broken.onnx")
+
+
+def test_data_shape_mismatch(base, tmp_path) -> None:
+    np.savez(tmp_path / "rgb.npz", x=np.zeros((4, 3, 32, 32), np.float32))
+    args = list(base)
+    args[args.index("--calib-data") + 1] = str(tmp_path / "rgb.npz")
+    args[args.index("--eval-data") + 1] = str(tmp_path / "rgb.npz")
+    code, output = run("compress", *args)
+    assert_clean_failure(code, output, ExitCode.BAD_DATA, tmp_path, "rgb.npz", "[3, 32, 32]")
+
+
+def test_input_shape_disagreeing_with_data(base, tmp_path) -> None:
+    code, output = run("compress", *base, "--input-shape", "1,3,8,8")
+    assert_clean_failure(code, output, ExitCode.BAD_DATA, tmp_path, "--input-shape")
+
+
+def test_misspelt_profile_key(base, tmp_path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('schema_version = 1\nname = "bad"\n[benchmark]\nitertions = 3\n')
+    args = list(base)
+    args[args.index("--profile") + 1] = str(bad)
+    code, output = run("compress", *args)
+    assert_clean_failure(code, output, ExitCode.BAD_PROFILE, tmp_path, "bad.toml", "benchmark.itertions",
+                         "benchmark.iterations")
+
+
+def test_unknown_profile_name_lists_valid_ones(base, tmp_path) -> None:
+    args = list(base)
+    args[args.index("--profile") + 1] = "cpu-onnxrunime"
+    code, output = run("compress", *args)
+    assert_clean_failure(code, output, ExitCode.BAD_PROFILE, tmp_path, "cpu-onnxruntime", "arm64-onnxruntime")
+
+
+def test_existing_output_dir_is_refused_and_untouched(base, tmp_path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    code, output = run("compress", *base)
+    assert code == ExitCode.OUTPUT_EXISTS and "--force" in output and "Traceback" not in output
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_force_replaces_output_dir(base, tmp_path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    code, output = run("compress", *base, "--force")
+    assert code == 0, output
+    assert not (out / "old.txt").exists() and (out / "report.json").is_file()
+
+
+def test_ctrl_c_mid_run_leaves_nothing(base, tmp_path, monkeypatch) -> None:
+    import edgekit.runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(edgekit.runner, "verify_and_bench", interrupted)
+    code, output = run("compress", *base)
+    assert code == ExitCode.INTERRUPTED and "Interrupted" in output and "Traceback" not in output
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if ".building-" in p.name]
+
+
+def test_debug_shows_the_traceback(base, tmp_path) -> None:
+    code, output = run("--debug", "compress", str(tmp_path / "nope.pt2"), *base[3:])
+    assert code == ExitCode.BAD_MODEL and "Traceback" in output
+
+
+def test_weights_that_do_not_fit(base, tmp_path) -> None:
+    import torch
+
+    torch.save({"conv1.weight": torch.zeros(3, 3)}, tmp_path / "wrong.pt")
+    args = list(base)
+    args[args.index("--weights") + 1] = str(tmp_path / "wrong.pt")
+    code, output = run("compress", *args)
+    assert_clean_failure(code, output, ExitCode.BAD_MODEL, tmp_path, "do not match")
+
+
+def test_exit_codes_are_distinct() -> None:
+    values = [int(c) for c in ExitCode]
+    assert len(values) == len(set(values))

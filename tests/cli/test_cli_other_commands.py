@@ -1,0 +1,100 @@
+"""bench, inspect, export, profiles, demo, --help."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from edgekit.cli.main import cli
+from edgekit.errors import ExitCode
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_bench_an_onnx_artifact(model_files, fast_profile, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    code, output = run("bench", model_files["onnx"], "--profile", fast_profile, "--batch-sizes", "1,2", "--json", out)
+    assert code == 0, output
+    result = json.loads(out.read_text())
+    assert set(result["latency_ms"]) == {"batch_1", "batch_2"}
+    assert result["latency_ms"]["batch_1"]["iterations"] == 10
+    assert result["random_inputs"] is True and "p50" in output
+
+
+def test_bench_refuses_torch_models(model_files, fast_profile) -> None:
+    code, output = run("bench", model_files["pt2"], "--profile", fast_profile)
+    assert code == ExitCode.BAD_DATA and "not an ONNX file" in output
+
+
+def test_inspect_counts_params_and_macs(demo_assets) -> None:
+    code, output = run("inspect", "edgekit.demo:digits_cnn", "--weights", demo_assets.weights,
+                       "--input-shape", "1,1,8,8", "--json")
+    assert code == 0, output
+    summary = json.loads(output)
+    assert summary["params"] == 151_306 and summary["macs"] == 1_330_432
+    assert [layer["op"] for layer in summary["layers"]] == ["Conv", "Conv", "Gemm", "Gemm"]
+
+
+def test_inspect_pt2_uses_its_example_shape(model_files) -> None:
+    code, output = run("inspect", model_files["pt2"])
+    assert code == 0, output
+    assert "1,330,432" in output and "151,306" in output
+
+
+def test_export_writes_onnx_and_refuses_overwrite(demo_assets, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    out = tmp_path / "m.onnx"
+    args = ["export", "edgekit.demo:digits_cnn", "--weights", demo_assets.weights, "--input-shape", "1,1,8,8",
+            "--out", out]
+    code, output = run(*args)
+    assert code == 0, output
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[0] == "batch"
+    code, output = run(*args)
+    assert code == ExitCode.OUTPUT_EXISTS
+    code, output = run(*args, "--force")
+    assert code == 0
+
+
+def test_profiles_list_show_validate(tmp_path: Path) -> None:
+    code, output = run("profiles", "list")
+    assert code == 0 and "cpu-onnxruntime" in output and "arm64-onnxruntime" in output and "*" in output
+    code, output = run("profiles", "show", "cpu-onnxruntime")
+    assert code == 0 and json.loads(output)["target"]["backend"] == "onnxruntime"
+    bad = tmp_path / "p.toml"
+    bad.write_text('schema_version = 1\nname = "p"\n[target]\nbakend = "onnxruntime"\n')
+    code, output = run("profiles", "validate", bad)
+    assert code == ExitCode.BAD_PROFILE and "target.bakend" in output and "target.backend" in output
+    assert str(bad) in output
+    good = tmp_path / "g.toml"
+    good.write_text('schema_version = 1\nname = "g"\n')
+    code, output = run("profiles", "validate", good)
+    assert code == 0 and "valid" in output
+
+
+def test_demo_runs_and_reuses_cached_teacher(demo_assets, tmp_path: Path, monkeypatch) -> None:
+    # demo_assets trained the teacher into EDGEKIT_CACHE_DIR; the demo must reuse it
+    monkeypatch.chdir(tmp_path)
+    code, output = run("demo", "--profile", "cpu-onnxruntime")
+    assert code == 0, output
+    assert "cached" in output and "int8" in output and "fp32" in output
+    assert (tmp_path / "edgekit-demo" / "deploy" / "model.onnx").is_file()
+    # a second run replaces its own bundle, but never a directory it did not make
+    code, output = run("demo", "--profile", "cpu-onnxruntime")
+    assert code == 0, output
+    (tmp_path / "mine").mkdir()
+    code, output = run("demo", "--out", "mine")
+    assert code == ExitCode.OUTPUT_EXISTS and "left untouched" in output
+
+
+def test_help_lists_every_command() -> None:
+    code, output = run("--help")
+    assert code == 0
+    for command in ("compress", "bench", "export", "inspect", "profiles", "demo"):
+        assert command in output
