@@ -15,7 +15,7 @@ from typing import Any
 
 from edgekit.artifact import Artifact, Format
 from edgekit.data import Dataset, ImagePreprocessing, load_data, random_data
-from edgekit.errors import DataError, ShapeMismatchError
+from edgekit.errors import DataError, ModelLoadError, OutputExistsError, ShapeMismatchError
 from edgekit.models import LoadedModel, load_model
 from edgekit.profile import Profile, default_profile_name, load_profile
 from edgekit.progress import NullProgress, Progress
@@ -132,21 +132,23 @@ def benchmark(artifact: str | Path, profile: str | Path | Profile | None = None,
 
 def export(model: Any, out: str | Path, *, input_shape: Sequence[int] | None = None, weights: str | Path | None = None,
            trust_pickle: bool = False, opset: int = 17, force: bool = False) -> Path:
-    """Export a torch model to FP32 ONNX (dynamic batch) at ``out``."""
-    from edgekit.bundle import check_output
+    """Export a torch model to FP32 ONNX (dynamic batch) at ``out``; written to a temp file, then renamed."""
     from edgekit.stages.export import ExportConfig, ExportStage
 
-    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle)
-    shape = _input_shape(input_shape, loaded)
-    if shape is None or not loaded.is_torch:
-        raise DataError("export needs a torch model and its input shape.", "Pass --input-shape, e.g. 1,3,224,224.")
     target = Path(out)
     if target.exists() and not force:
-        check_output(target, force)
-    with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
+        raise OutputExistsError(f"{target} already exists.", "Choose another --out, or pass --force to replace it.")
+    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle)
+    if not loaded.is_torch:
+        raise ModelLoadError(f"{model} is already an ONNX model.", "export converts torch models to ONNX.")
+    shape = _input_shape(input_shape, loaded)
+    if shape is None:
+        raise DataError("export needs the model's input shape.", "Pass --input-shape, e.g. 1,3,224,224.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent) as tmp:
         source = Artifact(Format.TORCH, None, {"module": loaded.module, "exported_program": loaded.exported_program})
-        art = ExportStage(ExportConfig(tuple(shape), opset)).run(source, None, Path(tmp))  # type: ignore[arg-type]
-        Path(art.path).replace(target)
+        artifact = ExportStage(ExportConfig(tuple(shape), opset)).export(source, Path(tmp))
+        artifact.path.replace(target)
     return target
 
 

@@ -53,6 +53,10 @@ class ExportStage:
         return asdict(self.config)
 
     def run(self, artifact: Artifact, ctx: RunContext, stage_dir: Path) -> Artifact:
+        return self.export(artifact, stage_dir)
+
+    def export(self, artifact: Artifact, stage_dir: Path) -> Artifact:
+        """The export itself; needs no run context, so `edgekit export` uses it directly."""
         import torch
 
         out = stage_dir / "model.onnx"
