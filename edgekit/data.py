@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.artifact import sha256_path
-from edgekit.errors import DataError
+from edgekit.errors import DataError, DataNotFoundError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -200,7 +200,7 @@ def load_data(spec: Any, *, limit: int | None = None, image_prep: ImagePreproces
         return _load_npz(path)
     if ":" in text and not text.startswith(("/", ".")):
         return _load_callable(text, limit)
-    raise DataError(f"The {what} path {path} does not exist.",
+    raise DataNotFoundError(f"The {what} path {path} does not exist.",
                     "Pass a .npz file, an image folder, or 'package.module:callable'.")
 
 

@@ -20,6 +20,10 @@ class ExitCode(IntEnum):
     BACKEND_UNAVAILABLE = 7
     PIPELINE = 8
     VERIFICATION_FAILED = 9  # a variant broke the accuracy budget or did not run INT8
+    NOT_FOUND = 10  # a model, weights, data or profile path that does not exist
+    SHAPE_MISMATCH = 11
+    UNKNOWN_PROFILE = 12
+    UNTRUSTED_PICKLE = 13
     INTERRUPTED = 130  # 128 + SIGINT, what shells expect
 
 
@@ -41,20 +45,36 @@ class ModelLoadError(EdgekitError):
     exit_code = ExitCode.BAD_MODEL
 
 
+class ModelNotFoundError(ModelLoadError):
+    exit_code = ExitCode.NOT_FOUND
+
+
 class UntrustedPickleError(ModelLoadError):
-    pass
+    exit_code = ExitCode.UNTRUSTED_PICKLE
 
 
 class DataError(EdgekitError):
     exit_code = ExitCode.BAD_DATA
 
 
+class DataNotFoundError(DataError):
+    exit_code = ExitCode.NOT_FOUND
+
+
 class ShapeMismatchError(DataError):
-    pass
+    exit_code = ExitCode.SHAPE_MISMATCH
 
 
 class ProfileError(EdgekitError):
     exit_code = ExitCode.BAD_PROFILE
+
+
+class ProfileNotFoundError(ProfileError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class UnknownProfileError(ProfileError):
+    exit_code = ExitCode.UNKNOWN_PROFILE
 
 
 class OutputExistsError(EdgekitError):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.artifact import sha256_file
-from edgekit.errors import ModelLoadError, UntrustedPickleError
+from edgekit.errors import ModelLoadError, ModelNotFoundError, UntrustedPickleError
 
 
 class ModelKind(str, Enum):
@@ -177,7 +177,7 @@ def _load_weights(module: Any, weights: Path) -> str:
     import torch
 
     if not weights.is_file():
-        raise ModelLoadError(f"Weights file {weights} does not exist.", "Check the --weights path.")
+        raise ModelNotFoundError(f"Weights file {weights} does not exist.", "Check the --weights path.")
     try:
         state = torch.load(str(weights), map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -206,7 +206,7 @@ def load_model(model: Any, *, weights: str | Path | None = None, trust_pickle: b
     if not path.exists() and ":" in text and not text.startswith(("/", ".")):
         return _load_factory(text, weights_path)
     if not path.is_file():
-        raise ModelLoadError(f"Model file {path} does not exist.",
+        raise ModelNotFoundError(f"Model file {path} does not exist.",
                              "Pass a .pt2, TorchScript, .onnx file, or 'package.module:factory' with --weights.")
     if weights_path is not None:
         raise ModelLoadError("--weights is only used with a 'package.module:factory' model.",

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import ProfileError
+from edgekit.errors import ProfileError, ProfileNotFoundError, UnknownProfileError
 
 SCHEMA_VERSION = 1
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -199,14 +199,14 @@ def load_profile(name_or_path: str | Path) -> Profile:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ProfileError(f"Cannot read profile file {path}: {exc.strerror}.",
+            raise ProfileNotFoundError(f"Cannot read profile file {path}: {exc.strerror}.",
                                "Check the path, or pass a built-in profile name (edgekit profiles list).") from exc
         return parse_profile(text, str(path))
     names = builtin_profile_names()
     if text_name not in names:
         close = difflib.get_close_matches(text_name, names, n=1)
         guess = f"Did you mean '{close[0]}'? " if close else ""
-        raise ProfileError(f"Unknown profile '{text_name}'.", f"{guess}Valid profiles: {', '.join(names)}.")
+        raise UnknownProfileError(f"Unknown profile '{text_name}'.", f"{guess}Valid profiles: {', '.join(names)}.")
     resource = resources.files("edgekit.profiles").joinpath(f"{text_name}.toml")
     return parse_profile(resource.read_text(encoding="utf-8"), f"{text_name}.toml (built-in)")
 

@@ -232,11 +232,11 @@ def profiles_show(name: str) -> None:
 @handle_errors
 def profiles_validate(file: Path) -> None:
     """Check a profile TOML file; names the file and the wrong key."""
-    from edgekit.errors import ProfileError
+    from edgekit.errors import ProfileNotFoundError
     from edgekit.profile import load_profile
 
     if not file.is_file():
-        raise ProfileError(f"Profile file {file} does not exist.", "Pass the path of a .toml file.")
+        raise ProfileNotFoundError(f"Profile file {file} does not exist.", "Pass the path of a .toml file.")
     prof = load_profile(file)
     click.echo(f"{file}: valid profile '{prof.name}' (backend {prof.target.backend})")
 

@@ -117,7 +117,7 @@ def test_pickled_model_needs_trust_flag(model_files, demo_assets, fast_profile, 
     args = ["compress", model_files["pickle"], "--profile", fast_profile, "--calib-data", demo_assets.calib,
             "--out", tmp_path / "b", "--batch-sizes", "1"]
     code, output = run(*args)
-    assert code == ExitCode.BAD_MODEL and "--trust-pickle" in output and "arbitrary code" in output
+    assert code == ExitCode.UNTRUSTED_PICKLE and "--trust-pickle" in output and "arbitrary code" in output
     assert "Traceback" not in output and not (tmp_path / "b").exists()
     code, output = run(*args, "--trust-pickle")
     assert code == 0, output

@@ -33,9 +33,16 @@ def assert_clean_failure(code: int, output: str, expected: ExitCode, tmp_path: P
     assert not [p for p in tmp_path.iterdir() if ".building-" in p.name]
 
 
+def test_missing_data_file(base, tmp_path) -> None:
+    args = list(base)
+    args[args.index("--calib-data") + 1] = str(tmp_path / "nope.npz")
+    code, output = run("compress", *args)
+    assert_clean_failure(code, output, ExitCode.NOT_FOUND, tmp_path, "nope.npz")
+
+
 def test_missing_model_file(base, tmp_path) -> None:
     code, output = run("compress", str(tmp_path / "nope.pt2"), *base[3:])
-    assert_clean_failure(code, output, ExitCode.BAD_MODEL, tmp_path, "nope.pt2", "does not exist")
+    assert_clean_failure(code, output, ExitCode.NOT_FOUND, tmp_path, "nope.pt2", "does not exist")
 
 
 def test_truncated_model_file(model_files, base, tmp_path) -> None:
@@ -58,12 +65,12 @@ def test_data_shape_mismatch(base, tmp_path) -> None:
     args[args.index("--calib-data") + 1] = str(tmp_path / "rgb.npz")
     args[args.index("--eval-data") + 1] = str(tmp_path / "rgb.npz")
     code, output = run("compress", *args)
-    assert_clean_failure(code, output, ExitCode.BAD_DATA, tmp_path, "rgb.npz", "[3, 32, 32]")
+    assert_clean_failure(code, output, ExitCode.SHAPE_MISMATCH, tmp_path, "rgb.npz", "[3, 32, 32]")
 
 
 def test_input_shape_disagreeing_with_data(base, tmp_path) -> None:
     code, output = run("compress", *base, "--input-shape", "1,3,8,8")
-    assert_clean_failure(code, output, ExitCode.BAD_DATA, tmp_path, "--input-shape")
+    assert_clean_failure(code, output, ExitCode.SHAPE_MISMATCH, tmp_path, "--input-shape")
 
 
 def test_misspelt_profile_key(base, tmp_path) -> None:
@@ -80,7 +87,7 @@ def test_unknown_profile_name_lists_valid_ones(base, tmp_path) -> None:
     args = list(base)
     args[args.index("--profile") + 1] = "cpu-onnxrunime"
     code, output = run("compress", *args)
-    assert_clean_failure(code, output, ExitCode.BAD_PROFILE, tmp_path, "cpu-onnxruntime", "arm64-onnxruntime")
+    assert_clean_failure(code, output, ExitCode.UNKNOWN_PROFILE, tmp_path, "cpu-onnxruntime", "arm64-onnxruntime")
 
 
 def test_existing_output_dir_is_refused_and_untouched(base, tmp_path) -> None:
@@ -116,7 +123,7 @@ def test_ctrl_c_mid_run_leaves_nothing(base, tmp_path, monkeypatch) -> None:
 
 def test_debug_shows_the_traceback(base, tmp_path) -> None:
     code, output = run("--debug", "compress", str(tmp_path / "nope.pt2"), *base[3:])
-    assert code == ExitCode.BAD_MODEL and "Traceback" in output
+    assert code == ExitCode.NOT_FOUND and "Traceback" in output
 
 
 def test_weights_that_do_not_fit(base, tmp_path) -> None:
