@@ -7,7 +7,6 @@ sets for edge models are small, and every backend consumes numpy.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 
 from edgekit.artifact import sha256_path
 from edgekit.errors import DataError, DataNotFoundError
+from edgekit.specs import import_attr, is_spec
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -146,13 +146,14 @@ def _split_batch(batch: Any, source: str) -> tuple[Any, Any]:
 
 
 def _load_callable(spec: str, limit: int | None) -> Dataset:
-    module_name, _, attr = spec.partition(":")
+    func = import_attr(spec, "data callable", DataError, "package.module:callable")
     try:
-        func = getattr(importlib.import_module(module_name), attr)
         batches = func()
     except Exception as exc:
         raise DataError(f"Cannot get data from '{spec}': {exc}.",
                         "Pass 'package.module:callable' (importable, no arguments) returning an iterable of batches.") from exc
+    if hasattr(batches, "shape") or isinstance(batches, dict):
+        batches = [batches]  # one array (or dict) is one batch, never an iterable of samples
     xs, ys, count = [], [], 0
     try:
         for batch in batches:
@@ -198,7 +199,7 @@ def load_data(spec: Any, *, limit: int | None = None, image_prep: ImagePreproces
             raise DataError(f"Cannot use {path} as {what}: only .npz files, image folders and "
                             "'package.module:callable' are read.", "Convert it with np.savez(path, x=inputs, y=labels).")
         return _load_npz(path)
-    if ":" in text and not text.startswith(("/", ".")):
+    if is_spec(text):
         return _load_callable(text, limit)
     raise DataNotFoundError(f"The {what} path {path} does not exist.",
                     "Pass a .npz file, an image folder, or 'package.module:callable'.")

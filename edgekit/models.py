@@ -8,7 +8,7 @@ loaded, so it is refused unless the caller says ``trust_pickle=True``.
 
 from __future__ import annotations
 
-import importlib
+import logging
 import zipfile
 from dataclasses import dataclass
 from enum import Enum
@@ -17,6 +17,7 @@ from typing import Any
 
 from edgekit.artifact import sha256_file
 from edgekit.errors import ModelLoadError, ModelNotFoundError, UntrustedPickleError
+from edgekit.specs import import_attr, is_spec
 
 
 class ModelKind(str, Enum):
@@ -54,6 +55,10 @@ def _zip_names(path: Path) -> list[str]:
 def _classify(path: Path) -> ModelKind:
     if path.suffix.lower() == ".onnx":
         return ModelKind.ONNX
+    # a .pt2 is trusted by its suffix: a truncated one still contains a nested, intact zip
+    # (its sample inputs) that would otherwise be mistaken for a pickled module
+    if path.suffix.lower() == ".pt2":
+        return ModelKind.EXPORTED_PROGRAM
     names = _zip_names(path)
     if any("/models/" in n and n.endswith(".json") for n in names):
         return ModelKind.EXPORTED_PROGRAM
@@ -94,11 +99,17 @@ def _onnx_input_shape(model: Any) -> tuple[int, ...] | None:
 def _load_exported_program(path: Path) -> LoadedModel:
     import torch
 
+    export_log = logging.getLogger("torch.export")
+    level = export_log.level
+    export_log.setLevel(logging.CRITICAL)  # torch logs its own traceback before raising
     try:
         program = torch.export.load(str(path))
     except Exception as exc:
-        raise ModelLoadError(f"Cannot load torch.export archive {path}: {exc}",
+        raise ModelLoadError(f"Cannot load torch.export archive {path} (it may be truncated or corrupt): "
+                             f"{str(exc).splitlines()[0][:300]}",
                              "Re-save it with torch.export.save() from the same or an older torch.") from exc
+    finally:
+        export_log.setLevel(level)
     example = program.example_inputs[0][0] if program.example_inputs and program.example_inputs[0] else None
     shape = tuple(example.shape) if example is not None else None
     return LoadedModel(ModelKind.EXPORTED_PROGRAM, str(path), module=program.module(), sha256=sha256_file(path),
@@ -129,7 +140,11 @@ def _load_pickle(path: Path, trust_pickle: bool) -> LoadedModel:
                 "Prefer a torch.export .pt2, TorchScript, or 'package.module:factory' with --weights state_dict.pt. "
                 "If you wrote this file yourself and trust it, pass --trust-pickle (trust_pickle=True).",
             ) from exc
-        obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        except Exception as exc2:
+            raise ModelLoadError(f"Cannot load {path}: {str(exc2).splitlines()[0][:300]}",
+                                 "The file is truncated or corrupt; save the model again.") from exc2
     if isinstance(obj, dict):
         raise ModelLoadError(f"{path} holds a state_dict (weights only), not a model.",
                              "Pass the architecture as 'package.module:factory' and this file as --weights.")
@@ -140,24 +155,10 @@ def _load_pickle(path: Path, trust_pickle: bool) -> LoadedModel:
     return LoadedModel(ModelKind.PICKLED_MODULE, str(path), module=obj, sha256=sha256_file(path))
 
 
-def _import_attr(spec: str, what: str) -> Any:
-    module_name, _, attr = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise ModelLoadError(f"Cannot import module '{module_name}' for {what} '{spec}': {exc}",
-                             "Check the spelling and that the package is importable (installed, or on PYTHONPATH).") from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError as exc:
-        raise ModelLoadError(f"Module '{module_name}' has no attribute '{attr}' ({what} '{spec}').",
-                             "Use 'package.module:name' with an existing function.") from exc
-
-
 def _load_factory(spec: str, weights: Path | None) -> LoadedModel:
     import torch
 
-    factory = _import_attr(spec, "model factory")
+    factory = import_attr(spec, "model factory", ModelLoadError, "package.module:factory")
     try:
         module = factory()
     except Exception as exc:
@@ -203,7 +204,7 @@ def load_model(model: Any, *, weights: str | Path | None = None, trust_pickle: b
     weights_path = Path(weights) if weights is not None else None
     text = str(model)
     path = Path(text)
-    if not path.exists() and ":" in text and not text.startswith(("/", ".")):
+    if not path.exists() and is_spec(text):
         return _load_factory(text, weights_path)
     if not path.is_file():
         raise ModelNotFoundError(f"Model file {path} does not exist.",

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 
-_FLOAT_TYPES = (1, 10, 11, 16)  # onnx.TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16
+# onnx.TensorProto FLOAT, UINT8, INT8, INT32 (quantized bias), FLOAT16, DOUBLE, BFLOAT16; not the
+# INT64 shape constants
+_PARAM_TYPES = (1, 2, 3, 6, 10, 11, 16)
 
 
 @dataclass(frozen=True)
@@ -75,21 +77,24 @@ def summarize_onnx(path: Path) -> ModelSummary:
     model = shape_inference.infer_shapes(onnx.load(str(path)))
     graph = model.graph
     inits = {i.name: tuple(i.dims) for i in graph.initializer}
+    # in a QDQ (INT8) graph weights reach Conv/Gemm through DequantizeLinear: see through it
+    via_dq = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits}
+    weights = {name: inits[src] for name, src in via_dq.items()} | inits
+    qparams = {name for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") for name in n.input[1:]}
     shapes = {vi.name: _concrete(_dims(vi)) for vi in [*graph.value_info, *graph.input, *graph.output]}
-    shapes.update(inits)
+    shapes.update(weights)
     layers = []
     for node in graph.node:
         if node.op_type not in ("Conv", "ConvTranspose", "Gemm", "MatMul"):
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         in_shapes = [shapes.get(n, ()) for n in node.input]
-        weight = inits.get(node.input[1], ()) if len(node.input) > 1 else ()
+        weight = weights.get(node.input[1], ()) if len(node.input) > 1 else ()
         out = shapes.get(node.output[0], ())
-        params = sum(math.prod(inits[n]) for n in node.input[1:] if n in inits)
+        params = sum(math.prod(weights[n]) for n in node.input[1:] if n in weights)
         layers.append(Layer(node.name or node.output[0], node.op_type, weight, out, params,
                             _macs(node.op_type, attrs, in_shapes, weight, out)))
-    # float initializers only: int64 shape constants are not parameters
-    params = sum(math.prod(i.dims) for i in graph.initializer if i.data_type in _FLOAT_TYPES)
+    params = sum(math.prod(i.dims) for i in graph.initializer if i.data_type in _PARAM_TYPES and i.name not in qparams)
     init_names = set(inits)
     return ModelSummary(
         params=int(params), macs=int(sum(layer.macs for layer in layers)),

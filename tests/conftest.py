@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +74,9 @@ def model_files(tmp_path_factory: pytest.TempPathFactory, digits_model) -> dict[
     torch.jit.save(torch.jit.trace(digits_model, example), str(files["torchscript"]))
     torch.save(digits_model, files["pickle"])
     torch.save(digits_model.state_dict(), files["state_dict"])
-    torch.onnx.export(digits_model, (example,), str(files["onnx"]), dynamo=False, opset_version=17,
-                      input_names=["input"], output_names=["output"],
-                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter is chosen on purpose
+        torch.onnx.export(digits_model, (example,), str(files["onnx"]), dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["output"],
+                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
     return files

@@ -45,7 +45,9 @@ class _Reader:
     """Feeds calibration samples one batch at a time (the model's fixed batch, else 1)."""
 
     def __init__(self, name: str, x: np.ndarray, batch: int) -> None:
-        chunks = [x[i:i + batch] for i in range(0, x.shape[0] - batch + 1, batch)] or [x[:batch]]
+        if x.shape[0] < batch:
+            x = runner.make_batch(x, batch)  # fewer samples than a fixed batch: repeat them
+        chunks = [x[i:i + batch] for i in range(0, x.shape[0] - batch + 1, batch)]
         self._items = iter([{name: np.ascontiguousarray(c)} for c in chunks])
 
     def get_next(self) -> dict[str, np.ndarray] | None:

@@ -130,6 +130,8 @@ def _progress_printer(stream):
 
 def _load_inputs(args, session):
     here = Path(__file__).resolve().parent
+    if args.input and not Path(args.input).is_file():
+        sys.exit(f"error: --input {args.input} does not exist (pass a .npz with x, or --random)")
     path = args.input or (None if args.random else here / "sample.npz")
     if path and Path(path).exists():
         with np.load(path, allow_pickle=False) as data:

@@ -6,6 +6,7 @@ an INT8 file does not run INT8 kernels (an INT8 file that runs as float is not a
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -54,6 +55,8 @@ class Verdict:
 def judge(precision: str, cfg: VerifyConfig, *, accuracy_drop: float | None, parity: Parity,
           coverage: KernelCoverage | None) -> Verdict:
     problems = []
+    if not (math.isfinite(parity.max_abs) and math.isfinite(parity.cosine)):
+        problems.append("outputs contain NaN or Inf")
     if accuracy_drop is not None and accuracy_drop > cfg.max_accuracy_drop:
         problems.append(f"accuracy drop {accuracy_drop:.2f} points exceeds the budget of {cfg.max_accuracy_drop:g}")
     if precision == "int8" and coverage is not None:

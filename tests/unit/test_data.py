@@ -332,7 +332,7 @@ def test_callable_missing_module_or_attribute(make_module):
 # batches -- is iterated sample by sample and concatenated along axis 0, so the channel axis is
 # silently eaten: digits (N, 1, 8, 8) come back as (N, 8, 8). It should be taken as one batch or
 # refused with a DataError, never reshaped.
-@pytest.mark.xfail(strict=True, reason="BUG: a callable returning one array loses its leading axis silently")
+
 def test_callable_returning_a_single_array_is_not_mangled(make_module):
     name = make_module("""
         import numpy as np

@@ -130,7 +130,7 @@ def test_truncated_pt2_head(model_files, tmp_path):
 # directory record is still intact and is the last one zipfile finds), so edgekit reports
 # "a whole pickled model ... pass --trust-pickle" -- telling the user to disable the pickle guard
 # for a corrupt file. It should say the file is truncated/corrupt.
-@pytest.mark.xfail(strict=True, reason="BUG: tail-truncated .pt2 is misread as a pickled module")
+
 def test_truncated_pt2_tail_is_not_called_a_pickle(model_files, tmp_path):
     path = tmp_path / "tail.pt2"
     path.write_bytes(model_files["pt2"].read_bytes()[:-300])
@@ -142,7 +142,7 @@ def test_truncated_pt2_tail_is_not_called_a_pickle(model_files, tmp_path):
 # BUG: with trust_pickle=True, _load_pickle calls torch.load(weights_only=False) outside any
 # try/except, so a corrupt archive raises torch's raw RuntimeError ("PytorchStreamReader failed
 # reading zip archive") instead of a ModelLoadError (exit code 3 with a hint).
-@pytest.mark.xfail(strict=True, reason="BUG: trusted load of a corrupt file raises a raw RuntimeError")
+
 def test_corrupt_file_with_trust_pickle_is_a_model_load_error(model_files, tmp_path):
     path = tmp_path / "tail.pt2"
     path.write_bytes(model_files["pt2"].read_bytes()[:-300])

@@ -236,7 +236,7 @@ def test_script_skips_batch_sizes_a_fixed_model_cannot_take(fixed_batch_onnx, tm
 # BUG: _load_inputs falls back to random inputs when --input names a file that does not exist
 # (`path and Path(path).exists()`), so `run.py --input typo.npz` exits 0 and reports timings and
 # outputs on random data ("input": "random normal") instead of failing.
-@pytest.mark.xfail(strict=True, reason="BUG: a missing --input file silently falls back to random inputs")
+
 def test_script_fails_on_a_missing_input_file(digits_onnx, tmp_path):
     out = tmp_path / "r.json"
     proc = run_script(str(SCRIPT), "--model", str(digits_onnx), "--input", str(tmp_path / "typo.npz"),

@@ -69,7 +69,7 @@ def test_to_dict_hides_layers_unless_asked(digits_onnx):
 # count 0 MACs and 0 params, int8 weight initializers are skipped as "not float", and the
 # summary of the quantized digits model says 473 params and 132,352 MACs instead of 151,306 and
 # 1,330,432. `edgekit inspect deploy/model.onnx` (usually the INT8 variant) reports these.
-@pytest.mark.xfail(strict=True, reason="BUG: summarize_onnx does not see weights behind DequantizeLinear")
+
 def test_quantized_graph_counts_the_same_network(quantized_digits, expected):
     summary = summarize_onnx(quantized_digits)
     assert [layer.op for layer in summary.layers] == ["Conv", "Conv", "Gemm", "Gemm"]
