@@ -167,9 +167,7 @@ def _load_factory(spec: str, weights: Path | None) -> LoadedModel:
     if not isinstance(module, torch.nn.Module):
         raise ModelLoadError(f"Model factory '{spec}' returned {type(module).__name__}, not a torch.nn.Module.",
                              "Return the nn.Module from the factory.")
-    digest = None
-    if weights is not None:
-        digest = _load_weights(module, weights)
+    digest = _load_weights(module, weights) if weights is not None else state_dict_sha256(module)
     module.eval()
     return LoadedModel(ModelKind.FACTORY, spec, module=module, sha256=digest)
 
@@ -229,4 +227,19 @@ def _wrap_module(model: Any) -> LoadedModel:
         raise ModelLoadError(f"Cannot use a {type(model).__name__} as a model.",
                              "Pass an nn.Module, a model file path, or 'package.module:factory'.")
     model.eval()
-    return LoadedModel(ModelKind.MODULE, f"<{type(model).__name__} module>", module=model)
+    return LoadedModel(ModelKind.MODULE, f"<{type(model).__name__} module>", module=model,
+                       sha256=state_dict_sha256(model))
+
+
+def state_dict_sha256(module: Any) -> str:
+    """A content hash of an in-memory module's weights (names, shapes, dtypes and values)."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        data = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(data.shape)}:{data.dtype}".encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())  # raw bytes: bf16 has no numpy dtype
+    return digest.hexdigest()

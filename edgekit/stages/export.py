@@ -66,7 +66,7 @@ class ExportStage:
             with _quiet_exporter(), torch.no_grad():
                 if program is not None:
                     torch.onnx.export(program, (example,), str(out), dynamo=True, external_data=False,
-                                      input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
+                                      input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], verbose=False)
                 else:
                     axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if self.config.dynamic_batch else None
                     torch.onnx.export(artifact.meta["module"], (example,), str(out), dynamo=False,

@@ -226,3 +226,18 @@ def test_weights_with_a_file_model(model_files):
 def test_non_module_object():
     err = load_error(42)
     assert "int" in err.message
+
+
+def test_in_memory_modules_are_hashed_by_their_weights(digits_model):
+    import copy
+
+    import torch
+
+    from edgekit.models import load_model
+
+    same = load_model(copy.deepcopy(digits_model)).sha256
+    assert same == load_model(digits_model).sha256 and len(same) == 64
+    changed = copy.deepcopy(digits_model)
+    with torch.no_grad():
+        changed.fc2.bias[0] += 1e-3
+    assert load_model(changed).sha256 != same
