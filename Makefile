@@ -23,7 +23,7 @@ test: setup
 	$(PY) -m pytest
 
 bench: setup
-	$(PY) -m pip install --quiet scikit-image
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) benchmarks/run.py
 
 clean:

@@ -39,7 +39,7 @@ def render_markdown(report: Report) -> str:
     headers = list(rows[0]) if rows else []
     lines = [f"# edgekit report: {report.model.get('source', 'model')}", "",
              f"Profile **{report.profile}** (backend {report.backend}). "
-             f"Recommended: **{report.recommended or 'none'}** ({report.recommended_reason}).", ""]
+             f"Recommended: **{report.recommended or 'none'}** — {report.recommended_reason}.", ""]
     ref = report.reference
     if ref.get("accuracy") is not None:
         lines.append(f"Original model (FP32, {ref['runtime']}): top-1 accuracy {ref['accuracy']:.2f}% "
@@ -61,7 +61,7 @@ def render_markdown(report: Report) -> str:
         energy = v.energy
         lines.append(f"  - energy: {energy.get('status')}" + (f" ({energy['reason']})" if energy.get("reason") else ""))
     model = report.model
-    lines += ["", "## Model", "", f"- parameters: {model.get('params', 0):,}", f"- MACs per sample: {model.get('macs', 0):,}",
+    lines += ["", "## Model", "", f"- parameters: {model.get('params', 0):,} (counted on the FP32 ONNX graph, BatchNorm folded into convs)", f"- MACs per sample: {model.get('macs', 0):,}",
               f"- inputs: {model.get('inputs')}", f"- outputs: {model.get('outputs')}"]
     lines += ["", "## Data", ""] + [f"- {k}: {v}" for k, v in report.data.items()]
     if report.warnings:
