@@ -11,20 +11,25 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgekit.artifact import Artifact, Format
 from edgekit.data import Dataset, ImagePreprocessing, load_data, random_data
-from edgekit.errors import DataError, ModelLoadError, OutputExistsError, ShapeMismatchError
+from edgekit.errors import DataError, ModelLoadError, OutputExistsError, PipelineError, ShapeMismatchError
 from edgekit.models import LoadedModel, load_model
 from edgekit.profile import Profile, default_profile_name, load_profile
 from edgekit.progress import NullProgress, Progress
+from edgekit.pruning.config import PruneConfig
 from edgekit.report.schema import Report
 from edgekit.summary import ModelSummary
 
+if TYPE_CHECKING:
+    from edgekit.pruning.run import PruneResult
+
 log = logging.getLogger(__name__)
 
-__all__ = ["compress", "benchmark", "inspect_model", "export", "load_profile", "resolve_profile"]
+__all__ = ["compress", "benchmark", "inspect_model", "export", "load_profile", "resolve_profile", "prune",
+           "prune_config"]
 
 
 def resolve_profile(profile: str | Path | Profile | None, *, max_accuracy_drop: float | None = None,
@@ -83,11 +88,12 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, calib_d
              trust_pickle: bool = False, calib_random: bool = False, input_shape: Sequence[int] | None = None,
              max_accuracy_drop: float | None = None, batch_sizes: Sequence[int] | None = None,
              image_prep: ImagePreprocessing | None = None, seed: int = 0, force: bool = False,
-             progress: Progress | None = None) -> Report:
+             prune: PruneConfig | None = None, progress: Progress | None = None) -> Report:
     """Export, quantize, verify and benchmark ``model`` for ``profile``; write the bundle to ``out_dir``.
 
     Variants that break the accuracy budget (``max_accuracy_drop`` points, on labelled
     ``eval_data``) or whose INT8 kernels do not run are marked rejected and never recommended.
+    With ``prune`` (see ``prune_config``), each precision is also built from the pruned model.
     """
     from edgekit.backends import get_backend
     from edgekit.bundle import check_output
@@ -102,8 +108,38 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, calib_d
     shape = _input_shape(input_shape, loaded, calib, evald)
     calib = _require_calibration(prof, calib, calib_random, shape, seed)
     job = CompressJob(loaded, prof, backend, calib, evald, shape, seed, progress or NullProgress(),
-                      command=list(sys.argv))
+                      command=list(sys.argv), prune=prune)
     return job.run(out, force)
+
+
+def prune_config(profile: str | Path | Profile | None = None, *, ratio: float | None = None,
+                 target_macs: float | None = None, mode: str = "structured", scope: str | None = None,
+                 importance: str | None = None, steps: int | None = None, round_to: int | None = None,
+                 ignored_layers: Sequence[str] | None = None, layer_ratios: dict[str, float] | None = None,
+                 skip_unsupported: bool = False) -> PruneConfig:
+    """A PruneConfig: explicit arguments, else the profile's [prune] defaults for its target."""
+    from edgekit.pruning.config import Importance, PruneMode, Scope
+
+    defaults = resolve_profile(profile).prune
+    try:
+        return PruneConfig(
+            ratio=ratio, target_macs=target_macs, mode=PruneMode(mode), scope=Scope(scope or defaults.scope),
+            importance=Importance(importance or defaults.importance), steps=steps or defaults.steps,
+            round_to=round_to or defaults.round_to, ignored_layers=tuple(ignored_layers) if ignored_layers else None,
+            layer_ratios=dict(layer_ratios or {}), skip_unsupported=skip_unsupported,
+            max_layer_sparsity=defaults.max_layer_sparsity, max_channel_ratio=defaults.max_channel_ratio,
+            recalibrate_bn=defaults.recalibrate_bn)
+    except ValueError as exc:
+        raise PipelineError(f"Invalid pruning option: {exc}.",
+                            "Modes: structured, unstructured, 2:4; scopes: uniform, global; "
+                            "importance: l1, l2, group_norm, taylor.") from exc
+
+
+def prune(model: Any, example: Any, config: PruneConfig, *, calib_x: Any = None, calib_y: Any = None) -> PruneResult:
+    """Prune an nn.Module (a copy; the argument is untouched). ``example``: one input batch (or a tuple)."""
+    from edgekit.pruning.run import prune_module
+
+    return prune_module(model, example, config, calib_x=calib_x, calib_y=calib_y)
 
 
 def benchmark(artifact: str | Path, profile: str | Path | Profile | None = None, *, data: Any = None,

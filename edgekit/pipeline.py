@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgekit.artifact import Artifact, Format, sha256_path
 from edgekit.errors import PipelineError
 from edgekit.stages.base import RunContext, Stage
+from edgekit.pruning.config import PruneConfig
 from edgekit.stages.export import ExportConfig, ExportStage, ImportOnnxStage
+from edgekit.stages.prune import PruneStage
 from edgekit.stages.quantize import QuantizeStage
 
 INPUT = "input"
@@ -33,11 +35,37 @@ class Step:
 class Plan:
     steps: tuple[Step, ...]
     variants: dict[str, str]  # variant name -> id of the step that produces its artifact
+    precisions: dict[str, str] = field(default_factory=dict)  # variant name -> precision (default: the name)
+
+    def precision(self, variant: str) -> str:
+        return self.precisions.get(variant, variant)
+
+
+def _variant_steps(base: str, suffix: str, precisions: tuple[str, ...], backend_name: str
+                   ) -> tuple[list[Step], dict[str, str], dict[str, str]]:
+    """FP32 is the exported model itself; INT8 adds a quantize step on top of it."""
+    steps, variants, kinds = [], {}, {}
+    for precision in precisions:
+        name = f"{suffix}{precision}"
+        if precision == "fp32":
+            variants[name] = base
+        elif precision == "int8":
+            steps.append(Step(f"quantize-{name}", QuantizeStage("int8"), base))
+            variants[name] = f"quantize-{name}"
+        else:
+            raise PipelineError(f"Precision '{precision}' is not available on the {backend_name} backend.",
+                                "Remove it from [compile] precisions in the profile.")
+        kinds[name] = precision
+    return steps, variants, kinds
 
 
 def build_plan(input_format: Format, precisions: tuple[str, ...], backend_name: str,
-               export: ExportConfig | None) -> Plan:
+               export: ExportConfig | None, *, prune: PruneConfig | None = None) -> Plan:
+    """Variants: each precision of the model as given, and with ``prune`` each precision of the pruned one."""
     steps: list[Step] = []
+    if prune is not None and input_format is not Format.TORCH:
+        raise PipelineError("Pruning needs a torch model: an ONNX file has no module structure to remove channels from.",
+                            "Pass the torch model ('package.module:factory' with --weights), or drop --prune.")
     if input_format is Format.TORCH:
         if export is None:
             raise PipelineError("A torch model needs an input shape to be exported.",
@@ -45,18 +73,16 @@ def build_plan(input_format: Format, precisions: tuple[str, ...], backend_name: 
         steps.append(Step("export", ExportStage(export), INPUT))
     else:
         steps.append(Step("import", ImportOnnxStage(), INPUT))
-    base = steps[0].id
-    variants: dict[str, str] = {}
-    for precision in precisions:
-        if precision == "fp32":
-            variants["fp32"] = base
-        elif precision == "int8":
-            steps.append(Step("quantize-int8", QuantizeStage("int8"), base))
-            variants["int8"] = "quantize-int8"
-        else:
-            raise PipelineError(f"Precision '{precision}' is not available on the {backend_name} backend.",
-                                "Remove it from [compile] precisions in the profile.")
-    plan = Plan(tuple(steps), variants)
+    more, variants, kinds = _variant_steps(steps[0].id, "", precisions, backend_name)
+    steps += more
+    if prune is not None:
+        steps += [Step("prune", PruneStage(prune, export.input_shape), INPUT),
+                  Step("export-pruned", ExportStage(export), "prune")]
+        more, pruned, pruned_kinds = _variant_steps("export-pruned", "pruned-", precisions, backend_name)
+        steps += more
+        variants.update(pruned)
+        kinds.update(pruned_kinds)
+    plan = Plan(tuple(steps), variants, {k: v for k, v in kinds.items() if k != v})
     check_chain(plan, input_format)
     return plan
 

@@ -50,6 +50,19 @@ class QuantizeConfig:
 
 
 @dataclass(frozen=True)
+class PruneDefaults:
+    """How pruning behaves on this target when the user asks for it (--prune / --target-macs)."""
+
+    round_to: int = 1  # keep channel counts multiples of this (SIMD / tensor-core widths)
+    importance: str = "l2"
+    scope: str = "uniform"
+    steps: int = 1
+    max_channel_ratio: float = 0.9
+    max_layer_sparsity: float = 0.95
+    recalibrate_bn: bool = True
+
+
+@dataclass(frozen=True)
 class CompileConfig:
     precisions: tuple[str, ...] = ("fp32", "int8")
     opset: int = 17
@@ -78,6 +91,7 @@ class Profile:
     schema_version: int = SCHEMA_VERSION
     target: TargetConfig = field(default_factory=TargetConfig)
     quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
+    prune: PruneDefaults = field(default_factory=PruneDefaults)
     compile: CompileConfig = field(default_factory=CompileConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
@@ -101,8 +115,11 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "quantize.activation_type": QUANT_TYPES,
     "quantize.weight_type": QUANT_TYPES,
     "benchmark.energy_meter": ENERGY_METERS,
+    "prune.importance": ("l1", "l2", "group_norm", "taylor"),
+    "prune.scope": ("uniform", "global"),
 }
-_POSITIVE = {"quantize.calibration_samples", "benchmark.iterations", "compile.opset", "verify.max_samples"}
+_POSITIVE = {"quantize.calibration_samples", "benchmark.iterations", "compile.opset", "verify.max_samples",
+             "prune.round_to", "prune.steps"}
 
 
 def _fail(source: str, key: str, problem: str, fix: str) -> ProfileError:

@@ -15,6 +15,8 @@ from edgekit.evaluate import Reference, compute_reference, recommend, verify_and
 from edgekit.models import LoadedModel
 from edgekit.pipeline import Plan, build_plan, library_versions, run_plan
 from edgekit.profile import Profile
+from edgekit.pruning.config import PruneConfig
+from edgekit.pruning.report import pruning_report
 from edgekit.progress import Progress
 from edgekit.report.markdown import render_markdown
 from edgekit.report.schema import Report
@@ -36,18 +38,20 @@ class CompressJob:
     seed: int
     progress: Progress
     command: list[str] = field(default_factory=list)
+    prune: PruneConfig | None = None
 
     def _plan(self) -> Plan:
         fmt = Format.TORCH if self.model.is_torch else Format.ONNX
         export = None
         if self.input_shape is not None:
             export = ExportConfig(tuple(self.input_shape), self.profile.compile.opset)
-        return build_plan(fmt, self.profile.compile.precisions, self.backend.name, export)
+        return build_plan(fmt, self.profile.compile.precisions, self.backend.name, export, prune=self.prune)
 
     def _source(self) -> Artifact:
         if self.model.is_torch:
             return Artifact(Format.TORCH, None, {"module": self.model.module, "sha256": self.model.sha256,
-                                                "exported_program": self.model.exported_program})
+                                                "exported_program": self.model.exported_program,
+                                                "kind": self.model.kind.value})
         return Artifact(Format.ONNX, self.model.onnx_path)
 
     def _verification_inputs(self) -> Dataset:
@@ -66,11 +70,12 @@ class CompressJob:
         ctx = RunContext(self.profile, self.backend, self.calib, self.seed, self.progress)
         with staged_output(out_dir, force) as root:
             artifacts, records = run_plan(plan, self._source(), ctx, root, versions)
-            fp32 = artifacts[plan.variants["fp32"]] if "fp32" in plan.variants else artifacts[next(iter(plan.variants.values()))]
-            variants = [verify_and_bench(name, name, artifacts[step], root, reference, self.backend, self.profile,
-                                         self.progress) for name, step in plan.variants.items()]
+            variants = [verify_and_bench(name, plan.precision(name), artifacts[step], root, reference, self.backend,
+                                         self.profile, self.progress) for name, step in plan.variants.items()]
             chosen, why = recommend(variants)
-            report = self._report(fp32, variants, chosen, why, reference)
+            report = self._report(artifacts[plan.steps[0].id], variants, chosen, why, reference)
+            if "prune" in artifacts:
+                report.pruning = pruning_report(artifacts["prune"].meta["pruning"], variants)
             write_deploy(root, report, reference, self.profile, INPUT_NAME)
             report.write_json(root / "report.json")
             (root / "report.md").write_text(render_markdown(report), encoding="utf-8")

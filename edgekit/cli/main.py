@@ -51,6 +51,53 @@ def image_options(func: Any) -> Any:
     return func
 
 
+def prune_options(func: Any) -> Any:
+    options = [
+        click.option("--skip-unsupported", is_flag=True,
+                     help="Keep channels coupled to layers the dependency graph does not understand, prune the rest."),
+        click.option("--prune-layer", "prune_layers", multiple=True, metavar="NAME=RATIO",
+                     help="Per-layer pruning ratio override (repeatable)."),
+        click.option("--prune-ignore", "prune_ignore", multiple=True, metavar="NAME",
+                     help="Layer kept whole (repeatable; default: the stem and the classifier head)."),
+        click.option("--prune-round-to", type=int, help="Round kept channels to a multiple (default: the profile's)."),
+        click.option("--prune-steps", type=int, help="Iterative pruning in N steps."),
+        click.option("--prune-importance", type=click.Choice(["l1", "l2", "group_norm", "taylor"]),
+                     help="Channel importance (default: the profile's; taylor uses the calibration data)."),
+        click.option("--prune-scope", type=click.Choice(["uniform", "global"]), help="Same share per layer, or ranked globally."),
+        click.option("--prune-mode", type=click.Choice(["structured", "unstructured", "2:4"]), default="structured",
+                     show_default=True, help="Remove channels, zero weights, or 2:4 semi-structured sparsity."),
+        click.option("--target-macs", type=float, help="Structured: prune until MACs <= this share of the original."),
+        click.option("--prune", "prune_ratio", type=float,
+                     help="Share to remove: channels (structured) or weights (unstructured), e.g. 0.5."),
+    ]
+    for option in options:
+        func = option(func)
+    return func
+
+
+def _prune_config(profile: str | None, prune_ratio: float | None, target_macs: float | None, prune_mode: str,
+                  prune_scope: str | None, prune_importance: str | None, prune_steps: int | None,
+                  prune_round_to: int | None, prune_ignore: tuple[str, ...], prune_layers: tuple[str, ...],
+                  skip_unsupported: bool) -> Any:
+    from edgekit.api import prune_config
+
+    if prune_ratio is None and target_macs is None and prune_mode != "2:4":
+        return None
+    layer_ratios = {}
+    for item in prune_layers:
+        name, sep, value = item.partition("=")
+        try:
+            layer_ratios[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not NAME=RATIO", param_hint="--prune-layer")
+    return prune_config(profile, ratio=prune_ratio, target_macs=target_macs, mode=prune_mode, scope=prune_scope,
+                        importance=prune_importance, steps=prune_steps, round_to=prune_round_to,
+                        ignored_layers=prune_ignore or None, layer_ratios=layer_ratios,
+                        skip_unsupported=skip_unsupported)
+
+
 def _image_prep(image_size: tuple[int, ...], mean: tuple[float, ...], std: tuple[float, ...], grayscale: bool) -> Any:
     from edgekit.data import ImagePreprocessing
 
@@ -91,15 +138,22 @@ def _exit_for(report: Any) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Replace the output directory if it exists.")
 @image_options
+@prune_options
 @handle_errors
 def compress(model: str, profile: str | None, out: Path, image_size: Any, mean: Any, std: Any, grayscale: bool,
+             prune_ratio: float | None, target_macs: float | None, prune_mode: str, prune_scope: str | None,
+             prune_importance: str | None, prune_steps: int | None, prune_round_to: int | None,
+             prune_ignore: tuple[str, ...], prune_layers: tuple[str, ...], skip_unsupported: bool,
              **kwargs: Any) -> None:
-    """Export, quantize (INT8), verify and benchmark MODEL; write a deployable bundle to --out.
+    """Export, [prune,] quantize (INT8), verify and benchmark MODEL; write a deployable bundle to --out.
 
-    MODEL: a torch.export .pt2, TorchScript file, .onnx file, or package.module:factory with --weights.
+    MODEL: a torch.export .pt2, TorchScript file, .onnx file, or package.module:factory with --weights
+    (pruning needs the factory form or a Python module: traced graphs have no layers to remove).
     """
+    prune = _prune_config(profile, prune_ratio, target_macs, prune_mode, prune_scope, prune_importance, prune_steps,
+                          prune_round_to, prune_ignore, prune_layers, skip_unsupported)
     report = _run_compress(model, out, profile=profile, image_prep=_image_prep(image_size, mean, std, grayscale),
-                           **kwargs)
+                           prune=prune, **kwargs)
     _exit_for(report)
 
 

@@ -63,6 +63,10 @@ def render_markdown(report: Report) -> str:
     model = report.model
     lines += ["", "## Model", "", f"- parameters: {model.get('params', 0):,} (counted on the FP32 ONNX graph, BatchNorm folded into convs)", f"- MACs per sample: {model.get('macs', 0):,}",
               f"- inputs: {model.get('inputs')}", f"- outputs: {model.get('outputs')}"]
+    if report.pruning:
+        from edgekit.pruning.report import render_pruning_markdown
+
+        lines += render_pruning_markdown(report.pruning)
     lines += ["", "## Data", ""] + [f"- {k}: {v}" for k, v in report.data.items()]
     if report.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]

@@ -47,6 +47,7 @@ class Report:
     reference: dict[str, Any]
     data: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    pruning: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
     out_dir: str = ""
 

@@ -1,0 +1,63 @@
+"""What to prune and how: one frozen config, validated on construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from edgekit.errors import PipelineError
+
+
+class PruneMode(str, Enum):
+    STRUCTURED = "structured"
+    UNSTRUCTURED = "unstructured"
+    SEMI_2_4 = "2:4"
+
+
+class Importance(str, Enum):
+    L1 = "l1"
+    L2 = "l2"
+    GROUP_NORM = "group_norm"
+    TAYLOR = "taylor"
+
+
+class Scope(str, Enum):
+    UNIFORM = "uniform"  # every layer loses the same share of its channels
+    GLOBAL = "global"  # channels ranked across layers; some layers lose more
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    ratio: float | None = None  # share of channels (structured) or weights (unstructured) removed
+    target_macs: float | None = None  # prune until MACs <= this share of the original
+    mode: PruneMode = PruneMode.STRUCTURED
+    scope: Scope = Scope.UNIFORM
+    importance: Importance = Importance.L2
+    steps: int = 1
+    round_to: int = 1
+    ignored_layers: tuple[str, ...] | None = None  # None: the stem and the classifier head
+    layer_ratios: dict[str, float] = field(default_factory=dict)
+    skip_unsupported: bool = False
+    max_layer_sparsity: float = 0.95  # unstructured: a cap, so no layer is deleted whole
+    max_channel_ratio: float = 0.9  # structured: never remove more than this share of one layer
+    recalibrate_bn: bool = True  # re-estimate BatchNorm statistics on calibration data afterwards
+
+    def __post_init__(self) -> None:
+        if self.mode is PruneMode.SEMI_2_4:
+            return
+        if (self.ratio is None) == (self.target_macs is None):
+            raise PipelineError("Pruning needs exactly one of a ratio (--prune) or a MAC target (--target-macs).",
+                                "For example --prune 0.5, or --target-macs 0.4.")
+        if self.ratio is not None and not 0.0 < self.ratio < 1.0:
+            raise PipelineError(f"--prune {self.ratio} is out of range.", "Use a share in (0, 1), e.g. 0.5.")
+        if self.target_macs is not None and not 0.0 < self.target_macs < 1.0:
+            raise PipelineError(f"--target-macs {self.target_macs} is out of range.",
+                                "Use the share of MACs to keep, in (0, 1), e.g. 0.4.")
+        if self.target_macs is not None and self.mode is not PruneMode.STRUCTURED:
+            raise PipelineError("--target-macs needs structured pruning: zeroed weights do not remove MACs.",
+                                "Use --prune RATIO with unstructured pruning.")
+        if self.steps < 1 or self.round_to < 1:
+            raise PipelineError("Pruning steps and channel rounding must be >= 1.", "Fix --prune-steps or round_to.")
+        bad = {k: v for k, v in self.layer_ratios.items() if not 0.0 <= v < 1.0}
+        if bad:
+            raise PipelineError(f"Per-layer pruning ratios out of range: {bad}.", "Use values in [0, 1).")

@@ -1,0 +1,55 @@
+"""The pruning part of the report: what was removed, and what it bought on the target runtime."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _p50(variant: Any) -> float | None:
+    stats = next(iter(variant.latency_ms.values()), None)
+    return stats["p50"] if stats else None
+
+
+def pruning_report(summary: dict[str, Any], variants: list[Any]) -> dict[str, Any]:
+    """The prune stage's summary plus measured speed-ups of each pruned variant over its unpruned twin."""
+    by_name = {v.name: v for v in variants}
+    speedups = {}
+    for v in variants:
+        twin = by_name.get(v.name.removeprefix("pruned-")) if v.name.startswith("pruned-") else None
+        if twin is not None and _p50(v) and _p50(twin):
+            speedups[v.name] = {"vs": twin.name, "latency_ratio": _p50(v) / _p50(twin),
+                                "speedup": _p50(twin) / _p50(v), "batch": next(iter(v.latency_ms))}
+    return {**summary, "measured": speedups}
+
+
+def render_pruning_markdown(pruning: dict[str, Any]) -> list[str]:
+    b, a = pruning["totals_before"], pruning["totals_after"]
+    lines = ["", "## Pruning", "",
+             f"Mode **{pruning['mode']}**: parameters {b['params']:,} -> {a['params']:,} "
+             f"({pruning['ratios']['params']:.1%}), MACs {b['macs']:,} -> {a['macs']:,} ({pruning['ratios']['macs']:.1%}); "
+             f"zipped weights {pruning['zipped_weight_bytes_before']:,} -> {pruning['zipped_weight_bytes_after']:,} bytes."]
+    for name, m in pruning.get("measured", {}).items():
+        lines.append(f"- measured: **{name}** p50 is {m['latency_ratio']:.2f}x of {m['vs']} "
+                     f"({m['speedup']:.2f}x faster) at {m['batch']}")
+    if pruning.get("note"):
+        lines.append(f"- note: {pruning['note']}")
+    if pruning.get("ignored"):
+        lines.append(f"- kept whole (ignored): {', '.join(pruning['ignored'])}")
+    for u in pruning.get("unsupported", []):
+        lines.append(f"- unsupported, kept with its coupled channels: {u['layer']} ({u['reason']})")
+    if pruning.get("batchnorm_recalibrated"):
+        lines.append(f"- BatchNorm statistics re-estimated on the calibration data "
+                     f"({pruning['batchnorm_recalibrated']} layers)")
+    lines += ["", "| layer | type | channels in/out before | after | params before | after | MACs before | after |",
+              "|---|---|---|---|---|---|---|---|"]
+    for row in pruning["layers"]:
+        after = row["channels_after"] or ["-", "-"]
+        lines.append(f"| {row['layer']} | {row['type']} | {row['channels_before'][0]}/{row['channels_before'][1]} | "
+                     f"{after[0]}/{after[1]} | {row['params_before']:,} | {row['params_after']:,} | "
+                     f"{row['macs_before']:,} | {row['macs_after']:,} |")
+    if pruning.get("sparsity"):
+        lines += ["", "| layer | weights | zeros | sparsity | 2:4 pattern |", "|---|---|---|---|---|"]
+        for s in pruning["sparsity"]:
+            pattern = "-" if s["pattern_2_4"] is None else ("yes" if s["pattern_2_4"] else "NO")
+            lines.append(f"| {s['name']} | {s['weights']:,} | {s['zeros']:,} | {s['sparsity']:.1%} | {pattern} |")
+    return lines
