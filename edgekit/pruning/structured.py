@@ -35,12 +35,18 @@ class StructuredResult:
 
 
 def default_ignored(model: Any) -> list[str]:
-    """The stem (first conv) and the classifier head (last Linear) keep their channels."""
+    """The stem (first conv) and the classifier head (last Linear) keep their channels; in a
+    transformer so does the residual stream (every Linear writing the hidden size), so only
+    attention heads and FFN widths are pruned."""
     from torch import nn
 
     convs = [n for n, m in model.named_modules() if isinstance(m, nn.modules.conv._ConvNd)]
-    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    return [n for n in (convs[:1] + linears[-1:]) if n]
+    linears = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+    names = [n for n in (convs[:1] + list(linears)[-1:]) if n]
+    hidden = {m.query.in_features for m in _attention(model)}
+    names += [n for n, m in linears.items() if m.out_features in hidden and n not in names
+              and not n.endswith((".query", ".key", ".value"))]
+    return names
 
 
 def _importance(kind: Importance) -> Any:
@@ -114,13 +120,15 @@ def _make_pruner(model: Any, example: Any, cfg: PruneConfig, ignored: list[Any],
     modules = dict(model.named_modules())
     attention = _attention(model)
     num_heads = {getattr(m, p): heads for m, (_, heads) in attention.items() for p in ("query", "key", "value")}
-    return tp.pruner.BasePruner(
-        model, example, importance=_importance(cfg.importance), global_pruning=cfg.scope is Scope.GLOBAL,
-        pruning_ratio=ratio, pruning_ratio_dict={modules[n]: r for n, r in cfg.layer_ratios.items()},
-        max_pruning_ratio=cfg.max_channel_ratio, iterative_steps=steps, ignored_layers=ignored,
-        round_to=cfg.round_to if cfg.round_to > 1 else None, num_heads=num_heads,
-        prune_num_heads=bool(num_heads), prune_head_dims=False, head_pruning_ratio=ratio if num_heads else 0.0,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unsupported parameters were already reported or refused
+        return tp.pruner.BasePruner(
+            model, example, importance=_importance(cfg.importance), global_pruning=cfg.scope is Scope.GLOBAL,
+            pruning_ratio=ratio, pruning_ratio_dict={modules[n]: r for n, r in cfg.layer_ratios.items()},
+            max_pruning_ratio=cfg.max_channel_ratio, iterative_steps=steps, ignored_layers=ignored,
+            round_to=cfg.round_to if cfg.round_to > 1 else None, num_heads=num_heads,
+            prune_num_heads=bool(num_heads), prune_head_dims=False, head_pruning_ratio=ratio if num_heads else 0.0,
+        )
 
 
 def _step(pruner: Any, model: Any, example: Any, cfg: PruneConfig, loss_fn: Any) -> None:

@@ -1,0 +1,91 @@
+"""`edgekit compress --prune` end to end on the digits CNN: pruned variants, measured, reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from edgekit.cli.main import cli
+from edgekit.errors import ExitCode
+from edgekit.models import load_model
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def pruned_bundle(tmp_path_factory, demo_assets, fast_profile) -> Path:
+    out = tmp_path_factory.mktemp("prune") / "bundle"
+    code, output = run("compress", "edgekit.zoo:digits_cnn", "--weights", demo_assets.weights, "--profile",
+                       fast_profile, "--calib-data", demo_assets.calib, "--eval-data", demo_assets.eval,
+                       "--out", out, "--prune", "0.5", "--batch-sizes", "1")
+    assert code == 0, output
+    return out
+
+
+def test_pruned_variants_are_built_verified_and_measured(pruned_bundle: Path) -> None:
+    report = json.loads((pruned_bundle / "report.json").read_text())
+    names = [v["name"] for v in report["variants"]]
+    assert names == ["fp32", "int8", "pruned-fp32", "pruned-int8"]
+    by_name = {v["name"]: v for v in report["variants"]}
+    assert by_name["pruned-int8"]["precision"] == "int8" and by_name["pruned-int8"]["int8_coverage"]["int8_nodes"] == 4
+    assert by_name["pruned-fp32"]["size_bytes"] < 0.5 * by_name["fp32"]["size_bytes"]
+    # BatchNorm re-estimation alone keeps this easy task within the 1-point budget
+    assert by_name["pruned-fp32"]["accuracy_drop"] <= 1.0 and by_name["pruned-fp32"]["status"] == "accepted"
+    pruning = report["pruning"]
+    assert pruning["mode"] == "structured" and pruning["batchnorm_recalibrated"] == 2
+    assert pruning["ratios"]["macs"] < 0.6 and pruning["ignored"] == ["conv1", "fc2"]
+    assert {m["vs"] for m in pruning["measured"].values()} == {"fp32", "int8"}
+    layers = {row["layer"]: row for row in pruning["layers"]}
+    assert layers["conv2"]["channels_after"] == [32, 32] and layers["conv2"]["channels_before"] == [32, 64]
+    md = (pruned_bundle / "report.md").read_text()
+    assert "## Pruning" in md and "| conv2 | Conv2d | 32/64 | 32/32 |" in md and "faster) at batch_1" in md
+
+
+def test_pruned_stage_saves_pt2_and_spec(pruned_bundle: Path, eval_arrays) -> None:
+    stage = pruned_bundle / "stages" / "03-prune"
+    assert {"model.pt2", "state_dict.pt", "architecture.json", "prune.json", "stage.json"} <= {p.name for p in stage.iterdir()}
+    loaded = load_model(stage / "model.pt2")
+    x = torch.from_numpy(eval_arrays[0][:16])
+    onnx_report = json.loads((pruned_bundle / "report.json").read_text())
+    assert loaded.kind.value == "exported_program" and loaded.module(x).shape == (16, 10)
+    assert onnx_report["variants"][2]["artifact"] == "stages/04-export-pruned/model.onnx"
+
+
+def test_target_macs_and_2_4_through_the_cli(demo_assets, fast_profile, tmp_path: Path) -> None:
+    common = ["compress", "edgekit.zoo:digits_cnn", "--weights", demo_assets.weights, "--profile", fast_profile,
+              "--calib-data", demo_assets.calib, "--batch-sizes", "1"]
+    code, output = run(*common, "--out", tmp_path / "macs", "--target-macs", "0.5")
+    assert code == 0, output
+    ratio = json.loads((tmp_path / "macs" / "report.json").read_text())["pruning"]["ratios"]["macs"]
+    assert ratio <= 0.5
+    code, output = run(*common, "--out", tmp_path / "s24", "--prune-mode", "2:4")
+    assert code == 0, output
+    pruning = json.loads((tmp_path / "s24" / "report.json").read_text())["pruning"]
+    assert [s["name"] for s in pruning["sparsity"]] == ["conv2", "fc1"]
+    assert all(s["pattern_2_4"] for s in pruning["sparsity"])
+
+
+def test_pruning_a_traced_graph_or_onnx_is_refused(model_files, demo_assets, fast_profile, tmp_path: Path) -> None:
+    for kind in ("pt2", "onnx"):
+        code, output = run("compress", model_files[kind], "--profile", fast_profile, "--calib-data",
+                           demo_assets.calib, "--out", tmp_path / kind, "--prune", "0.5")
+        assert code == ExitCode.PIPELINE, output
+        assert "factory" in output and "Traceback" not in output and not (tmp_path / kind).exists()
+
+
+def test_bad_prune_options(demo_assets, fast_profile, tmp_path: Path) -> None:
+    common = ["compress", "edgekit.zoo:digits_cnn", "--weights", demo_assets.weights, "--profile", fast_profile,
+              "--calib-data", demo_assets.calib, "--out", tmp_path / "o"]
+    code, output = run(*common, "--prune", "1.5")
+    assert code == ExitCode.PIPELINE and "out of range" in output
+    code, output = run(*common, "--prune", "0.5", "--prune-layer", "conv2")
+    assert code == ExitCode.USAGE and "NAME=RATIO" in output
+    code, output = run(*common, "--prune", "0.5", "--prune-ignore", "nope")
+    assert code == ExitCode.PIPELINE and "nope" in output and not (tmp_path / "o").exists()
