@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgekit.artifact import Artifact, Format
 from edgekit.data import Dataset, ImagePreprocessing, load_data, random_data
+from edgekit.energy.protocol import with_energy
 from edgekit.errors import DataError, ModelLoadError, OutputExistsError, PipelineError, ShapeMismatchError
 from edgekit.models import LoadedModel, load_model
 from edgekit.profile import Profile, default_profile_name, load_profile
@@ -88,18 +89,22 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, calib_d
              trust_pickle: bool = False, calib_random: bool = False, input_shape: Sequence[int] | None = None,
              max_accuracy_drop: float | None = None, batch_sizes: Sequence[int] | None = None,
              image_prep: ImagePreprocessing | None = None, seed: int = 0, force: bool = False,
-             prune: PruneConfig | None = None, progress: Progress | None = None) -> Report:
+             prune: PruneConfig | None = None, energy: str | None = None, energy_seconds: float | None = None,
+             tdp_watts: float | None = None, progress: Progress | None = None) -> Report:
     """Export, quantize, verify and benchmark ``model`` for ``profile``; write the bundle to ``out_dir``.
 
     Variants that break the accuracy budget (``max_accuracy_drop`` points, on labelled
     ``eval_data``) or whose INT8 kernels do not run are marked rejected and never recommended.
     With ``prune`` (see ``prune_config``), each precision is also built from the pruned model.
+    ``energy`` (a meter name, "auto", "none" or "estimate" with ``tdp_watts``) and ``energy_seconds``
+    override the profile's energy measurement (edgekit.energy).
     """
     from edgekit.backends import get_backend
     from edgekit.bundle import check_output
     from edgekit.runner import CompressJob
 
     prof = resolve_profile(profile, max_accuracy_drop=max_accuracy_drop, batch_sizes=batch_sizes)
+    prof = with_energy(prof, meter=energy, seconds=energy_seconds, tdp_watts=tdp_watts)
     out = Path(out_dir)
     check_output(out, force)
     backend = get_backend(prof.target.backend)
@@ -113,7 +118,7 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, calib_d
 
 
 def prune_config(profile: str | Path | Profile | None = None, *, ratio: float | None = None,
-                 target_macs: float | None = None, mode: str = "structured", scope: str | None = None,
+                 target_macs: float | None = None, target_params: float | None = None, mode: str = "structured", scope: str | None = None,
                  importance: str | None = None, steps: int | None = None, round_to: int | None = None,
                  ignored_layers: Sequence[str] | None = None, layer_ratios: dict[str, float] | None = None,
                  skip_unsupported: bool = False) -> PruneConfig:
@@ -123,7 +128,7 @@ def prune_config(profile: str | Path | Profile | None = None, *, ratio: float | 
     defaults = resolve_profile(profile).prune
     try:
         return PruneConfig(
-            ratio=ratio, target_macs=target_macs, mode=PruneMode(mode), scope=Scope(scope or defaults.scope),
+            ratio=ratio, target_macs=target_macs, target_params=target_params, mode=PruneMode(mode), scope=Scope(scope or defaults.scope),
             importance=Importance(importance or defaults.importance), steps=steps or defaults.steps,
             round_to=round_to or defaults.round_to, ignored_layers=tuple(ignored_layers) if ignored_layers else None,
             layer_ratios=dict(layer_ratios or {}), skip_unsupported=skip_unsupported,
@@ -143,13 +148,18 @@ def prune(model: Any, example: Any, config: PruneConfig, *, calib_x: Any = None,
 
 
 def benchmark(artifact: str | Path, profile: str | Path | Profile | None = None, *, data: Any = None,
-              batch_sizes: Sequence[int] | None = None, progress: Progress | None = None) -> dict[str, Any]:
-    """Latency/throughput/peak RSS of one ONNX artifact with the profile's runtime settings."""
+              batch_sizes: Sequence[int] | None = None, energy: str | None = None,
+              energy_seconds: float | None = None, tdp_watts: float | None = None,
+              progress: Progress | None = None) -> dict[str, Any]:
+    """Latency/throughput/peak RSS of one ONNX artifact with the profile's runtime settings, and its
+    energy per inference (``energy``: a meter name, "auto", "none", or "estimate" with ``tdp_watts``)."""
     import numpy as np
 
     from edgekit.bench.latency import BenchSettings, run_benchmark
+    from edgekit.energy.protocol import EnergySettings, plan_energy
 
-    prof = resolve_profile(profile, batch_sizes=batch_sizes)
+    prof = with_energy(resolve_profile(profile, batch_sizes=batch_sizes), meter=energy, seconds=energy_seconds,
+                       tdp_watts=tdp_watts)
     loaded = load_model(artifact)
     if loaded.onnx_path is None:
         raise DataError(f"{artifact} is not an ONNX file.", "edgekit bench times compiled artifacts (.onnx).")
@@ -162,8 +172,11 @@ def benchmark(artifact: str | Path, profile: str | Path | Profile | None = None,
                         "Pass --data with real inputs (.npz with x).")
     b = prof.benchmark
     settings = BenchSettings(b.batch_sizes, b.warmup, b.iterations, prof.target.threads, prof.target.graph_optimization)
-    result = run_benchmark(prof.target.backend, Path(artifact), sample, settings, progress=progress)
-    return {**result, "profile": prof.name, "settings": settings.__dict__, "random_inputs": data is None}
+    plan = plan_energy(EnergySettings.from_profile(prof), progress=progress)
+    result = run_benchmark(prof.target.backend, Path(artifact), sample, settings, progress=progress,
+                           energy=plan.session)
+    return {**result, "profile": prof.name, "settings": settings.__dict__, "random_inputs": data is None,
+            "energy": plan.report(result)}
 
 
 def export(model: Any, out: str | Path, *, input_shape: Sequence[int] | None = None, weights: str | Path | None = None,

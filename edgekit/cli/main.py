@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from edgekit import __version__
+from edgekit.cli.energy import energy_options
 from edgekit.cli.errors import handle_errors
 from edgekit.cli.options import FLOATS, INTS
 from edgekit.errors import ExitCode
@@ -66,6 +67,7 @@ def prune_options(func: Any) -> Any:
         click.option("--prune-scope", type=click.Choice(["uniform", "global"]), help="Same share per layer, or ranked globally."),
         click.option("--prune-mode", type=click.Choice(["structured", "unstructured", "2:4"]), default="structured",
                      show_default=True, help="Remove channels, zero weights, or 2:4 semi-structured sparsity."),
+        click.option("--target-params", type=float, help="Structured: prune until parameters <= this share."),
         click.option("--target-macs", type=float, help="Structured: prune until MACs <= this share of the original."),
         click.option("--prune", "prune_ratio", type=float,
                      help="Share to remove: channels (structured) or weights (unstructured), e.g. 0.5."),
@@ -75,13 +77,14 @@ def prune_options(func: Any) -> Any:
     return func
 
 
-def _prune_config(profile: str | None, prune_ratio: float | None, target_macs: float | None, prune_mode: str,
+def _prune_config(profile: str | None, prune_ratio: float | None, target_macs: float | None,
+                  target_params: float | None, prune_mode: str,
                   prune_scope: str | None, prune_importance: str | None, prune_steps: int | None,
                   prune_round_to: int | None, prune_ignore: tuple[str, ...], prune_layers: tuple[str, ...],
                   skip_unsupported: bool) -> Any:
     from edgekit.api import prune_config
 
-    if prune_ratio is None and target_macs is None and prune_mode != "2:4":
+    if prune_ratio is None and target_macs is None and target_params is None and prune_mode != "2:4":
         return None
     layer_ratios = {}
     for item in prune_layers:
@@ -92,7 +95,8 @@ def _prune_config(profile: str | None, prune_ratio: float | None, target_macs: f
             sep = ""
         if not sep:
             raise click.BadParameter(f"{item!r} is not NAME=RATIO", param_hint="--prune-layer")
-    return prune_config(profile, ratio=prune_ratio, target_macs=target_macs, mode=prune_mode, scope=prune_scope,
+    return prune_config(profile, ratio=prune_ratio, target_macs=target_macs, target_params=target_params,
+                        mode=prune_mode, scope=prune_scope,
                         importance=prune_importance, steps=prune_steps, round_to=prune_round_to,
                         ignored_layers=prune_ignore or None, layer_ratios=layer_ratios,
                         skip_unsupported=skip_unsupported)
@@ -139,9 +143,11 @@ def _exit_for(report: Any) -> None:
 @click.option("--force", is_flag=True, help="Replace the output directory if it exists.")
 @image_options
 @prune_options
+@energy_options
 @handle_errors
 def compress(model: str, profile: str | None, out: Path, image_size: Any, mean: Any, std: Any, grayscale: bool,
-             prune_ratio: float | None, target_macs: float | None, prune_mode: str, prune_scope: str | None,
+             prune_ratio: float | None, target_macs: float | None, target_params: float | None, prune_mode: str,
+             prune_scope: str | None,
              prune_importance: str | None, prune_steps: int | None, prune_round_to: int | None,
              prune_ignore: tuple[str, ...], prune_layers: tuple[str, ...], skip_unsupported: bool,
              **kwargs: Any) -> None:
@@ -150,8 +156,8 @@ def compress(model: str, profile: str | None, out: Path, image_size: Any, mean: 
     MODEL: a torch.export .pt2, TorchScript file, .onnx file, or package.module:factory with --weights
     (pruning needs the factory form or a Python module: traced graphs have no layers to remove).
     """
-    prune = _prune_config(profile, prune_ratio, target_macs, prune_mode, prune_scope, prune_importance, prune_steps,
-                          prune_round_to, prune_ignore, prune_layers, skip_unsupported)
+    prune = _prune_config(profile, prune_ratio, target_macs, target_params, prune_mode, prune_scope, prune_importance,
+                          prune_steps, prune_round_to, prune_ignore, prune_layers, skip_unsupported)
     report = _run_compress(model, out, profile=profile, image_prep=_image_prep(image_size, mean, std, grayscale),
                            prune=prune, **kwargs)
     _exit_for(report)
@@ -185,14 +191,18 @@ def demo(out: Path, profile: str | None, seed: int) -> None:
 @click.option("--data", help="Inputs (.npz with x) to time on (default: random inputs).")
 @click.option("--batch-sizes", type=INTS, help="Batch sizes, e.g. 1,8.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Also write the result as JSON here.")
+@energy_options
 @handle_errors
-def bench(artifact: Path, profile: str | None, data: str | None, batch_sizes: Any, json_out: Path | None) -> None:
-    """Benchmark one ONNX artifact (latency percentiles, throughput, peak RSS)."""
+def bench(artifact: Path, profile: str | None, data: str | None, batch_sizes: Any, json_out: Path | None,
+          energy: str | None, tdp_watts: float | None, energy_seconds: float | None) -> None:
+    """Benchmark one ONNX artifact (latency percentiles, throughput, peak RSS; energy with --energy)."""
     from edgekit.api import benchmark
     from edgekit.cli.ui import RichProgress, key_value_table, out
+    from edgekit.report.energy import energy_lines
 
     with RichProgress() as progress:
-        result = benchmark(artifact, profile, data=data, batch_sizes=batch_sizes, progress=progress)
+        result = benchmark(artifact, profile, data=data, batch_sizes=batch_sizes, energy=energy,
+                           energy_seconds=energy_seconds, tdp_watts=tdp_watts, progress=progress)
     rows = {f"{b} p50 / p90 / p99 ms": f"{s['p50']:.3f} / {s['p90']:.3f} / {s['p99']:.3f}"
             for b, s in result["latency_ms"].items()}
     rows.update({f"{b} items/s": f"{v:.1f}" for b, v in result["throughput_per_s"].items()})
@@ -200,6 +210,8 @@ def bench(artifact: Path, profile: str | None, data: str | None, batch_sizes: An
     rows["peak RSS MiB"] = f"{(result.get('peak_rss_bytes') or 0) / 2**20:.1f}"
     rows["inputs"] = "random" if result["random_inputs"] else str(data)
     out.print(key_value_table(f"{artifact} · {result['profile']}", rows))
+    for line in energy_lines(result["energy"]):
+        out.print(line, markup=False, highlight=False)
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))
 

@@ -30,6 +30,7 @@ class Scope(str, Enum):
 class PruneConfig:
     ratio: float | None = None  # share of channels (structured) or weights (unstructured) removed
     target_macs: float | None = None  # prune until MACs <= this share of the original
+    target_params: float | None = None  # prune until parameters <= this share of the original
     mode: PruneMode = PruneMode.STRUCTURED
     scope: Scope = Scope.UNIFORM
     importance: Importance = Importance.L2
@@ -42,20 +43,29 @@ class PruneConfig:
     max_channel_ratio: float = 0.9  # structured: never remove more than this share of one layer
     recalibrate_bn: bool = True  # re-estimate BatchNorm statistics on calibration data afterwards
 
+    @property
+    def target(self) -> tuple[str, float] | None:
+        """('macs' | 'params', share to keep) when pruning towards a budget instead of a ratio."""
+        if self.target_macs is not None:
+            return "macs", self.target_macs
+        if self.target_params is not None:
+            return "params", self.target_params
+        return None
+
     def __post_init__(self) -> None:
         if self.mode is PruneMode.SEMI_2_4:
             return
-        if (self.ratio is None) == (self.target_macs is None):
-            raise PipelineError("Pruning needs exactly one of a ratio (--prune) or a MAC target (--target-macs).",
-                                "For example --prune 0.5, or --target-macs 0.4.")
+        if sum(v is not None for v in (self.ratio, self.target_macs, self.target_params)) != 1:
+            raise PipelineError("Pruning needs exactly one of a ratio (--prune), a MAC target (--target-macs) or a "
+                                "parameter target (--target-params).", "For example --prune 0.5, or --target-macs 0.4.")
         if self.ratio is not None and not 0.0 < self.ratio < 1.0:
             raise PipelineError(f"--prune {self.ratio} is out of range.", "Use a share in (0, 1), e.g. 0.5.")
-        if self.target_macs is not None and not 0.0 < self.target_macs < 1.0:
-            raise PipelineError(f"--target-macs {self.target_macs} is out of range.",
-                                "Use the share of MACs to keep, in (0, 1), e.g. 0.4.")
-        if self.target_macs is not None and self.mode is not PruneMode.STRUCTURED:
-            raise PipelineError("--target-macs needs structured pruning: zeroed weights do not remove MACs.",
-                                "Use --prune RATIO with unstructured pruning.")
+        for option, value in (("--target-macs", self.target_macs), ("--target-params", self.target_params)):
+            if value is not None and not 0.0 < value < 1.0:
+                raise PipelineError(f"{option} {value} is out of range.", "Use the share to keep, in (0, 1), e.g. 0.4.")
+            if value is not None and self.mode is not PruneMode.STRUCTURED:
+                raise PipelineError(f"{option} needs structured pruning: zeroed weights remove no MACs or parameters.",
+                                    "Use --prune RATIO with unstructured pruning.")
         if self.steps < 1 or self.round_to < 1:
             raise PipelineError("Pruning steps and channel rounding must be >= 1.", "Fix --prune-steps or round_to.")
         bad = {k: v for k, v in self.layer_ratios.items() if not 0.0 <= v < 1.0}

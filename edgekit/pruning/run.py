@@ -88,11 +88,10 @@ def prune_module(model: Any, example: Any, cfg: PruneConfig, *, calib_x: np.ndar
     summary: dict[str, Any] = {"mode": cfg.mode.value, "totals_before": totals(before, pruned),
                                "zipped_weight_bytes_before": sparsity.zipped_weight_bytes(pruned)}
     if cfg.mode is PruneMode.STRUCTURED:
-        def count_macs(m: Any) -> int:
-            return totals(layer_stats(m, example), m)["macs"]
+        def measure(m: Any) -> dict[str, int]:
+            return totals(layer_stats(m, example), m)
 
-        result = prune_structured(pruned, example, cfg, count_macs=count_macs,
-                                  loss_fn=_taylor_loss(pruned, calib_x, calib_y))
+        result = prune_structured(pruned, example, cfg, measure=measure, loss_fn=_taylor_loss(pruned, calib_x, calib_y))
         summary.update(ignored=result.ignored, unsupported=result.unsupported, steps=result.steps_run,
                        attention_modules=result.attention_modules)
         if cfg.recalibrate_bn and calib_x is not None:

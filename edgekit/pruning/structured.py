@@ -18,8 +18,8 @@ from edgekit.pruning.spec import ATTENTION_ATTRS
 
 log = logging.getLogger(__name__)
 
-# how many target-MACs steps to try, each removing a bit more, before giving up
-TARGET_MAC_STEPS = 40
+# how many steps towards a MAC/parameter target to try, each removing a bit more, before giving up
+TARGET_STEPS = 40
 
 
 class PruneError(PipelineError):
@@ -150,9 +150,26 @@ def _fix_attention(model: Any) -> list[str]:
     return names
 
 
-def prune_structured(model: Any, example: Any, cfg: PruneConfig, *, count_macs: Any, loss_fn: Any = None
+def _prune_to_target(model: Any, example: Any, cfg: PruneConfig, ignored: list[Any], measure: Any, loss_fn: Any,
+                     result: StructuredResult) -> None:
+    """Small steps towards the per-layer cap until the MAC or parameter budget is met."""
+    key, share = cfg.target
+    original = measure(model)[key]
+    pruner = _make_pruner(model, example, cfg, ignored, cfg.max_channel_ratio, TARGET_STEPS)
+    while measure(model)[key] > share * original:
+        if result.steps_run == TARGET_STEPS:
+            raise PruneError(f"Could not reach --target-{key} {share}: after removing up to "
+                             f"{cfg.max_channel_ratio:.0%} of each layer, {key} are "
+                             f"{measure(model)[key] / original:.1%} of the original.",
+                             "Ask for a higher target, or ignore fewer layers.")
+        _step(pruner, model, example, cfg, loss_fn)
+        result.steps_run += 1
+
+
+def prune_structured(model: Any, example: Any, cfg: PruneConfig, *, measure: Any, loss_fn: Any = None
                      ) -> StructuredResult:
-    """Prune ``model`` in place. ``count_macs(model) -> int``; ``loss_fn(model)`` for Taylor importance."""
+    """Prune ``model`` in place. ``measure(model) -> {"macs": int, "params": int}``; ``loss_fn(model)`` for
+    Taylor importance."""
     if cfg.importance is Importance.TAYLOR and loss_fn is None:
         raise PruneError("Taylor importance needs data to compute gradients.", "Pass --calib-data, or use l2.")
     result = StructuredResult()
@@ -168,15 +185,6 @@ def prune_structured(model: Any, example: Any, cfg: PruneConfig, *, count_macs: 
             _step(pruner, model, example, cfg, loss_fn)
             result.steps_run += 1
     else:
-        original = count_macs(model)
-        pruner = _make_pruner(model, example, cfg, ignored, cfg.max_channel_ratio, TARGET_MAC_STEPS)
-        while count_macs(model) > cfg.target_macs * original:
-            if result.steps_run == TARGET_MAC_STEPS:
-                raise PruneError(f"Could not reach --target-macs {cfg.target_macs}: after removing up to "
-                                 f"{cfg.max_channel_ratio:.0%} of each layer, MACs are "
-                                 f"{count_macs(model) / original:.1%} of the original.",
-                                 "Ask for a higher target, or ignore fewer layers.")
-            _step(pruner, model, example, cfg, loss_fn)
-            result.steps_run += 1
+        _prune_to_target(model, example, cfg, ignored, measure, loss_fn, result)
     result.attention_modules = _fix_attention(model)
     return result

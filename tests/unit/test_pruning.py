@@ -116,6 +116,11 @@ def test_target_macs_is_met_within_tolerance(resnet) -> None:
     assert result.summary["steps"] > 1
 
 
+def test_target_params_is_met(resnet) -> None:
+    result = prune_module(resnet, X, PruneConfig(target_params=0.5))
+    assert 0.4 <= result.summary["ratios"]["params"] <= 0.5
+
+
 def test_global_scope_prunes_layers_unevenly(resnet) -> None:
     result = prune_module(resnet, X, PruneConfig(ratio=0.5, scope=Scope.GLOBAL))
     before, after = convs(resnet), convs(result.model)
@@ -217,6 +222,8 @@ def test_config_validation() -> None:
         PruneConfig(ratio=1.5)
     with pytest.raises(PipelineError):
         PruneConfig(target_macs=0.5, mode=PruneMode.UNSTRUCTURED)
+    with pytest.raises(PipelineError):
+        PruneConfig(target_macs=0.5, target_params=0.5)
 
 
 def test_pruned_model_reloads_without_pickle(resnet_half, tmp_path) -> None:
