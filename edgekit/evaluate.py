@@ -12,6 +12,7 @@ from edgekit.artifact import Artifact, sha256_path, size_bytes
 from edgekit.backends.base import Backend
 from edgekit.bench.latency import BenchSettings, run_benchmark
 from edgekit.data import Dataset
+from edgekit.energy.protocol import EnergySettings, plan_energy
 from edgekit.errors import ShapeMismatchError
 from edgekit.models import LoadedModel
 from edgekit.profile import Profile
@@ -96,15 +97,16 @@ def _benchmark_into(result: VariantResult, path: Path, reference: Reference, bac
     settings = BenchSettings(b.batch_sizes, b.warmup, b.iterations, profile.target.threads,
                              profile.target.graph_optimization)
     sample = reference.inputs.x[: max(b.batch_sizes)]
-    bench = run_benchmark(backend.name, path, sample, settings, progress=progress, key=f"bench-{result.name}")
+    energy = plan_energy(EnergySettings.from_profile(profile), progress=progress, key=f"energy-{result.name}")
+    bench = run_benchmark(backend.name, path, sample, settings, progress=progress, key=f"bench-{result.name}",
+                          energy=energy.session)
     result.latency_ms = bench["latency_ms"]
     result.throughput_by_batch = bench["throughput_per_s"]
     first = f"batch_{b.batch_sizes[0]}"
     result.throughput_per_s = bench["throughput_per_s"].get(first)
     result.peak_rss_bytes = bench.get("peak_rss_bytes")
     result.load_s = bench.get("load_s")
-    result.energy = {"status": "unavailable", "joules_per_inference": None,
-                     "reason": f"profile energy_meter = '{b.energy_meter}': no meter configured for this target"}
+    result.energy = energy.report(bench)
 
 
 # FIELD-NOTES: on shared CPUs latency differences under ~15% are noise, not a ranking.

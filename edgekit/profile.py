@@ -25,7 +25,8 @@ PRECISIONS = ("fp32", "fp16", "int8")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 QUANT_TYPES = ("int8", "uint8")
 GRAPH_OPTIMIZATION = ("disable", "basic", "extended", "all")
-ENERGY_METERS = ("none",)
+# "none" and "estimate" are not meters; the others resolve in edgekit.energy.METERS (a test checks both ways)
+ENERGY_METERS = ("none", "auto", "rapl", "jetson", "tegrastats", "nvml", "estimate")
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,12 @@ class TargetConfig:
     device: str = "cpu"
     # 0 lets the runtime pick; edge boxes are usually benchmarked with a pinned count
     threads: int = 0
-    graph_optimization: str = "all"
+    graph_optimization: str = "all"  # onnxruntime
+    performance_hint: str = "latency"  # openvino: latency | throughput
+    streams: int = 0  # openvino: 0 = what the hint picks
+    # openvino: precision of float layers when benchmarking; "auto" lets the plugin choose (bf16
+    # on AVX-512 BF16 / AMX CPUs). Parity checks always pin f32 whatever this says.
+    inference_precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,12 @@ class QuantizeConfig:
     symmetric_activations: bool = False
     symmetric_weights: bool = True
     exclude_op_types: tuple[str, ...] = ()
+    ignored_names: tuple[str, ...] = ()  # openvino: node names NNCF leaves in float
+    preset: str = "performance"  # openvino/NNCF: performance (symmetric) | mixed (asymmetric activations)
+    model_type: str = ""  # openvino/NNCF: "" | "transformer" (BERT-like models)
+    # openvino: with labelled eval data, nncf.quantize_with_accuracy_control reverts layers to
+    # float until the drop is within verify.max_accuracy_drop
+    accuracy_control: bool = True
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,7 @@ class PruneDefaults:
 class CompileConfig:
     precisions: tuple[str, ...] = ("fp32", "int8")
     opset: int = 17
+    fp16_weights: bool = False  # openvino: store IR weights as FP16 (half the file; compute unchanged)
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,13 @@ class BenchmarkConfig:
     batch_sizes: tuple[int, ...] = (1,)
     warmup: int = 20
     iterations: int = 200
+    # "none" by default: measuring costs trials x (energy_seconds + energy_idle_seconds) per artifact
     energy_meter: str = "none"
+    energy_seconds: float = 10.0  # per active window (polled meters: at least 100 samples' worth)
+    energy_trials: int = 3
+    energy_idle_seconds: float = 5.0  # idle baseline before and after each window; 0 = no baseline
+    energy_tdp_watts: float = 0.0  # only for energy_meter = "estimate"
+    energy_include_dram: bool = False  # RAPL: add the DRAM zones to the total
 
 
 @dataclass(frozen=True)
@@ -117,8 +136,13 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "benchmark.energy_meter": ENERGY_METERS,
     "prune.importance": ("l1", "l2", "group_norm", "taylor"),
     "prune.scope": ("uniform", "global"),
+    "target.performance_hint": ("latency", "throughput"),
+    "target.inference_precision": ("auto", "f32", "bf16", "f16"),
+    "quantize.preset": ("performance", "mixed"),
+    "quantize.model_type": ("", "transformer"),
 }
 _POSITIVE = {"quantize.calibration_samples", "benchmark.iterations", "compile.opset", "verify.max_samples",
+             "benchmark.energy_seconds", "benchmark.energy_trials",
              "prune.round_to", "prune.steps"}
 
 
@@ -147,6 +171,8 @@ def _check_value(key: str, value: Any, source: str) -> None:
         raise _fail(source, key, f"{value!r} is not one of {', '.join(choices)}", "Use one of those values.")
     if key in _POSITIVE and value <= 0:
         raise _fail(source, key, f"must be > 0, got {value}", "Use a positive number.")
+    if key in ("benchmark.energy_idle_seconds", "benchmark.energy_tdp_watts") and value < 0:
+        raise _fail(source, key, f"must be >= 0, got {value}", "Use 0 or a positive number.")
     if key == "compile.precisions":
         bad = [p for p in value if p not in PRECISIONS]
         if bad or not value:

@@ -8,19 +8,26 @@ the code that ships in deploy/.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgekit.deploy import DEPLOY_DIR, RUNNERS
 from edgekit.errors import BackendUnavailableError, PipelineError
 from edgekit.progress import NullProgress, Progress
+
+if TYPE_CHECKING:
+    from edgekit.energy.protocol import EnergySession
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,25 @@ def _command(runner: Path, model: Path, inputs: Path, out: Path, s: BenchSetting
             "--progress-jsonl"]
 
 
-def _follow(proc: subprocess.Popen, key: str, progress: Progress, settings: BenchSettings) -> list[str]:
-    """Turn the runner's JSON progress lines into progress updates; keep other lines for errors."""
+def _replier(proc: subprocess.Popen) -> Any:
+    def reply(answer: str) -> None:
+        assert proc.stdin is not None  # opened as a pipe whenever an energy session runs
+        if proc.stdin.closed:  # an earlier reply found the runner gone
+            return
+        try:
+            proc.stdin.write(answer + "\n")
+            proc.stdin.flush()
+        except BrokenPipeError:  # the runner died: its exit code and stderr are reported by run_benchmark
+            log.debug("runner gone before the energy handshake reply %r", answer)
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()  # drops the unsent reply; closing it at garbage collection would raise again
+    return reply
+
+
+def _follow(proc: subprocess.Popen, key: str, progress: Progress, settings: BenchSettings,
+            energy: EnergySession | None = None) -> list[str]:
+    """Turn the runner's JSON progress lines into progress updates and energy handshakes; keep other
+    lines for errors."""
     other: list[str] = []
     per_batch = settings.warmup + settings.iterations
     order = {b: i for i, b in enumerate(settings.batch_sizes)}
@@ -52,14 +76,19 @@ def _follow(proc: subprocess.Popen, key: str, progress: Progress, settings: Benc
         except ValueError:
             other.append(line.rstrip())
             continue
+        if energy is not None and str(event.get("phase", "")).startswith("energy_"):
+            energy.on_event(event, _replier(proc))
+            continue
         offset = order.get(event["batch_size"], 0) * per_batch + (settings.warmup if event["phase"] == "timed" else 0)
         progress.update(key, offset + event["done"], total)
     return other
 
 
 def run_benchmark(backend_name: str, model: Path, sample: np.ndarray, settings: BenchSettings, *,
-                  progress: Progress | None = None, key: str = "bench") -> dict[str, Any]:
-    """Latency per batch size, throughput, load time and peak RSS of one artifact."""
+                  progress: Progress | None = None, key: str = "bench",
+                  energy: EnergySession | None = None) -> dict[str, Any]:
+    """Latency per batch size, throughput, load time and peak RSS of one artifact; with ``energy``, the
+    runner then runs the energy windows that session measures (edgekit.energy.protocol)."""
     if backend_name not in RUNNERS:
         raise BackendUnavailableError(f"No standalone runner for backend '{backend_name}'.",
                                       f"Runners exist for: {', '.join(RUNNERS)}.")
@@ -69,16 +98,19 @@ def run_benchmark(backend_name: str, model: Path, sample: np.ndarray, settings: 
         inputs, out = Path(tmp) / "inputs.npz", Path(tmp) / "result.json"
         np.savez(inputs, x=np.ascontiguousarray(sample, dtype=np.float32))
         progress.start(key, f"benchmark {model.parent.name}/{model.name}", None)
-        proc = subprocess.Popen(_command(runner, model, inputs, out, settings), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        command = _command(runner, model, inputs, out, settings) + (energy.runner_args() if energy else [])
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                stdin=subprocess.PIPE if energy else subprocess.DEVNULL)
         try:
-            other = _follow(proc, key, progress, settings)
+            other = _follow(proc, key, progress, settings, energy)
             code = proc.wait()
         except BaseException:
             proc.kill()
             proc.wait()
             raise
         finally:
+            if energy is not None:
+                energy.close()
             progress.finish(key)
         if code != 0 or not out.exists():
             tail = " | ".join(other[-3:])

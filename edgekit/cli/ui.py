@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edgekit.report.energy import energy_summary
 from edgekit.report.markdown import COMPACT_COLUMNS, variant_row
 from edgekit.report.schema import Report
 
@@ -84,6 +85,8 @@ def print_report(report: Report) -> None:
         if v.status != "accepted":
             out.print(f"[bold red]{v.name} rejected:[/] {v.reason}")
     out.print(f"Recommended (*): [bold]{report.recommended or 'none'}[/] — {report.recommended_reason}")
+    for line in energy_summary(report.variants):
+        out.print(line, markup=False, highlight=False)
     for w in report.warnings:
         out.print(f"[yellow]warning:[/] {w}")
     out.print(f"Bundle: {report.out_dir}  (report.md, report.json, manifest.json, deploy/)")

@@ -4,6 +4,7 @@
     python run.py                          # model.onnx beside this script, sample.npz if present
     python run.py --model m.onnx --input data.npz --batch-sizes 1,8 --iterations 500
     python run.py --random --json out.json
+    python run.py --energy-seconds 10 --energy-trials 3   # steady load windows for a power meter
 
 Runs the model on the inputs (``x`` in the .npz, N first), prints the outputs' top-1 and, when
 the .npz holds ``ref`` (reference outputs of the original model), the parity against it; then
@@ -85,6 +86,36 @@ def time_session(session, batch, warmup, iterations, on_progress=None, clock=tim
     return summarize(seconds)
 
 
+def energy_windows(session, batch, seconds, trials, ask=None, emit=None, clock=time.perf_counter):
+    """Back-to-back inference on ``batch`` for ``seconds``, ``trials`` times: a steady load for a power meter.
+
+    ``ask(step, trial)`` is called before each window ("active") and after the last ("done"); a window
+    runs only when it returns True. edgekit's parent process answers it: it measures idle power and
+    starts its meter in between, so the meter covers exactly this process doing this work.
+    """
+    feed = {session.get_inputs()[0].name: batch}
+    size = batch.shape[0]
+    windows = []
+    for trial in range(trials):
+        if ask and not ask("active", trial):
+            break
+        if emit:
+            emit({"phase": "energy_start", "trial": trial, "batch_size": size})
+        runs, start = 0, clock()
+        while True:
+            session.run(None, feed)
+            runs += 1
+            elapsed = clock() - start
+            if elapsed >= seconds:
+                break
+        windows.append({"trial": trial, "inferences": runs * size, "runs": runs, "seconds": elapsed, "batch_size": size})
+        if emit:
+            emit({"phase": "energy_end", **windows[-1]})
+    if ask:
+        ask("done", len(windows))
+    return windows
+
+
 def make_batch(x, batch_size):
     reps = math.ceil(batch_size / x.shape[0])
     return np.ascontiguousarray(np.concatenate([x] * reps)[:batch_size])
@@ -128,6 +159,31 @@ def _progress_printer(stream):
     return emit
 
 
+def _event_writer(stream):
+    def emit(event):
+        stream.write(json.dumps(event) + "\n")
+        stream.flush()
+    return emit
+
+
+def _stdin_handshake(emit, stdin):
+    """Ask the parent on stderr, wait for its one-line answer on stdin ("go", anything else skips)."""
+    def ask(step, trial):
+        emit({"phase": "energy_idle", "next": step, "trial": trial})
+        return stdin.readline().strip() == "go"
+    return ask
+
+
+def _run_energy(args, session, x, result):
+    if args.energy_seconds <= 0 or not result["latency_ms"]:
+        return
+    batch_size = int(next(iter(result["latency_ms"])).split("_")[1])  # the first batch size that ran
+    emit = _event_writer(sys.stderr) if args.progress_jsonl or args.energy_handshake else None
+    ask = _stdin_handshake(emit, sys.stdin) if args.energy_handshake else None
+    result["energy_windows"] = energy_windows(session, make_batch(x, batch_size), args.energy_seconds,
+                                              args.energy_trials, ask, emit)
+
+
 def _load_inputs(args, session):
     here = Path(__file__).resolve().parent
     if args.input and not Path(args.input).is_file():
@@ -152,6 +208,11 @@ def main(argv=None):
     parser.add_argument("--optimization", default="all", choices=sorted(OPTIMIZATION_LEVELS))
     parser.add_argument("--json", help="write results as JSON to this file")
     parser.add_argument("--progress-jsonl", action="store_true", help="progress as JSON lines on stderr")
+    parser.add_argument("--energy-seconds", type=float, default=0.0,
+                        help="after timing, run back-to-back inference this long per trial (a load for a power meter)")
+    parser.add_argument("--energy-trials", type=int, default=1)
+    parser.add_argument("--energy-handshake", action="store_true",
+                        help="before each energy window, ask on stderr and wait for 'go' on stdin (used by edgekit)")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -173,6 +234,7 @@ def main(argv=None):
         stats = time_session(session, make_batch(x, batch_size), args.warmup, args.iterations, on_progress)
         result["latency_ms"][f"batch_{batch_size}"] = stats
         result["throughput_per_s"][f"batch_{batch_size}"] = batch_size * 1000.0 / stats["mean"]
+    _run_energy(args, session, x, result)
     result["peak_rss_bytes"] = peak_rss_bytes()
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
@@ -191,6 +253,8 @@ def _print_human(result):
     for key, s in result["latency_ms"].items():
         b = key.split("_")[1]
         print(f"{b:>6} {s['p50']:9.3f} {s['p90']:9.3f} {s['p99']:9.3f} {s['mean']:9.3f} {result['throughput_per_s'][key]:10.1f}")
+    for w in result.get("energy_windows", []):
+        print(f"energy load {w['trial'] + 1}: {w['inferences']} inferences in {w['seconds']:.2f} s at batch {w['batch_size']}")
     if result.get("peak_rss_bytes"):
         print(f"peak RSS: {result['peak_rss_bytes'] / 2**20:.1f} MiB")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edgekit.report.energy import energy_cell, energy_lines
 from edgekit.report.schema import Report, VariantResult
 
 
@@ -24,6 +25,7 @@ def variant_row(v: VariantResult, batch: str = "batch_1") -> dict[str, str]:
         "p50 ms": _fmt(lat.get("p50"), ".3f"),
         "p99 ms": _fmt(lat.get("p99"), ".3f"),
         "items/s": _fmt(v.throughput_per_s, ".0f"),
+        "energy / inference": energy_cell(v.energy),
         "accuracy %": _fmt(v.accuracy, ".2f"),
         "drop pts": _fmt(v.accuracy_drop, "+.2f"),
         "top-1 agree": _fmt(v.parity.get("top1_agreement"), ".3f"),
@@ -58,8 +60,7 @@ def render_markdown(report: Report) -> str:
                          f"mean {stats['mean']:.3f} +- {stats['std']:.3f} ms, {_fmt(tput, '.0f')} items/s")
         if v.peak_rss_bytes:
             lines.append(f"  - peak RSS of the runner process {v.peak_rss_bytes / 2**20:.1f} MiB, load {v.load_s:.3f} s")
-        energy = v.energy
-        lines.append(f"  - energy: {energy.get('status')}" + (f" ({energy['reason']})" if energy.get("reason") else ""))
+        lines += [f"  - {line.strip()}" for line in energy_lines(v.energy)]
     model = report.model
     lines += ["", "## Model", "", f"- parameters: {model.get('params', 0):,} (counted on the FP32 ONNX graph, BatchNorm folded into convs)", f"- MACs per sample: {model.get('macs', 0):,}",
               f"- inputs: {model.get('inputs')}", f"- outputs: {model.get('outputs')}"]

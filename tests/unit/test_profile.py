@@ -155,7 +155,7 @@ def test_section_that_is_not_a_table(tmp_path):
     ("quantize", 'calibration_method = "kl"', "quantize.calibration_method"),
     ("quantize", 'activation_type = "int4"', "quantize.activation_type"),
     ("target", 'graph_optimization = "max"', "target.graph_optimization"),
-    ("benchmark", 'energy_meter = "rapl"', "benchmark.energy_meter"),
+    ("benchmark", 'energy_meter = "joulescope"', "benchmark.energy_meter"),
 ])
 def test_bad_choice_lists_the_choices(tmp_path, section, line, key):
     err = profile_error(tmp_path, MINIMAL + f"[{section}]\n{line}\n")
@@ -193,6 +193,8 @@ def test_bad_batch_sizes(tmp_path, line):
     ("benchmark", "iterations = 0", "benchmark.iterations"),
     ("quantize", "calibration_samples = -1", "quantize.calibration_samples"),
     ("verify", "max_samples = 0", "verify.max_samples"),
+    ("benchmark", "energy_seconds = 0", "benchmark.energy_seconds"),
+    ("benchmark", "energy_trials = 0", "benchmark.energy_trials"),
 ])
 def test_non_positive_counts(tmp_path, section, line, key):
     err = profile_error(tmp_path, MINIMAL + f"[{section}]\n{line}\n")
@@ -271,3 +273,10 @@ def test_replace_section_validates_the_new_value():
     with pytest.raises(ProfileError) as info:
         profile.replace_section("benchmark", itertions=5)
     assert "benchmark.itertions" in info.value.message and "benchmark.iterations" in info.value.hint
+
+
+@pytest.mark.parametrize("line, key", [("energy_idle_seconds = -1", "benchmark.energy_idle_seconds"),
+                                       ("energy_tdp_watts = -5.0", "benchmark.energy_tdp_watts")])
+def test_negative_energy_settings(tmp_path, line, key):
+    err = profile_error(tmp_path, MINIMAL + f"[benchmark]\n{line}\n")
+    assert f"'{key}'" in err.message and "must be >= 0" in err.message
