@@ -17,6 +17,7 @@ from edgekit.artifact import Artifact, Format, sha256_path
 from edgekit.errors import PipelineError
 from edgekit.stages.base import RunContext, Stage
 from edgekit.pruning.config import PruneConfig
+from edgekit.stages.compile import CompileStage
 from edgekit.stages.export import ExportConfig, ExportStage, ImportOnnxStage
 from edgekit.stages.prune import PruneStage
 from edgekit.stages.quantize import QuantizeStage
@@ -41,16 +42,21 @@ class Plan:
         return self.precisions.get(variant, variant)
 
 
-def _variant_steps(base: str, suffix: str, precisions: tuple[str, ...], backend_name: str
-                   ) -> tuple[list[Step], dict[str, str], dict[str, str]]:
-    """FP32 is the exported model itself; INT8 adds a quantize step on top of it."""
+def _variant_steps(base: str, suffix: str, precisions: tuple[str, ...], backend_name: str,
+                   native: Format = Format.ONNX) -> tuple[list[Step], dict[str, str], dict[str, str]]:
+    """FP32 is the exported model itself (compiled to the backend's format when that is not
+    ONNX); INT8 adds a quantize step on top of it."""
     steps, variants, kinds = [], {}, {}
+    if native is not Format.ONNX:
+        compiled = f"compile-{suffix.rstrip('-')}" if suffix else "compile"
+        steps.append(Step(compiled, CompileStage(native), base))
+        base = compiled
     for precision in precisions:
         name = f"{suffix}{precision}"
         if precision == "fp32":
             variants[name] = base
         elif precision == "int8":
-            steps.append(Step(f"quantize-{name}", QuantizeStage("int8"), base))
+            steps.append(Step(f"quantize-{name}", QuantizeStage("int8", native), base))
             variants[name] = f"quantize-{name}"
         else:
             raise PipelineError(f"Precision '{precision}' is not available on the {backend_name} backend.",
@@ -60,7 +66,8 @@ def _variant_steps(base: str, suffix: str, precisions: tuple[str, ...], backend_
 
 
 def build_plan(input_format: Format, precisions: tuple[str, ...], backend_name: str,
-               export: ExportConfig | None, *, prune: PruneConfig | None = None) -> Plan:
+               export: ExportConfig | None, *, prune: PruneConfig | None = None,
+               native: Format = Format.ONNX) -> Plan:
     """Variants: each precision of the model as given, and with ``prune`` each precision of the pruned one."""
     steps: list[Step] = []
     if prune is not None and input_format is not Format.TORCH:
@@ -73,12 +80,12 @@ def build_plan(input_format: Format, precisions: tuple[str, ...], backend_name: 
         steps.append(Step("export", ExportStage(export), INPUT))
     else:
         steps.append(Step("import", ImportOnnxStage(), INPUT))
-    more, variants, kinds = _variant_steps(steps[0].id, "", precisions, backend_name)
+    more, variants, kinds = _variant_steps(steps[0].id, "", precisions, backend_name, native)
     steps += more
     if prune is not None:
         steps += [Step("prune", PruneStage(prune, export.input_shape), INPUT),
                   Step("export-pruned", ExportStage(export), "prune")]
-        more, pruned, pruned_kinds = _variant_steps("export-pruned", "pruned-", precisions, backend_name)
+        more, pruned, pruned_kinds = _variant_steps("export-pruned", "pruned-", precisions, backend_name, native)
         steps += more
         variants.update(pruned)
         kinds.update(pruned_kinds)

@@ -45,7 +45,8 @@ class CompressJob:
         export = None
         if self.input_shape is not None:
             export = ExportConfig(tuple(self.input_shape), self.profile.compile.opset)
-        return build_plan(fmt, self.profile.compile.precisions, self.backend.name, export, prune=self.prune)
+        return build_plan(fmt, self.profile.compile.precisions, self.backend.name, export, prune=self.prune,
+                          native=self.backend.native_format)
 
     def _source(self) -> Artifact:
         if self.model.is_torch:
@@ -67,7 +68,7 @@ class CompressJob:
         plan = self._plan()  # checked before anything is written
         reference = compute_reference(self.model, self._verification_inputs(), self.backend, self.profile)
         versions = library_versions(self.backend.versions())
-        ctx = RunContext(self.profile, self.backend, self.calib, self.seed, self.progress)
+        ctx = RunContext(self.profile, self.backend, self.calib, self.evald, self.seed, self.progress)
         with staged_output(out_dir, force) as root:
             artifacts, records = run_plan(plan, self._source(), ctx, root, versions)
             variants = [verify_and_bench(name, plan.precision(name), artifacts[step], root, reference, self.backend,

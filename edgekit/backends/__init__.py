@@ -21,6 +21,7 @@ BACKENDS: dict[str, str] = {
 # The pip extra that brings each backend's runtime; named in BackendUnavailableError.
 EXTRAS: dict[str, str] = {
     "onnxruntime": "edgekit (onnxruntime is a core dependency: pip install onnxruntime)",
+    "openvino": "'edgekit[openvino]' (openvino + nncf)",
 }
 
 

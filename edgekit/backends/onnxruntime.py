@@ -72,7 +72,9 @@ class OnnxRuntimeBackend:
                                 "The model uses an operator or opset this onnxruntime does not support.") from exc
         return OrtSession(session)
 
-    def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile) -> dict[str, Any]:
+    def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile, *, evald: Dataset | None = None,
+                 max_drop: float | None = None) -> dict[str, Any]:
+        """QDQ INT8. ``evald``/``max_drop`` are unused: the budget is enforced by verification afterwards."""
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
 

@@ -18,6 +18,7 @@ class RunContext:
     profile: Profile
     backend: Backend
     calib: Dataset | None = None
+    evald: Dataset | None = None  # labelled eval data, for quantizers with accuracy control
     seed: int = 0
     progress: Progress = field(default_factory=NullProgress)
 

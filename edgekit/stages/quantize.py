@@ -9,15 +9,18 @@ from typing import Any, ClassVar
 from edgekit.artifact import Artifact, Format
 from edgekit.errors import PipelineError
 from edgekit.stages.base import RunContext
+from edgekit.stages.compile import FILE_NAMES
 
 
 class QuantizeStage:
-    name: ClassVar[str] = "quantize"
-    consumes: ClassVar[frozenset[Format]] = frozenset({Format.ONNX})
-    produces: ClassVar[Format] = Format.ONNX
+    """INT8 in the backend's own format: QDQ ONNX for ONNX Runtime, an NNCF-quantized IR for OpenVINO."""
 
-    def __init__(self, precision: str = "int8") -> None:
+    name: ClassVar[str] = "quantize"
+
+    def __init__(self, precision: str = "int8", fmt: Format = Format.ONNX) -> None:
         self.precision = precision
+        self.consumes = frozenset({fmt})
+        self.produces = fmt
 
     def config_dict(self) -> dict[str, Any]:
         return {"precision": self.precision}
@@ -26,10 +29,10 @@ class QuantizeStage:
         if ctx.calib is None:
             raise PipelineError("INT8 quantization needs calibration data and none was given.",
                                 "Pass --calib-data (or --calib-random to accept random calibration).")
-        out = stage_dir / "model.onnx"
-        assert artifact.path is not None  # the chain check guarantees an ONNX file here
+        out = stage_dir / FILE_NAMES[self.produces]
         try:
-            info = ctx.backend.quantize(artifact.path, out, ctx.calib, ctx.profile)
+            info = ctx.backend.quantize(artifact.path, out, ctx.calib, ctx.profile, evald=ctx.evald,
+                                        max_drop=ctx.profile.verify.max_accuracy_drop)
         except PipelineError:
             raise
         except Exception as exc:
@@ -37,4 +40,4 @@ class QuantizeStage:
                                 "Exclude the failing op types with [quantize] exclude_op_types in the profile, "
                                 "or report the model to edgekit.") from exc
         info["config"] = asdict(ctx.profile.quantize)
-        return Artifact(Format.ONNX, out, {"quantization": info})
+        return Artifact(self.produces, out, {"quantization": info})

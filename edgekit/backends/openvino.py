@@ -1,0 +1,162 @@
+"""OpenVINO (CPU): IR compilation, INT8 with NNCF on the OpenVINO model itself, optional
+accuracy control, and execution checks that read what the CPU plugin really runs.
+
+Traps handled here (FIELD-NOTES): on CPUs with AVX-512 BF16/AMX, OpenVINO runs an "FP32" model
+in bf16 unless INFERENCE_PRECISION_HINT=f32, which moves logits by ~0.1-0.2, so every parity
+check pins f32 and the report names the precision each benchmark ran; ``ov.save_model``
+compresses weights to FP16 unless told not to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any, ClassVar
+
+import nncf
+import numpy as np
+import openvino as ov
+
+from edgekit.artifact import Format
+from edgekit.backends.base import KernelCoverage
+from edgekit.data import Dataset
+from edgekit.errors import PipelineError
+from edgekit.profile import Profile
+
+log = logging.getLogger(__name__)
+
+COMPUTE_LAYERS = frozenset({"Convolution", "GroupConvolution", "FullyConnected", "MatMul", "Deconvolution"})
+INT8_PRECISIONS = frozenset({"u8", "i8"})
+
+
+@contextlib.contextmanager
+def _quiet_nncf() -> Any:
+    """NNCF draws its own progress bars on stdout and logs at INFO: keep the CLI's output ours."""
+    nncf.set_log_level(logging.ERROR)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def runtime_config(profile: Profile, *, pin_f32: bool) -> dict[str, Any]:
+    t = profile.target
+    config: dict[str, Any] = {"PERFORMANCE_HINT": t.performance_hint.upper()}
+    if t.threads:
+        config["INFERENCE_NUM_THREADS"] = t.threads
+    if t.streams:
+        config["NUM_STREAMS"] = t.streams
+    precision = "f32" if pin_f32 else t.inference_precision
+    if precision != "auto":
+        config["INFERENCE_PRECISION_HINT"] = precision
+    return config
+
+
+class OvSession:
+    def __init__(self, compiled: Any) -> None:
+        self.compiled = compiled
+
+    @property
+    def precision(self) -> str:
+        """The precision the plugin resolved for float layers: 'f32', 'bf16' or 'f16'."""
+        return self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+
+    def run(self, x: np.ndarray, batch: int = 64) -> np.ndarray:
+        request = self.compiled.create_infer_request()
+        outs = [np.array(request.infer([np.ascontiguousarray(x[i:i + batch], dtype=np.float32)])[0])
+                for i in range(0, x.shape[0], batch)]
+        return np.concatenate(outs)
+
+
+def _weight_quantized_layers(model: Any) -> set[str]:
+    """Compute layers whose weight input passes through a FakeQuantize (NNCF's INT8 marker)."""
+    names = set()
+    for op in model.get_ordered_ops():
+        if op.get_type_name() not in COMPUTE_LAYERS or op.get_input_size() < 2:
+            continue
+        node = op.input_value(1).get_node()
+        while node.get_type_name() in ("Convert", "Reshape", "Transpose", "Multiply", "Subtract"):
+            node = node.input_value(0).get_node()
+        if node.get_type_name() == "FakeQuantize":
+            names.add(op.get_friendly_name())
+    return names
+
+
+class OpenVinoBackend:
+    name: ClassVar[str] = "openvino"
+    native_format: ClassVar[Format] = Format.OPENVINO_IR
+
+    def __init__(self) -> None:
+        self.core = ov.Core()
+
+    def versions(self) -> dict[str, str]:
+        return {"openvino": ov.__version__, "nncf": nncf.__version__}
+
+    def compile(self, src: Path, dst: Path, profile: Profile) -> dict[str, Any]:
+        """ONNX -> IR (.xml + .bin). FP32 weights unless the profile asks for FP16 compression."""
+        model = ov.convert_model(str(src))
+        ov.save_model(model, str(dst), compress_to_fp16=profile.compile.fp16_weights)
+        return {"converter": "openvino.convert_model", "fp16_weights": profile.compile.fp16_weights}
+
+    def open(self, path: Path, profile: Profile, *, pin_f32: bool = True) -> OvSession:
+        try:
+            compiled = self.core.compile_model(str(path), "CPU", runtime_config(profile, pin_f32=pin_f32))
+        except Exception as exc:
+            raise PipelineError(f"OpenVINO cannot compile {path}: {str(exc).splitlines()[0][:300]}",
+                                "Check the model converts with ov.convert_model.") from exc
+        return OvSession(compiled)
+
+    def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile,
+                 evald: Dataset | None = None, max_drop: float | None = None) -> dict[str, Any]:
+        cfg = profile.quantize
+        model = self.core.read_model(str(src))
+        calibration = nncf.Dataset([calib.x[i:i + 1] for i in range(len(calib))])
+        options: dict[str, Any] = {"subset_size": len(calib), "preset": nncf.QuantizationPreset(cfg.preset)}
+        if cfg.model_type:
+            options["model_type"] = nncf.ModelType(cfg.model_type)
+        if cfg.exclude_op_types or cfg.ignored_names:
+            options["ignored_scope"] = nncf.IgnoredScope(names=list(cfg.ignored_names), types=list(cfg.exclude_op_types),
+                                                         validate=False)
+        info: dict[str, Any] = {"quantizer": "nncf.quantize (OpenVINO model)", "preset": cfg.preset,
+                                "model_type": cfg.model_type or None, "calibration_samples": len(calib)}
+        with _quiet_nncf():
+            quantized = nncf.quantize(model, calibration, **options)
+            if evald is not None and evald.y is not None and max_drop is not None and cfg.accuracy_control:
+                plain = _weight_quantized_layers(quantized)
+                quantized = self._with_accuracy_control(model, calibration, evald, max_drop, options)
+                info["accuracy_control"] = {"max_drop_points": max_drop, "metric": "top-1 accuracy",
+                                            "reverted_to_float": sorted(plain - _weight_quantized_layers(quantized))}
+        ov.save_model(quantized, str(dst), compress_to_fp16=False)
+        return info
+
+    def _with_accuracy_control(self, model: Any, calibration: Any, evald: Dataset, max_drop: float,
+                               options: dict[str, Any]) -> Any:
+        validation = nncf.Dataset([(evald.x[i:i + 1], int(evald.y[i])) for i in range(len(evald))])
+
+        def top1(compiled: Any, items: Any) -> float:
+            return float(np.mean([int(np.argmax(compiled(x)[0]) == y) for x, y in items]))
+
+        return nncf.quantize_with_accuracy_control(
+            model, calibration, validation, validation_fn=top1, max_drop=max_drop / 100.0,
+            drop_type=nncf.DropType.ABSOLUTE, **options)
+
+    def kernel_coverage(self, path: Path, profile: Profile, workdir: Path) -> KernelCoverage:
+        """Count compute layers by the precision the CPU plugin runs them in (runtimePrecision)."""
+        runtime = self.open(path, profile, pin_f32=True).compiled.get_runtime_model()
+        counts: Counter[str] = Counter()
+        int8 = other = 0
+        for op in runtime.get_ordered_ops():
+            info = op.get_rt_info()
+            layer = info["layerType"].astype(str) if "layerType" in info else op.get_type_name()
+            if layer not in COMPUTE_LAYERS:
+                continue
+            precision = info["runtimePrecision"].astype(str) if "runtimePrecision" in info else "?"
+            counts[f"{layer}:{precision}"] += 1
+            if precision in INT8_PRECISIONS:
+                int8 += 1
+            else:
+                other += 1
+        return KernelCoverage(int8, other, dict(counts))
