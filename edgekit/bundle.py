@@ -64,6 +64,7 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
     deploy = root / "deploy"
     deploy.mkdir()
     shutil.copy2(DEPLOY_DIR / RUNNERS[report.backend], deploy / "run.py")
+    shutil.copy2(DEPLOY_DIR / "runner_common.py", deploy / "runner_common.py")
     samples = min(8, reference.outputs.shape[0])
     np.savez(deploy / "sample.npz", x=reference.inputs.x[:samples], ref=reference.outputs[:samples])
     chosen = report.variant(report.recommended) if report.recommended else None

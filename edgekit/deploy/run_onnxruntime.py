@@ -14,17 +14,24 @@ peak RSS. edgekit times its artifacts by running this very script in a fresh pro
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+HERE = Path(__file__).resolve().parent
+try:  # inside the edgekit package
+    from . import runner_common as common
+except ImportError:  # deploy/ of a bundle: the sibling file (also under python -I, which drops the script dir)
+    sys.path.insert(0, str(HERE))
+    import runner_common as common
 OPTIMIZATION_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
                        "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+# re-exported: one implementation, used by edgekit and by the bundle
+summarize, make_batch, parity, peak_rss_bytes = common.summarize, common.make_batch, common.parity, common.peak_rss_bytes
+_stdin_handshake = common.stdin_handshake
 
 
 def make_session(path, threads=0, optimization="all", optimized_model_path=None):
@@ -62,201 +69,49 @@ def run_batched(session, x, batch_size=32):
     return np.concatenate(outputs)
 
 
-def summarize(seconds):
-    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
-    return {"p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90)),
-            "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean()), "std": float(ms.std()),
-            "min": float(ms.min()), "iterations": int(ms.size)}
-
-
-def time_session(session, batch, warmup, iterations, on_progress=None, clock=time.perf_counter):
-    """Latency of one input batch: ``warmup`` untimed runs, then ``iterations`` timed ones."""
-    feed = {session.get_inputs()[0].name: batch}
-    for i in range(warmup):
-        session.run(None, feed)
-        if on_progress:
-            on_progress("warmup", i + 1, warmup)
-    seconds = []
-    for i in range(iterations):
-        start = clock()
-        session.run(None, feed)
-        seconds.append(clock() - start)
-        if on_progress and ((i + 1) % 10 == 0 or i + 1 == iterations):
-            on_progress("timed", i + 1, iterations)
-    return summarize(seconds)
-
-
-def energy_windows(session, batch, seconds, trials, ask=None, emit=None, clock=time.perf_counter):
-    """Back-to-back inference on ``batch`` for ``seconds``, ``trials`` times: a steady load for a power meter.
-
-    ``ask(step, trial)`` is called before each window ("active") and after the last ("done"); a window
-    runs only when it returns True. edgekit's parent process answers it: it measures idle power and
-    starts its meter in between, so the meter covers exactly this process doing this work.
-    """
-    feed = {session.get_inputs()[0].name: batch}
-    size = batch.shape[0]
-    windows = []
-    for trial in range(trials):
-        if ask and not ask("active", trial):
-            break
-        if emit:
-            emit({"phase": "energy_start", "trial": trial, "batch_size": size})
-        runs, start = 0, clock()
-        while True:
-            session.run(None, feed)
-            runs += 1
-            elapsed = clock() - start
-            if elapsed >= seconds:
-                break
-        windows.append({"trial": trial, "inferences": runs * size, "runs": runs, "seconds": elapsed, "batch_size": size})
-        if emit:
-            emit({"phase": "energy_end", **windows[-1]})
-    if ask:
-        ask("done", len(windows))
-    return windows
-
-
-def make_batch(x, batch_size):
-    reps = math.ceil(batch_size / x.shape[0])
-    return np.ascontiguousarray(np.concatenate([x] * reps)[:batch_size])
-
-
-def peak_rss_bytes():
-    """Peak resident memory of this process. VmHWM, because ru_maxrss survives execve and would
-    report the parent's peak when this script is spawned from a big process."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
-
-
 def input_shape(session, batch_size):
     shape = session.get_inputs()[0].shape
     return [batch_size] + [d if isinstance(d, int) and d > 0 else 1 for d in shape[1:]]
 
 
-def parity(out, ref):
-    flat_o, flat_r = out.reshape(out.shape[0], -1), ref.reshape(ref.shape[0], -1)
-    denom = np.linalg.norm(flat_o, axis=1) * np.linalg.norm(flat_r, axis=1)
-    cosine = np.sum(flat_o * flat_r, axis=1) / np.maximum(denom, 1e-12)
-    return {"max_abs": float(np.max(np.abs(out - ref))), "cosine": float(cosine.mean()),
-            "top1_agreement": float(np.mean(flat_o.argmax(1) == flat_r.argmax(1)))}
+def infer_fn(session, batch):
+    feed = {session.get_inputs()[0].name: batch}
+    return lambda: session.run(None, feed)
 
 
-def _progress_printer(stream):
-    def emit(phase, done, total, batch_size=None):
-        stream.write(json.dumps({"phase": phase, "done": done, "total": total, "batch_size": batch_size}) + "\n")
-        stream.flush()
-    return emit
+def time_session(session, batch, warmup, iterations, on_progress=None, clock=time.perf_counter):
+    """Latency of one input batch: ``warmup`` untimed runs, then ``iterations`` timed ones."""
+    return common.time_loop(infer_fn(session, batch), warmup, iterations, on_progress, clock)
 
 
-def _event_writer(stream):
-    def emit(event):
-        stream.write(json.dumps(event) + "\n")
-        stream.flush()
-    return emit
+def energy_windows(session, batch, seconds, trials, ask=None, emit=None, clock=time.perf_counter):
+    """Back-to-back inference on ``batch`` for ``seconds`` per trial (see runner_common.energy_loop)."""
+    return common.energy_loop(infer_fn(session, batch), batch.shape[0], seconds, trials, ask, emit, clock)
 
 
-def _stdin_handshake(emit, stdin):
-    """Ask the parent on stderr, wait for its one-line answer on stdin ("go", anything else skips)."""
-    def ask(step, trial):
-        emit({"phase": "energy_idle", "next": step, "trial": trial})
-        return stdin.readline().strip() == "go"
-    return ask
+class Adapter:
+    name = "onnxruntime"
 
+    def __init__(self, optimization):
+        self.optimization = optimization
 
-def _run_energy(args, session, x, result):
-    if args.energy_seconds <= 0 or not result["latency_ms"]:
-        return
-    batch_size = int(next(iter(result["latency_ms"])).split("_")[1])  # the first batch size that ran
-    emit = _event_writer(sys.stderr) if args.progress_jsonl or args.energy_handshake else None
-    ask = _stdin_handshake(emit, sys.stdin) if args.energy_handshake else None
-    result["energy_windows"] = energy_windows(session, make_batch(x, batch_size), args.energy_seconds,
-                                              args.energy_trials, ask, emit)
+    def load(self, args):
+        return make_session(args.model, args.threads, self.optimization)
 
+    fixed_batch = staticmethod(fixed_batch)
+    run_batched = staticmethod(run_batched)
+    input_shape = staticmethod(input_shape)
+    infer_fn = staticmethod(infer_fn)
 
-def _load_inputs(args, session):
-    here = Path(__file__).resolve().parent
-    if args.input and not Path(args.input).is_file():
-        sys.exit(f"error: --input {args.input} does not exist (pass a .npz with x, or --random)")
-    path = args.input or (None if args.random else here / "sample.npz")
-    if path and Path(path).exists():
-        with np.load(path, allow_pickle=False) as data:
-            return data["x"].astype(np.float32), (data["ref"] if "ref" in data.files else None), str(path)
-    x = np.random.default_rng(0).standard_normal(input_shape(session, 1), dtype=np.float32)
-    return x, None, "random normal"
+    def extra(self, args, session, x, result):
+        pass
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=str(Path(__file__).resolve().parent / "model.onnx"))
-    parser.add_argument("--input", help=".npz with x (N first) and optional ref")
-    parser.add_argument("--random", action="store_true", help="time on random inputs")
-    parser.add_argument("--batch-sizes", default="1")
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--iterations", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=0, help="0 = runtime default")
+    parser = common.parser_for(__doc__, HERE / "model.onnx")
     parser.add_argument("--optimization", default="all", choices=sorted(OPTIMIZATION_LEVELS))
-    parser.add_argument("--json", help="write results as JSON to this file")
-    parser.add_argument("--progress-jsonl", action="store_true", help="progress as JSON lines on stderr")
-    parser.add_argument("--energy-seconds", type=float, default=0.0,
-                        help="after timing, run back-to-back inference this long per trial (a load for a power meter)")
-    parser.add_argument("--energy-trials", type=int, default=1)
-    parser.add_argument("--energy-handshake", action="store_true",
-                        help="before each energy window, ask on stderr and wait for 'go' on stdin (used by edgekit)")
     args = parser.parse_args(argv)
-
-    started = time.perf_counter()
-    session = make_session(args.model, args.threads, args.optimization)
-    result = {"model": args.model, "load_s": time.perf_counter() - started, "latency_ms": {}, "throughput_per_s": {}}
-    x, ref, source = _load_inputs(args, session)
-    out = run_batched(session, x)
-    result["input"] = source
-    result["outputs"] = {"shape": list(out.shape), "top1": out.reshape(out.shape[0], -1).argmax(1)[:8].tolist()}
-    if ref is not None:
-        result["parity_vs_reference"] = parity(out, ref.astype(np.float32))
-    progress = _progress_printer(sys.stderr) if args.progress_jsonl else None
-    fixed = fixed_batch(session)
-    for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
-        if fixed and batch_size != fixed:
-            result.setdefault("skipped_batch_sizes", []).append(batch_size)
-            continue
-        on_progress = (lambda phase, d, t, b=batch_size: progress(phase, d, t, b)) if progress else None
-        stats = time_session(session, make_batch(x, batch_size), args.warmup, args.iterations, on_progress)
-        result["latency_ms"][f"batch_{batch_size}"] = stats
-        result["throughput_per_s"][f"batch_{batch_size}"] = batch_size * 1000.0 / stats["mean"]
-    _run_energy(args, session, x, result)
-    result["peak_rss_bytes"] = peak_rss_bytes()
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
-    else:
-        _print_human(result)
-    return 0
-
-
-def _print_human(result):
-    print(f"model: {result['model']}  (load {result['load_s'] * 1000:.0f} ms)")
-    print(f"inputs: {result['input']}  outputs: {result['outputs']['shape']}  top-1: {result['outputs']['top1']}")
-    if "parity_vs_reference" in result:
-        p = result["parity_vs_reference"]
-        print(f"parity vs original: top-1 agreement {p['top1_agreement']:.3f}  cosine {p['cosine']:.5f}  max-abs {p['max_abs']:.4g}")
-    print(f"{'batch':>6} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'mean ms':>9} {'items/s':>10}")
-    for key, s in result["latency_ms"].items():
-        b = key.split("_")[1]
-        print(f"{b:>6} {s['p50']:9.3f} {s['p90']:9.3f} {s['p99']:9.3f} {s['mean']:9.3f} {result['throughput_per_s'][key]:10.1f}")
-    for w in result.get("energy_windows", []):
-        print(f"energy load {w['trial'] + 1}: {w['inferences']} inferences in {w['seconds']:.2f} s at batch {w['batch_size']}")
-    if result.get("peak_rss_bytes"):
-        print(f"peak RSS: {result['peak_rss_bytes'] / 2**20:.1f} MiB")
+    return common.run(args, Adapter(args.optimization), HERE)
 
 
 if __name__ == "__main__":

@@ -166,17 +166,21 @@ def test_optimized_model_path_is_written(digits_onnx, tmp_path):
     assert target.stat().st_size > 0
 
 
-def test_script_imports_only_stdlib_numpy_onnxruntime():
-    tree = ast.parse(SCRIPT.read_text())
+def _imported_roots(path):
     roots = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             roots |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "relative imports would tie the script to edgekit"
-            roots.add(node.module.split(".")[0])
-    third_party = {r for r in roots if r not in sys.stdlib_module_names}
-    assert third_party == {"numpy", "onnxruntime"}
+            # the only relative import allowed is the sibling shipped with it (with a plain fallback)
+            assert node.level == 0 or [a.name for a in node.names] == ["runner_common"]
+            roots.add(node.module.split(".")[0] if node.module else "runner_common")
+    return {r for r in roots if r not in sys.stdlib_module_names}
+
+
+def test_script_imports_only_stdlib_numpy_onnxruntime():
+    assert _imported_roots(SCRIPT) == {"numpy", "onnxruntime", "runner_common"}
+    assert _imported_roots(SCRIPT.parent / "runner_common.py") == {"numpy"}
 
 
 def test_script_runs_standalone_on_a_real_model(digits_onnx, digits_model, eval_arrays, tmp_path):
@@ -214,6 +218,7 @@ def test_script_copied_into_a_bundle_uses_its_neighbours(digits_onnx, eval_array
     bundle = tmp_path / "deploy"
     bundle.mkdir()
     shutil.copy2(SCRIPT, bundle / "run.py")
+    shutil.copy2(SCRIPT.parent / "runner_common.py", bundle / "runner_common.py")
     shutil.copy2(digits_onnx, bundle / "model.onnx")
     np.savez(bundle / "sample.npz", x=eval_arrays[0][:3])
     proc = run_script("-I", "run.py", "--warmup", "1", "--iterations", "3", cwd=bundle)
