@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from edgekit.artifact import Artifact, Format
 from edgekit.data import Dataset, ImagePreprocessing, load_data, random_data
 from edgekit.energy.protocol import with_energy
-from edgekit.errors import DataError, ModelLoadError, OutputExistsError, PipelineError, ShapeMismatchError
+from edgekit.errors import (DataError, ModelLoadError, ModelNotFoundError, OutputExistsError, PipelineError,
+                            ShapeMismatchError)
 from edgekit.models import LoadedModel, load_model
 from edgekit.profile import Profile, default_profile_name, load_profile
 from edgekit.progress import NullProgress, Progress
@@ -151,32 +152,36 @@ def benchmark(artifact: str | Path, profile: str | Path | Profile | None = None,
               batch_sizes: Sequence[int] | None = None, energy: str | None = None,
               energy_seconds: float | None = None, tdp_watts: float | None = None,
               progress: Progress | None = None) -> dict[str, Any]:
-    """Latency/throughput/peak RSS of one ONNX artifact with the profile's runtime settings, and its
-    energy per inference (``energy``: a meter name, "auto", "none", or "estimate" with ``tdp_watts``)."""
-    import numpy as np
-
-    from edgekit.bench.latency import BenchSettings, run_benchmark
+    """Latency/throughput/peak RSS of one compiled artifact (.onnx; OpenVINO also .xml IR) with the profile's
+    runtime settings, and its energy per inference (``energy``: a meter name, "auto", "none", or "estimate"
+    with ``tdp_watts``). Without ``data`` the runner times random inputs of the model's own input shape."""
+    from edgekit.bench.latency import run_benchmark, settings_from_profile
     from edgekit.energy.protocol import EnergySettings, plan_energy
 
     prof = with_energy(resolve_profile(profile, batch_sizes=batch_sizes), meter=energy, seconds=energy_seconds,
                        tdp_watts=tdp_watts)
-    loaded = load_model(artifact)
-    if loaded.onnx_path is None:
-        raise DataError(f"{artifact} is not an ONNX file.", "edgekit bench times compiled artifacts (.onnx).")
-    if data is not None:
-        sample = load_data(data, limit=max(prof.benchmark.batch_sizes), what="benchmark data").x
-    elif loaded.example_shape is not None:
-        sample = np.random.default_rng(0).standard_normal(loaded.example_shape, dtype=np.float32)
-    else:
-        raise DataError(f"{artifact} has a dynamic input shape beyond the batch.",
-                        "Pass --data with real inputs (.npz with x).")
-    b = prof.benchmark
-    settings = BenchSettings(b.batch_sizes, b.warmup, b.iterations, prof.target.threads, prof.target.graph_optimization)
+    _check_artifact(Path(artifact), prof.target.backend)
+    sample = None if data is None else load_data(data, limit=max(prof.benchmark.batch_sizes), what="benchmark data").x
+    settings = settings_from_profile(prof)
     plan = plan_energy(EnergySettings.from_profile(prof), progress=progress)
     result = run_benchmark(prof.target.backend, Path(artifact), sample, settings, progress=progress,
                            energy=plan.session)
     return {**result, "profile": prof.name, "settings": settings.__dict__, "random_inputs": data is None,
             "energy": plan.report(result)}
+
+
+ARTIFACT_SUFFIXES = {"onnxruntime": (".onnx",), "openvino": (".xml", ".onnx")}
+
+
+def _check_artifact(path: Path, backend: str) -> None:
+    if not path.is_file():
+        raise ModelNotFoundError(f"Artifact {path} does not exist.", "Pass the path of a compiled model.")
+    suffixes = ARTIFACT_SUFFIXES.get(backend, (".onnx",))
+    if path.suffix.lower() not in suffixes:
+        raise DataError(f"{path} is not an artifact the {backend} backend runs ({', '.join(suffixes)}).",
+                        "edgekit bench times compiled artifacts; export torch models first (edgekit compress/export).")
+    if path.suffix.lower() == ".onnx":
+        load_model(path)  # a corrupt file gets a clear error here, not from the runner
 
 
 def export(model: Any, out: str | Path, *, input_shape: Sequence[int] | None = None, weights: str | Path | None = None,

@@ -10,7 +10,7 @@ import numpy as np
 
 from edgekit.artifact import Artifact, sha256_path, size_bytes
 from edgekit.backends.base import Backend
-from edgekit.bench.latency import BenchSettings, run_benchmark
+from edgekit.bench.latency import run_benchmark, settings_from_profile
 from edgekit.data import Dataset
 from edgekit.energy.protocol import EnergySettings, plan_energy
 from edgekit.errors import ShapeMismatchError
@@ -94,8 +94,7 @@ def verify_and_bench(name: str, precision: str, artifact: Artifact, root: Path, 
 def _benchmark_into(result: VariantResult, path: Path, reference: Reference, backend: Backend,
                     profile: Profile, progress: Progress) -> None:
     b = profile.benchmark
-    settings = BenchSettings(b.batch_sizes, b.warmup, b.iterations, profile.target.threads,
-                             profile.target.graph_optimization)
+    settings = settings_from_profile(profile)
     sample = reference.inputs.x[: max(b.batch_sizes)]
     energy = plan_energy(EnergySettings.from_profile(profile), progress=progress, key=f"energy-{result.name}")
     bench = run_benchmark(backend.name, path, sample, settings, progress=progress, key=f"bench-{result.name}",

@@ -86,6 +86,7 @@ class BenchmarkConfig:
     batch_sizes: tuple[int, ...] = (1,)
     warmup: int = 20
     iterations: int = 200
+    async_requests: int = 0  # openvino throughput run: parallel infer requests (0 = the plugin's optimum)
     # "none" by default: measuring costs trials x (energy_seconds + energy_idle_seconds) per artifact
     energy_meter: str = "none"
     energy_seconds: float = 10.0  # per active window (polled meters: at least 100 samples' worth)

@@ -26,6 +26,7 @@ from edgekit.progress import NullProgress, Progress
 
 if TYPE_CHECKING:
     from edgekit.energy.protocol import EnergySession
+    from edgekit.profile import Profile
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +36,28 @@ class BenchSettings:
     batch_sizes: tuple[int, ...]
     warmup: int
     iterations: int
-    threads: int
-    optimization: str = "all"
+    runtime_args: tuple[str, ...] = ()  # the runner's own options, from the profile (runner_args)
 
 
-def _command(runner: Path, model: Path, inputs: Path, out: Path, s: BenchSettings) -> list[str]:
-    return [sys.executable, str(runner), "--model", str(model), "--input", str(inputs), "--json", str(out),
+def runner_args(profile: Profile) -> tuple[str, ...]:
+    """The profile's runtime settings as options of that backend's standalone runner."""
+    t = profile.target
+    if t.backend == "openvino":
+        return ("--threads", str(t.threads), "--hint", t.performance_hint, "--streams", str(t.streams),
+                "--precision", t.inference_precision, "--async-requests", str(profile.benchmark.async_requests))
+    return ("--threads", str(t.threads), "--optimization", t.graph_optimization)
+
+
+def settings_from_profile(profile: Profile) -> BenchSettings:
+    b = profile.benchmark
+    return BenchSettings(b.batch_sizes, b.warmup, b.iterations, runner_args(profile))
+
+
+def _command(runner: Path, model: Path, inputs: Path | None, out: Path, s: BenchSettings) -> list[str]:
+    source = ["--input", str(inputs)] if inputs else ["--random"]  # random: the runner knows the input shape
+    return [sys.executable, str(runner), "--model", str(model), *source, "--json", str(out),
             "--batch-sizes", ",".join(map(str, s.batch_sizes)), "--warmup", str(s.warmup),
-            "--iterations", str(s.iterations), "--threads", str(s.threads), "--optimization", s.optimization,
-            "--progress-jsonl"]
+            "--iterations", str(s.iterations), *s.runtime_args, "--progress-jsonl"]
 
 
 def _replier(proc: subprocess.Popen) -> Any:
@@ -84,7 +98,7 @@ def _follow(proc: subprocess.Popen, key: str, progress: Progress, settings: Benc
     return other
 
 
-def run_benchmark(backend_name: str, model: Path, sample: np.ndarray, settings: BenchSettings, *,
+def run_benchmark(backend_name: str, model: Path, sample: np.ndarray | None, settings: BenchSettings, *,
                   progress: Progress | None = None, key: str = "bench",
                   energy: EnergySession | None = None) -> dict[str, Any]:
     """Latency per batch size, throughput, load time and peak RSS of one artifact; with ``energy``, the
@@ -96,7 +110,10 @@ def run_benchmark(backend_name: str, model: Path, sample: np.ndarray, settings: 
     runner = DEPLOY_DIR / RUNNERS[backend_name]
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
         inputs, out = Path(tmp) / "inputs.npz", Path(tmp) / "result.json"
-        np.savez(inputs, x=np.ascontiguousarray(sample, dtype=np.float32))
+        if sample is None:
+            inputs = None
+        else:
+            np.savez(inputs, x=np.ascontiguousarray(sample, dtype=np.float32))
         progress.start(key, f"benchmark {model.parent.name}/{model.name}", None)
         command = _command(runner, model, inputs, out, settings) + (energy.runner_args() if energy else [])
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

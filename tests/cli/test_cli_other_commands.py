@@ -28,7 +28,7 @@ def test_bench_an_onnx_artifact(model_files, fast_profile, tmp_path: Path) -> No
 
 def test_bench_refuses_torch_models(model_files, fast_profile) -> None:
     code, output = run("bench", model_files["pt2"], "--profile", fast_profile)
-    assert code == ExitCode.BAD_DATA and "not an ONNX file" in output
+    assert code == ExitCode.BAD_DATA and "not an artifact the onnxruntime backend runs" in output
 
 
 def test_inspect_counts_params_and_macs(demo_assets) -> None:

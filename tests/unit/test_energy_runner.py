@@ -87,7 +87,7 @@ def test_run_benchmark_drives_the_meter_through_the_real_runner(digits_onnx: Pat
     meter = FakeMeter([2.0, 12.0, 2.0, 12.0, 2.0])
     settings = EnergySettings(meter="fake", seconds=0.2, trials=2, idle_seconds=0.05)
     session = EnergySession(meter, settings)
-    bench = run_benchmark("onnxruntime", digits_onnx, eval_arrays[0][:4], BenchSettings((4, 1), 2, 5, 1),
+    bench = run_benchmark("onnxruntime", digits_onnx, eval_arrays[0][:4], BenchSettings((4, 1), 2, 5, ("--threads", "1")),
                           energy=session)
     assert set(bench["latency_ms"]) == {"batch_4", "batch_1"}
     assert meter.calls == ["start", "stop"] * 5  # idle, active, idle, active, idle
@@ -103,7 +103,7 @@ def test_run_benchmark_drives_the_meter_through_the_real_runner(digits_onnx: Pat
 def test_a_meter_failing_during_the_run_keeps_the_latency(digits_onnx: Path, eval_arrays) -> None:
     meter = FakeMeter([2.0, 12.0], fail_on=1)
     session = EnergySession(meter, EnergySettings(meter="fake", seconds=0.2, trials=2, idle_seconds=0.05))
-    bench = run_benchmark("onnxruntime", digits_onnx, eval_arrays[0][:1], BenchSettings((1,), 1, 3, 1),
+    bench = run_benchmark("onnxruntime", digits_onnx, eval_arrays[0][:1], BenchSettings((1,), 1, 3, ("--threads", "1")),
                           energy=session)
     assert bench["latency_ms"]["batch_1"]["iterations"] == 3 and bench["energy_windows"] == []
     assert session.report()["status"] == "unavailable"
