@@ -53,11 +53,22 @@ def _markdown_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r.values()) + " |" for r in rows])
 
 
+# backend -> (display name, pip package the device needs, artifact suffix)
+RUNTIMES = {"onnxruntime": ("ONNX Runtime", "onnxruntime", ".onnx"), "openvino": ("OpenVINO", "openvino", ".xml")}
+
+
+def artifact_files(path: Path) -> list[Path]:
+    """An artifact and its sidecar files (an OpenVINO IR is .xml + .bin)."""
+    sidecar = path.with_suffix(".bin")
+    return [path, sidecar] if path.suffix == ".xml" and sidecar.exists() else [path]
+
+
 def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_name: str) -> None:
     """deploy/: the standalone runner, the recommended artifact, real sample inputs + reference outputs."""
     import numpy as np
 
     from edgekit import __version__
+    from edgekit.bench.latency import runner_args
     from edgekit.deploy import DEPLOY_DIR, RUNNERS
     from edgekit.report.markdown import variant_row
 
@@ -68,14 +79,19 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
     samples = min(8, reference.outputs.shape[0])
     np.savez(deploy / "sample.npz", x=reference.inputs.x[:samples], ref=reference.outputs[:samples])
     chosen = report.variant(report.recommended) if report.recommended else None
+    model_file = "model" + (Path(chosen.artifact).suffix if chosen else RUNTIMES[report.backend][2])
     if chosen is not None:
-        shutil.copy2(root / chosen.artifact, deploy / "model.onnx")
+        for src in artifact_files(root / chosen.artifact):
+            shutil.copy2(src, deploy / f"model{src.suffix}")
+    runtime_name, pip_package, _ = RUNTIMES[report.backend]
     template = (DEPLOY_DIR / "README.template.md").read_text(encoding="utf-8")
     text = template.format(
+        runtime_name=runtime_name, pip_package=pip_package, model_file=model_file,
+        run_options=" ".join(runner_args(profile)),
         model_source=report.model.get("source", "model"), edgekit_version=__version__, profile=profile.name,
         description=profile.description, variant=chosen.name if chosen else "NONE",
         precision=chosen.precision if chosen else "-", reason=report.recommended_reason,
-        batch_sizes=",".join(map(str, profile.benchmark.batch_sizes)), threads=profile.target.threads,
+        batch_sizes=",".join(map(str, profile.benchmark.batch_sizes)),
         iterations=profile.benchmark.iterations, samples=samples,
         top1=chosen.parity.get("top1_agreement", 0.0) if chosen else 0.0,
         cosine=chosen.parity.get("cosine", 0.0) if chosen else 0.0,
@@ -83,7 +99,7 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
         table=_markdown_table([variant_row(v) for v in report.variants]),
     )
     if chosen is None:
-        text = ("**No variant passed verification: there is no model.onnx here.** "
+        text = (f"**No variant passed verification: there is no {model_file} here.** "
                 "See ../report.md for why.\n\n") + text
     (deploy / "README.md").write_text(text, encoding="utf-8")
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from edgekit.artifact import Artifact, sha256_path, size_bytes
 from edgekit.backends.base import Backend
+from edgekit.bundle import artifact_files
 from edgekit.bench.latency import run_benchmark, settings_from_profile
 from edgekit.data import Dataset
 from edgekit.energy.protocol import EnergySettings, plan_energy
@@ -70,12 +71,20 @@ def compute_reference(model: LoadedModel, inputs: Dataset, backend: Backend, pro
     return Reference(inputs, outputs, runtime)
 
 
+def _combined_sha256(files: list[Path]) -> str:
+    import hashlib
+
+    return hashlib.sha256("".join(sha256_path(f) for f in files).encode()).hexdigest()
+
+
 def verify_and_bench(name: str, precision: str, artifact: Artifact, root: Path, reference: Reference,
                      backend: Backend, profile: Profile, progress: Progress) -> VariantResult:
     path = artifact.path
     assert path is not None
+    files = artifact_files(path)
     result = VariantResult(name=name, backend=backend.name, precision=precision,
-                           artifact=str(path.relative_to(root)), size_bytes=size_bytes(path), sha256=sha256_path(path),
+                           artifact=str(path.relative_to(root)), size_bytes=sum(size_bytes(f) for f in files),
+                           sha256=sha256_path(path) if len(files) == 1 else _combined_sha256(files),
                            quantization=artifact.meta.get("quantization"))
     outputs = backend.open(path, profile).run(reference.inputs.x)
     parity = compare(reference.outputs, outputs)
@@ -105,6 +114,8 @@ def _benchmark_into(result: VariantResult, path: Path, reference: Reference, bac
     result.throughput_per_s = bench["throughput_per_s"].get(first)
     result.peak_rss_bytes = bench.get("peak_rss_bytes")
     result.load_s = bench.get("load_s")
+    result.runtime = {**bench.get("details", {}),
+                      **({"async_throughput_per_s": bench["async_throughput_per_s"]} if "async_throughput_per_s" in bench else {})}
     result.energy = energy.report(bench)
 
 

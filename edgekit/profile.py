@@ -56,6 +56,7 @@ class QuantizeConfig:
     ignored_names: tuple[str, ...] = ()  # openvino: node names NNCF leaves in float
     preset: str = "performance"  # openvino/NNCF: performance (symmetric) | mixed (asymmetric activations)
     model_type: str = ""  # openvino/NNCF: "" | "transformer" (BERT-like models)
+    overflow_fix: str = "first_layer_only"  # openvino/NNCF: enable | first_layer_only | disable (see profiles)
     # openvino: with labelled eval data, nncf.quantize_with_accuracy_control reverts layers to
     # float until the drop is within verify.max_accuracy_drop
     accuracy_control: bool = True
@@ -141,6 +142,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "target.inference_precision": ("auto", "f32", "bf16", "f16"),
     "quantize.preset": ("performance", "mixed"),
     "quantize.model_type": ("", "transformer"),
+    "quantize.overflow_fix": ("enable", "first_layer_only", "disable"),
 }
 _POSITIVE = {"quantize.calibration_samples", "benchmark.iterations", "compile.opset", "verify.max_samples",
              "benchmark.energy_seconds", "benchmark.energy_trials",

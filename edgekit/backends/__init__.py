@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 BACKENDS: dict[str, str] = {
     "onnxruntime": "edgekit.backends.onnxruntime:OnnxRuntimeBackend",
+    "openvino": "edgekit.backends.openvino:OpenVinoBackend",
 }
 
 # The pip extra that brings each backend's runtime; named in BackendUnavailableError.

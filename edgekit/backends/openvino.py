@@ -71,18 +71,29 @@ class OvSession:
         return np.concatenate(outs)
 
 
-def _weight_quantized_layers(model: Any) -> set[str]:
-    """Compute layers whose weight input passes through a FakeQuantize (NNCF's INT8 marker)."""
-    names = set()
-    for op in model.get_ordered_ops():
-        if op.get_type_name() not in COMPUTE_LAYERS or op.get_input_size() < 2:
+def _is_int8_weight(node: Any) -> bool:
+    """Does this weight input come from INT8 data (a FakeQuantize, or int8 constants NNCF compressed)?"""
+    pending, seen = [node], set()
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
             continue
-        node = op.input_value(1).get_node()
-        while node.get_type_name() in ("Convert", "Reshape", "Transpose", "Multiply", "Subtract"):
-            node = node.input_value(0).get_node()
-        if node.get_type_name() == "FakeQuantize":
-            names.add(op.get_friendly_name())
-    return names
+        seen.add(id(node))
+        kind = node.get_type_name()
+        if kind == "FakeQuantize":
+            return True
+        if kind == "Constant" and node.get_output_element_type(0).get_type_name() in ("i8", "u8", "i4", "u4"):
+            return True
+        if kind in ("Convert", "Reshape", "Transpose", "Multiply", "Subtract"):
+            pending += [node.input_value(i).get_node() for i in range(node.get_input_size())]
+    return False
+
+
+def _weight_quantized_layers(model: Any) -> set[str]:
+    """Names of compute layers whose weights are INT8 in ``model``."""
+    return {op.get_friendly_name() for op in model.get_ordered_ops()
+            if op.get_type_name() in COMPUTE_LAYERS and op.get_input_size() > 1
+            and _is_int8_weight(op.input_value(1).get_node())}
 
 
 class OpenVinoBackend:
@@ -114,13 +125,18 @@ class OpenVinoBackend:
         cfg = profile.quantize
         model = self.core.read_model(str(src))
         calibration = nncf.Dataset([calib.x[i:i + 1] for i in range(len(calib))])
-        options: dict[str, Any] = {"subset_size": len(calib), "preset": nncf.QuantizationPreset(cfg.preset)}
+        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+
+        options: dict[str, Any] = {
+            "subset_size": len(calib), "preset": nncf.QuantizationPreset(cfg.preset),
+            "advanced_parameters": AdvancedQuantizationParameters(overflow_fix=OverflowFix(cfg.overflow_fix))}
         if cfg.model_type:
             options["model_type"] = nncf.ModelType(cfg.model_type)
         if cfg.exclude_op_types or cfg.ignored_names:
             options["ignored_scope"] = nncf.IgnoredScope(names=list(cfg.ignored_names), types=list(cfg.exclude_op_types),
                                                          validate=False)
         info: dict[str, Any] = {"quantizer": "nncf.quantize (OpenVINO model)", "preset": cfg.preset,
+                                "overflow_fix": cfg.overflow_fix,
                                 "model_type": cfg.model_type or None, "calibration_samples": len(calib)}
         with _quiet_nncf():
             quantized = nncf.quantize(model, calibration, **options)
@@ -139,9 +155,12 @@ class OpenVinoBackend:
         def top1(compiled: Any, items: Any) -> float:
             return float(np.mean([int(np.argmax(compiled(x)[0]) == y) for x, y in items]))
 
+        # the accuracy-control entry point names its advanced parameters differently
+        kwargs = {k: v for k, v in options.items() if k != "advanced_parameters"}
         return nncf.quantize_with_accuracy_control(
             model, calibration, validation, validation_fn=top1, max_drop=max_drop / 100.0,
-            drop_type=nncf.DropType.ABSOLUTE, **options)
+            drop_type=nncf.DropType.ABSOLUTE, advanced_quantization_parameters=options["advanced_parameters"],
+            **kwargs)
 
     def kernel_coverage(self, path: Path, profile: Profile, workdir: Path) -> KernelCoverage:
         """Count compute layers by the precision the CPU plugin runs them in (runtimePrecision)."""

@@ -81,6 +81,10 @@ def print_report(report: Report) -> None:
     if ref.get("accuracy") is not None:
         out.print(f"Original ({ref['runtime']}): top-1 {ref['accuracy']:.2f}% on {ref['samples']} held-out samples. "
                   "Latency: batch 1 on the shipped artifact.")
+    precisions = sorted({v.runtime["precision"] for v in report.variants if "precision" in v.runtime})
+    if precisions:
+        out.print(f"{report.backend} ran float layers in {', '.join(precisions)} while timed "
+                  "(parity is always checked in f32).")
     for v in report.variants:
         if v.status != "accepted":
             out.print(f"[bold red]{v.name} rejected:[/] {v.reason}")

@@ -36,6 +36,20 @@ def variant_row(v: VariantResult, batch: str = "batch_1") -> dict[str, str]:
     }
 
 
+def runtime_line(runtime: dict) -> str:
+    """What the runtime really did, e.g. OpenVINO's float precision (bf16 vs f32) and cache."""
+    parts = []
+    if "precision" in runtime:
+        parts.append(f"float layers ran in {runtime['precision']}")
+    if "hint" in runtime:
+        parts.append(f"hint {runtime['hint']}, {runtime.get('streams', '?')} stream(s)")
+    if "load_cold_s" in runtime:
+        parts.append(f"compile cold {runtime['load_cold_s']:.3f} s / warm (cached) {runtime['load_warm_s']:.3f} s")
+    if "async_items_per_s" in runtime:
+        parts.append(f"async throughput {runtime['async_items_per_s']:.0f} items/s with {runtime['async_requests']} requests")
+    return "; ".join(parts)
+
+
 def render_markdown(report: Report) -> str:
     rows = [variant_row(v) for v in report.variants]
     headers = list(rows[0]) if rows else []
@@ -58,6 +72,8 @@ def render_markdown(report: Report) -> str:
             tput = v.throughput_by_batch.get(batch)
             lines.append(f"  - {batch}: p50 {stats['p50']:.3f} ms, p90 {stats['p90']:.3f}, p99 {stats['p99']:.3f}, "
                          f"mean {stats['mean']:.3f} +- {stats['std']:.3f} ms, {_fmt(tput, '.0f')} items/s")
+        if v.runtime:
+            lines.append(f"  - runtime: {runtime_line(v.runtime)}")
         if v.peak_rss_bytes:
             lines.append(f"  - peak RSS of the runner process {v.peak_rss_bytes / 2**20:.1f} MiB, load {v.load_s:.3f} s")
         lines += [f"  - {line.strip()}" for line in energy_lines(v.energy)]

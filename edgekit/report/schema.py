@@ -27,6 +27,9 @@ class VariantResult:
     throughput_by_batch: dict[str, float] = field(default_factory=dict)
     peak_rss_bytes: int | None = None
     load_s: float | None = None
+    # what the runtime really did while timed: e.g. OpenVINO's float precision (f32 / bf16), streams,
+    # cold vs warm compile, async throughput
+    runtime: dict[str, Any] = field(default_factory=dict)
     accuracy: float | None = None
     accuracy_drop: float | None = None
     parity: dict[str, Any] = field(default_factory=dict)
