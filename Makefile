@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.edgekit-installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-pruning clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: setup
 bench: setup
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) benchmarks/run.py
+
+bench-pruning: setup
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	$(PY) benchmarks/run_pruning.py
 
 clean:
 	rm -rf $(VENV) edgekit-demo .pytest_cache

@@ -60,7 +60,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _build_model(name: str, seed: int, x: np.ndarray):
+def build_model(name: str, seed: int, x: np.ndarray):
     """Seeded random weights, BatchNorm statistics estimated on the calibration photos.
 
     With the init-time statistics (mean 0, var 1) MobileNetV2's activations shrink layer by
@@ -99,7 +99,7 @@ def prepare_model(name: str, calib_npz: Path, work: Path, *, seed: int) -> Prepa
     import torch
 
     x = np.load(calib_npz)["x"]
-    model = _build_model(name, seed, x)
+    model = build_model(name, seed, x)
     work.mkdir(parents=True, exist_ok=True)
     weights = work / "torch_fp32.pt"
     torch.save(model.state_dict(), weights)

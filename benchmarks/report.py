@@ -92,15 +92,16 @@ class Verdict:
     passed: bool
 
 
-def _fmt(r: Ratio | None, digits: int, unit: str = "") -> str:
+def fmt_ratio(r: Ratio | None, digits: int, unit: str = "") -> str:
     return "no quiet round" if r is None else f"{r.fmt(digits)}{unit}"
 
 
-def _ratio_verdict(results: dict, model: str, num: str, den: str, quiet: list[int], *,
+def ratio_verdict(results: dict, model: str, num: str, den: str, quiet: list[int], *,
                    target: str, digits: int, unit: str, ok) -> Verdict:
     r = within_round_ratio(results, model, num, den)
     q = within_round_ratio(results, model, num, den, quiet)
-    return Verdict(target, _fmt(r, digits, unit), f"{_fmt(q, digits, unit)} [{len(quiet)} rounds]", ok(r.median))
+    return Verdict(target, fmt_ratio(r, digits, unit), f"{fmt_ratio(q, digits, unit)} [{len(quiet)} rounds]",
+                   ok(r.median))
 
 
 def verdicts(prepared: list[Prepared], results: dict, quiet_cpus: float) -> list[Verdict]:
@@ -109,11 +110,11 @@ def verdicts(prepared: list[Prepared], results: dict, quiet_cpus: float) -> list
     for p in prepared:
         quiet = quiet_rounds(results, p.model, quiet_cpus)
         if p.model == "resnet18":
-            rows.append(_ratio_verdict(
+            rows.append(ratio_verdict(
                 results, p.model, "torch_fp32", "edgekit_int8", quiet, digits=2, unit="x",
                 target=f"edgekit INT8 ResNet-18 >= {SPEEDUP_TARGET:.0f}x faster than FP32 torch eager",
                 ok=lambda m: m >= SPEEDUP_TARGET))
-        rows.append(_ratio_verdict(
+        rows.append(ratio_verdict(
             results, p.model, "edgekit_int8", "peer_int8", quiet, digits=3, unit="",
             target=f"{p.model}: edgekit INT8 latency / peer INT8 latency <= {PEER_TOLERANCE:.2f}",
             ok=lambda m: m <= PEER_TOLERANCE))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from pathlib import Path
 
@@ -48,6 +49,37 @@ together, so small INT8 errors flip the top-1); cosine similarity is the steadie
 number here."""
 
 
+# Sections that other entry points (run_pruning.py) own live between these markers; a run of
+# one entry point rewrites only its own parts of RESULTS.md and keeps the others' blocks.
+BLOCK_BEGIN = "<!-- BEGIN {name} -->"
+BLOCK_END = "<!-- END {name} -->"
+_BLOCK = re.compile(r"<!-- BEGIN (?P<name>[\w.-]+) -->\n.*?<!-- END (?P=name) -->\n?", re.S)
+
+
+def marked_blocks(text: str) -> dict[str, str]:
+    """``{name: whole block including its markers}`` of every marked block in ``text``."""
+    return {m["name"]: m.group(0).rstrip("\n") + "\n" for m in _BLOCK.finditer(text)}
+
+
+def _keep_blocks(path: Path, text: str) -> str:
+    """``text`` with the marked blocks of the existing ``path`` appended (those ``text`` lacks)."""
+    old = marked_blocks(path.read_text()) if path.exists() else {}
+    new = marked_blocks(text)
+    kept = [block for name, block in old.items() if name not in new]
+    return text.rstrip("\n") + "\n" + "".join("\n" + b for b in kept)
+
+
+def write_block(path: Path, name: str, body: str) -> None:
+    """Replace (or append) the marked block ``name`` in ``path``; everything else is left as it is."""
+    block = f"{BLOCK_BEGIN.format(name=name)}\n{body.strip()}\n{BLOCK_END.format(name=name)}\n"
+    text = path.read_text() if path.exists() else "# edgekit benchmark results\n"
+    if name in marked_blocks(text):
+        text = _BLOCK.sub(lambda m: block if m["name"] == name else m.group(0), text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text)
+
+
 def _table(p: Prepared, results: dict) -> list[str]:
     lines = [
         "| variant | size MB | per-round median ms | median ms | speed-up vs torch eager | top-1 agree "
@@ -89,4 +121,4 @@ def write_results(path: Path, *, prepared: list[Prepared], results: dict, machin
     for p in prepared:
         lines += [f"## {p.model} ({p.params_m:.2f}M parameters, {p.source_convs} Conv)", ""]
         lines += _table(p, results) + [""]
-    path.write_text("\n".join(lines))
+    path.write_text(_keep_blocks(path, "\n".join(lines)))

@@ -9,16 +9,31 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from prepare import Prepared, Variant
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
 THREADS = 2
 _HZ = os.sysconf("SC_CLK_TCK")
+
+
+class Timed(Protocol):
+    """One artifact to time (``prepare.Variant`` is one): ``kind`` picks the worker's runner."""
+
+    key: str
+    kind: str  # "torch" or "ort"
+    path: Path
+
+
+class Group(Protocol):
+    """Artifacts of one model, timed back to back within a round (``prepare.Prepared`` is one)."""
+
+    model: str
+    variants: Sequence[Timed]
 
 
 @dataclass(frozen=True)
@@ -66,7 +81,7 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def run_worker(model: str, variant: Variant, settings: Settings) -> dict:
+def run_worker(model: str, variant: Timed, settings: Settings) -> dict:
     spec = {
         "kind": variant.kind,
         "path": str(variant.path),
@@ -90,14 +105,18 @@ def run_worker(model: str, variant: Variant, settings: Settings) -> dict:
     return result
 
 
-def _rotated(items: tuple, r: int) -> tuple:
+def _rotated(items: Sequence, r: int) -> list:
     # Rotate the start each round so no variant always runs first (cold box) or last.
     k = r % len(items)
-    return items[k:] + items[:k]
+    return [*items[k:], *items[:k]]
 
 
-def time_all(prepared: list[Prepared], settings: Settings) -> dict[str, dict[str, list[dict]]]:
-    """Return ``{model: {variant key: [result of round 0, round 1, ...]}}``."""
+def time_all(prepared: Sequence[Group], settings: Settings) -> dict[str, dict[str, list[dict]]]:
+    """Return ``{model: {variant key: [result of round 0, round 1, ...]}}``.
+
+    Shared by run.py (torch eager / edgekit / peer) and run_pruning.py (pruned vs unpruned):
+    every group's variants run back to back in each round, one fresh process each.
+    """
     results: dict[str, dict[str, list[dict]]] = {p.model: {v.key: [] for v in p.variants} for p in prepared}
     budget = settings.quiet_budget_s
     for r in range(settings.rounds):
@@ -108,6 +127,6 @@ def time_all(prepared: list[Prepared], settings: Settings) -> dict[str, dict[str
                 budget = max(0.0, budget - (time.monotonic() - t0))
                 res = run_worker(p.model, v, settings)
                 results[p.model][v.key].append(res)
-                log.info("round %d %s %-13s %8.2f ms  (others' CPU before %.2f, during %.2f)",
+                log.info("round %d %s %-15s %8.2f ms  (others' CPU before %.2f, during %.2f)",
                          r + 1, p.model, v.key, res["median_ms"], before, res["others_cpus"])
     return results
