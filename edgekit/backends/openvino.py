@@ -24,6 +24,7 @@ import openvino as ov
 from edgekit.artifact import Format
 from edgekit.backends.base import KernelCoverage
 from edgekit.data import Dataset
+from edgekit.deploy import run_openvino as runner
 from edgekit.errors import PipelineError
 from edgekit.profile import Profile
 
@@ -64,11 +65,8 @@ class OvSession:
         """The precision the plugin resolved for float layers: 'f32', 'bf16' or 'f16'."""
         return self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
 
-    def run(self, x: np.ndarray, batch: int = 64) -> np.ndarray:
-        request = self.compiled.create_infer_request()
-        outs = [np.array(request.infer([np.ascontiguousarray(x[i:i + batch], dtype=np.float32)])[0])
-                for i in range(0, x.shape[0], batch)]
-        return np.concatenate(outs)
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return runner.run_batched(self.compiled, np.ascontiguousarray(x, dtype=np.float32), batch_size=64)
 
 
 def _is_int8_weight(node: Any) -> bool:

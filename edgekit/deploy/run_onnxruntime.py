@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 try:  # inside the edgekit package
@@ -57,16 +56,7 @@ def fixed_batch(session):
 def run_batched(session, x, batch_size=32):
     """First output for all of ``x``, run in chunks (padded up to a fixed batch when the model has one)."""
     name = session.get_inputs()[0].name
-    fixed = fixed_batch(session)
-    step = fixed or batch_size
-    outputs = []
-    for start in range(0, x.shape[0], step):
-        chunk = x[start:start + step]
-        real = chunk.shape[0]
-        if fixed and real < fixed:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - real, axis=0)])
-        outputs.append(session.run(None, {name: chunk})[0][:real])
-    return np.concatenate(outputs)
+    return common.run_in_chunks(lambda chunk: session.run(None, {name: chunk})[0], x, fixed_batch(session), batch_size)
 
 
 def input_shape(session, batch_size):

@@ -56,16 +56,7 @@ def input_shape(compiled, batch_size):
 
 def run_batched(compiled, x, batch_size=32):
     request = compiled.create_infer_request()
-    fixed = fixed_batch(compiled)
-    step = fixed or batch_size
-    outputs = []
-    for start in range(0, x.shape[0], step):
-        chunk = x[start:start + step]
-        real = chunk.shape[0]
-        if fixed and real < fixed:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - real, axis=0)])
-        outputs.append(np.array(request.infer([np.ascontiguousarray(chunk)])[0])[:real])
-    return np.concatenate(outputs)
+    return common.run_in_chunks(lambda chunk: request.infer([chunk])[0], x, fixed_batch(compiled), batch_size)
 
 
 def infer_fn(compiled, batch):

@@ -68,6 +68,20 @@ def energy_loop(infer, size, seconds, trials, ask=None, emit=None, clock=time.pe
     return windows
 
 
+def run_in_chunks(run_chunk, x, fixed=None, batch_size=32):
+    """``run_chunk(chunk) -> outputs`` over all of ``x``; chunks are padded up to a fixed batch when the
+    model has one (the padding rows are dropped from the result)."""
+    step = fixed or batch_size
+    outputs = []
+    for start in range(0, x.shape[0], step):
+        chunk = x[start:start + step]
+        real = chunk.shape[0]
+        if fixed and real < fixed:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - real, axis=0)])
+        outputs.append(np.asarray(run_chunk(np.ascontiguousarray(chunk)))[:real])
+    return np.concatenate(outputs)
+
+
 def make_batch(x, batch_size):
     reps = math.ceil(batch_size / x.shape[0])
     return np.ascontiguousarray(np.concatenate([x] * reps)[:batch_size])

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 pytest.importorskip("openvino", reason="openvino is not installed (pip install 'edgekit[openvino]')")
 pytest.importorskip("nncf", reason="nncf is not installed (pip install 'edgekit[openvino]')")
 
-from edgekit.cli.main import cli  # noqa: E402
+from clitools import run  # noqa: E402
 from edgekit.errors import BackendUnavailableError, ExitCode  # noqa: E402
 
 pytestmark = pytest.mark.openvino
@@ -33,10 +32,6 @@ warmup = 2
 iterations = 10
 """
 
-
-def run(*args: object) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 @pytest.fixture(scope="module")

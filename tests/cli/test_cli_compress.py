@@ -8,16 +8,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from click.testing import CliRunner
 
 from edgekit.artifact import sha256_file
-from edgekit.cli.main import cli
+from clitools import run
 from edgekit.errors import ExitCode
 
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 @pytest.fixture(scope="module")

@@ -13,20 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from edgekit.cli.main import cli
 from edgekit.energy.base import SYSFS_ROOT_ENV
 from edgekit.errors import ExitCode
 
+from clitools import run
 from unit.energy_fakes import intel_laptop  # tests/ is on sys.path (rootdir conftest)
 
 WATTS = 10.0
-
-
-def run(*args: object) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 @pytest.fixture()

@@ -5,15 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
 
-from edgekit.cli.main import cli
+from clitools import run
 from edgekit.errors import ExitCode
 
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def test_bench_an_onnx_artifact(model_files, fast_profile, tmp_path: Path) -> None:

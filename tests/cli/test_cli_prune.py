@@ -7,16 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
-from edgekit.cli.main import cli
+from clitools import run
 from edgekit.errors import ExitCode
 from edgekit.models import load_model
 
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 @pytest.fixture(scope="module")
