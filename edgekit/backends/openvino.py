@@ -120,13 +120,27 @@ class OpenVinoBackend:
 
     def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile,
                  evald: Dataset | None = None, max_drop: float | None = None) -> dict[str, Any]:
-        cfg = profile.quantize
-        model = self.core.read_model(str(src))
-        calibration = nncf.Dataset([calib.x[i:i + 1] for i in range(len(calib))])
+        validation = None
+        if evald is not None and evald.y is not None and max_drop is not None and profile.quantize.accuracy_control:
+            validation = [(evald.x[i:i + 1], int(evald.y[i])) for i in range(len(evald))]
+        quantized, info = self.quantize_model(self.core.read_model(str(src)),
+                                              [calib.x[i:i + 1] for i in range(len(calib))], profile,
+                                              validation=validation, max_drop=max_drop)
+        ov.save_model(quantized, str(dst), compress_to_fp16=False)
+        return info
+
+    def quantize_model(self, model: Any, calibration_items: list[Any], profile: Profile, *,
+                       validation: list[tuple[Any, int]] | None = None, max_drop: float | None = None
+                       ) -> tuple[Any, dict[str, Any]]:
+        """NNCF INT8 of an OpenVINO model. Items are what the model eats: an array, or a dict of
+        named arrays for multi-input models (a tokenized transformer). With ``validation``
+        ((inputs, label) pairs) accuracy control keeps the top-1 drop within ``max_drop`` points."""
         from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
+        cfg = profile.quantize
+        calibration = nncf.Dataset(calibration_items)
         options: dict[str, Any] = {
-            "subset_size": len(calib), "preset": nncf.QuantizationPreset(cfg.preset),
+            "subset_size": len(calibration_items), "preset": nncf.QuantizationPreset(cfg.preset),
             "advanced_parameters": AdvancedQuantizationParameters(overflow_fix=OverflowFix(cfg.overflow_fix))}
         if cfg.model_type:
             options["model_type"] = nncf.ModelType(cfg.model_type)
@@ -134,21 +148,20 @@ class OpenVinoBackend:
             options["ignored_scope"] = nncf.IgnoredScope(names=list(cfg.ignored_names), types=list(cfg.exclude_op_types),
                                                          validate=False)
         info: dict[str, Any] = {"quantizer": "nncf.quantize (OpenVINO model)", "preset": cfg.preset,
-                                "overflow_fix": cfg.overflow_fix,
-                                "model_type": cfg.model_type or None, "calibration_samples": len(calib)}
+                                "overflow_fix": cfg.overflow_fix, "model_type": cfg.model_type or None,
+                                "calibration_samples": len(calibration_items)}
         with _quiet_nncf():
             quantized = nncf.quantize(model, calibration, **options)
-            if evald is not None and evald.y is not None and max_drop is not None and cfg.accuracy_control:
+            if validation is not None:
                 plain = _weight_quantized_layers(quantized)
-                quantized = self._with_accuracy_control(model, calibration, evald, max_drop, options)
+                quantized = self._with_accuracy_control(model, calibration, validation, max_drop, options)
                 info["accuracy_control"] = {"max_drop_points": max_drop, "metric": "top-1 accuracy",
                                             "reverted_to_float": sorted(plain - _weight_quantized_layers(quantized))}
-        ov.save_model(quantized, str(dst), compress_to_fp16=False)
-        return info
+        return quantized, info
 
-    def _with_accuracy_control(self, model: Any, calibration: Any, evald: Dataset, max_drop: float,
+    def _with_accuracy_control(self, model: Any, calibration: Any, items: list[tuple[Any, int]], max_drop: float,
                                options: dict[str, Any]) -> Any:
-        validation = nncf.Dataset([(evald.x[i:i + 1], int(evald.y[i])) for i in range(len(evald))])
+        validation = nncf.Dataset(items)
 
         def top1(compiled: Any, items: Any) -> float:
             return float(np.mean([int(np.argmax(compiled(x)[0]) == y) for x, y in items]))
