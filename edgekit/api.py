@@ -6,6 +6,7 @@ imported inside the functions, never at module import.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from edgekit.errors import (DataError, ModelLoadError, ModelNotFoundError, Outpu
 from edgekit.models import LoadedModel, load_model
 from edgekit.profile import Profile, default_profile_name, load_profile
 from edgekit.progress import NullProgress, Progress
+from edgekit.distill.config import DistillConfig
 from edgekit.pruning.config import PruneConfig
 from edgekit.report.schema import Report
 from edgekit.summary import ModelSummary
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["compress", "benchmark", "inspect_model", "export", "load_profile", "resolve_profile", "prune",
-           "prune_config"]
+           "prune_config", "distill_config"]
 
 
 def resolve_profile(profile: str | Path | Profile | None, *, max_accuracy_drop: float | None = None,
@@ -91,12 +93,17 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, calib_d
              max_accuracy_drop: float | None = None, batch_sizes: Sequence[int] | None = None,
              image_prep: ImagePreprocessing | None = None, seed: int = 0, force: bool = False,
              prune: PruneConfig | None = None, energy: str | None = None, energy_seconds: float | None = None,
-             tdp_watts: float | None = None, progress: Progress | None = None) -> Report:
+             tdp_watts: float | None = None, progress: Progress | None = None, train_data: Any = None,
+             distill: DistillConfig | None = None, student: Any = None,
+             student_weights: str | Path | None = None) -> Report:
     """Export, quantize, verify and benchmark ``model`` for ``profile``; write the bundle to ``out_dir``.
 
     Variants that break the accuracy budget (``max_accuracy_drop`` points, on labelled
     ``eval_data``) or whose INT8 kernels do not run are marked rejected and never recommended.
     With ``prune`` (see ``prune_config``), each precision is also built from the pruned model.
+    With ``distill`` (see ``distill_config``) and ``train_data``, the pruned model, or ``student``
+    ('package.module:factory' [+ ``student_weights``]), is distilled from the original before export;
+    under ``torchrun`` the distillation runs data-parallel and only rank 0 writes ``out_dir``.
     ``energy`` (a meter name, "auto", "none" or "estimate" with ``tdp_watts``) and ``energy_seconds``
     override the profile's energy measurement (edgekit.energy).
     """
@@ -111,11 +118,71 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, calib_d
     backend = get_backend(prof.target.backend)
     loaded = load_model(model, weights=weights, trust_pickle=trust_pickle)
     calib, evald = _load_datasets(prof, calib_data, eval_data, image_prep, seed)
-    shape = _input_shape(input_shape, loaded, calib, evald)
+    train = _training_data(train_data, distill, image_prep)
+    shape = _input_shape(input_shape, loaded, calib, evald, train)
     calib = _require_calibration(prof, calib, calib_random, shape, seed)
     job = CompressJob(loaded, prof, backend, calib, evald, shape, seed, progress or NullProgress(),
-                      command=list(sys.argv), prune=prune)
+                      command=list(sys.argv), prune=prune, train=train,
+                      distill=_with_checkpoint_dir(distill, out), student=_load_student(student, student_weights))
     return job.run(out, force)
+
+
+def _training_data(train_data: Any, distill: DistillConfig | None, image_prep: ImagePreprocessing | None
+                   ) -> Dataset | None:
+    from edgekit.distill.distributed import env_world_size
+
+    if distill is None:
+        if train_data is not None:
+            raise PipelineError("Training data is only used by distillation.", "Add --distill, or drop --train-data.")
+        if env_world_size() > 1:
+            raise PipelineError("Only distillation runs data-parallel: under torchrun every process would write "
+                                "the same bundle.", "Run compress without torchrun, or add --distill.")
+        return None
+    if train_data is None:
+        raise DataError("Distillation needs training data (the student learns from the teacher's outputs on it; "
+                        "labels are optional).", "Pass --train-data: a .npz with x[, y], an image folder, or "
+                        "package.module:callable.")
+    return load_data(train_data, image_prep=image_prep, what="training data")
+
+
+def _with_checkpoint_dir(distill: DistillConfig | None, out: Path) -> DistillConfig | None:
+    """Checkpoints live beside --out, not in the bundle's build dir (a killed run deletes that dir)."""
+    if distill is None or distill.checkpoint_dir is not None:
+        return distill
+    out = out.resolve()
+    return dataclasses.replace(distill, checkpoint_dir=str(out.parent / f".{out.name}.distill"))
+
+
+def _load_student(student: Any, weights: str | Path | None) -> LoadedModel | None:
+    if student is None:
+        if weights is not None:
+            raise PipelineError("--student-weights without --student.", "Pass --student package.module:factory.")
+        return None
+    loaded = load_model(student, weights=weights)
+    if not loaded.is_torch or loaded.kind.value in ("exported_program", "torchscript"):
+        raise ModelLoadError(f"The student {loaded.source} is a {loaded.kind.value.replace('_', ' ')}: distillation "
+                             "trains the student's layers, which a traced graph or ONNX file does not have.",
+                             "Pass the student as 'package.module:factory' (or an nn.Module from Python).")
+    return loaded
+
+
+def distill_config(*, epochs: int = 10, steps: int | None = None, batch_size: int = 64, optimizer: str = "adamw",
+                   lr: float = 1e-3, weight_decay: float = 1e-4, warmup: float = 0.05, grad_clip: float = 5.0,
+                   temperature: float = 4.0, alpha: float = 0.7, use_labels: bool = True,
+                   hints: Sequence[str] = (), hint_weight: float = 1.0, patience: int = 0, keep_best: bool = True,
+                   checkpoint_every: int = 0, checkpoint_dir: str | Path | None = None, resume: bool = False,
+                   augment: Sequence[str] = (), device: str = "auto", seed: int | None = None) -> DistillConfig:
+    """A DistillConfig from plain values; a bad value raises PipelineError naming it."""
+    try:
+        return DistillConfig(epochs=epochs, steps=steps, batch_size=batch_size, optimizer=optimizer, lr=lr,
+                             weight_decay=weight_decay, warmup=warmup, grad_clip=grad_clip, temperature=temperature,
+                             alpha=alpha, use_labels=use_labels, hints=tuple(hints), hint_weight=hint_weight,
+                             patience=patience, keep_best=keep_best, checkpoint_every=checkpoint_every,
+                             checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None, resume=resume,
+                             augment=tuple(augment), device=device, seed=seed)
+    except ValueError as exc:
+        raise PipelineError(f"Invalid distillation option: {exc}.",
+                            "See `edgekit compress --help` (distillation options).") from exc
 
 
 def prune_config(profile: str | Path | Profile | None = None, *, ratio: float | None = None,

@@ -16,8 +16,10 @@ from typing import Any
 from edgekit.artifact import Artifact, Format, sha256_path
 from edgekit.errors import PipelineError
 from edgekit.stages.base import RunContext, Stage
+from edgekit.distill.config import DistillConfig
 from edgekit.pruning.config import PruneConfig
 from edgekit.stages.compile import CompileStage
+from edgekit.stages.distill import DistillStage
 from edgekit.stages.export import ExportConfig, ExportStage, ImportOnnxStage
 from edgekit.stages.prune import PruneStage
 from edgekit.stages.quantize import QuantizeStage
@@ -65,14 +67,45 @@ def _variant_steps(base: str, suffix: str, precisions: tuple[str, ...], backend_
     return steps, variants, kinds
 
 
+def _check_student(input_format: Format, prune: PruneConfig | None, distill: DistillConfig | None,
+                   student: Any) -> None:
+    if distill is not None and input_format is not Format.TORCH:
+        raise PipelineError("Distillation needs a torch teacher: an ONNX file cannot be run as a trainable teacher.",
+                            "Pass the torch model ('package.module:factory' with --weights or a .pt2), or drop --distill.")
+    if student is not None and distill is None:
+        raise PipelineError("A student architecture is only used by distillation.", "Add --distill, or drop --student.")
+    if student is not None and prune is not None:
+        raise PipelineError("--student and --prune both define the student: pick one.",
+                            "Prune the original (--prune) or distill into your own architecture (--student).")
+    if distill is not None and prune is None and student is None:
+        raise PipelineError("Distillation needs a student: nothing smaller than the original was asked for.",
+                            "Add --prune RATIO (distil the pruned model) or --student package.module:factory.")
+
+
+def _student_steps(export: ExportConfig, prune: PruneConfig | None, distill: DistillConfig | None,
+                   student: Any, student_source: str | None) -> tuple[list[Step], str, str]:
+    """prune [-> distill] -> export-pruned, or distill(student) -> export-student: (steps, last id, prefix)."""
+    if prune is not None:
+        steps = [Step("prune", PruneStage(prune, export.input_shape), INPUT)]
+        if distill is not None:
+            steps.append(Step("distill", DistillStage(distill, export.input_shape), "prune"))
+        return steps + [Step("export-pruned", ExportStage(export), steps[-1].id)], "export-pruned", "pruned-"
+    stage = DistillStage(distill, export.input_shape, student=student, student_source=student_source)
+    return [Step("distill", stage, INPUT), Step("export-student", ExportStage(export), "distill")], \
+        "export-student", "student-"
+
+
 def build_plan(input_format: Format, precisions: tuple[str, ...], backend_name: str,
                export: ExportConfig | None, *, prune: PruneConfig | None = None,
-               native: Format = Format.ONNX) -> Plan:
-    """Variants: each precision of the model as given, and with ``prune`` each precision of the pruned one."""
+               native: Format = Format.ONNX, distill: DistillConfig | None = None, student: Any = None,
+               student_source: str | None = None) -> Plan:
+    """Variants: each precision of the model as given, and with ``prune`` each precision of the pruned one
+    (distilled from the original with ``distill``), or with ``student`` each precision of that distilled student."""
     steps: list[Step] = []
     if prune is not None and input_format is not Format.TORCH:
         raise PipelineError("Pruning needs a torch model: an ONNX file has no module structure to remove channels from.",
                             "Pass the torch model ('package.module:factory' with --weights), or drop --prune.")
+    _check_student(input_format, prune, distill, student)
     if input_format is Format.TORCH:
         if export is None:
             raise PipelineError("A torch model needs an input shape to be exported.",
@@ -82,11 +115,10 @@ def build_plan(input_format: Format, precisions: tuple[str, ...], backend_name: 
         steps.append(Step("import", ImportOnnxStage(), INPUT))
     more, variants, kinds = _variant_steps(steps[0].id, "", precisions, backend_name, native)
     steps += more
-    if prune is not None:
-        steps += [Step("prune", PruneStage(prune, export.input_shape), INPUT),
-                  Step("export-pruned", ExportStage(export), "prune")]
-        more, pruned, pruned_kinds = _variant_steps("export-pruned", "pruned-", precisions, backend_name, native)
-        steps += more
+    if prune is not None or student is not None:
+        small, last, prefix = _student_steps(export, prune, distill, student, student_source)
+        more, pruned, pruned_kinds = _variant_steps(last, prefix, precisions, backend_name, native)
+        steps += small + more
         variants.update(pruned)
         kinds.update(pruned_kinds)
     plan = Plan(tuple(steps), variants, {k: v for k, v in kinds.items() if k != v})

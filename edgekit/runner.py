@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +12,13 @@ from edgekit.artifact import Artifact, Format
 from edgekit.backends.base import Backend
 from edgekit.bundle import staged_output, write_deploy, write_manifest
 from edgekit.data import Dataset
+from edgekit.distill.config import DistillConfig
 from edgekit.evaluate import Reference, compute_reference, recommend, verify_and_bench
 from edgekit.models import LoadedModel
 from edgekit.pipeline import Plan, build_plan, library_versions, run_plan
 from edgekit.profile import Profile
 from edgekit.pruning.config import PruneConfig
+from edgekit.distill.report import distillation_report
 from edgekit.pruning.report import pruning_report
 from edgekit.progress import Progress
 from edgekit.report.markdown import render_markdown
@@ -39,6 +42,9 @@ class CompressJob:
     progress: Progress
     command: list[str] = field(default_factory=list)
     prune: PruneConfig | None = None
+    train: Dataset | None = None  # distillation's training data
+    distill: DistillConfig | None = None
+    student: LoadedModel | None = None  # a user student architecture (instead of the pruned model)
 
     def _plan(self) -> Plan:
         fmt = Format.TORCH if self.model.is_torch else Format.ONNX
@@ -46,7 +52,9 @@ class CompressJob:
         if self.input_shape is not None:
             export = ExportConfig(tuple(self.input_shape), self.profile.compile.opset)
         return build_plan(fmt, self.profile.compile.precisions, self.backend.name, export, prune=self.prune,
-                          native=self.backend.native_format)
+                          native=self.backend.native_format, distill=self.distill,
+                          student=self.student.module if self.student else None,
+                          student_source=self.student.source if self.student else None)
 
     def _source(self) -> Artifact:
         if self.model.is_torch:
@@ -61,14 +69,50 @@ class CompressJob:
             raise AssertionError("compress() guarantees calibration or evaluation data")  # pragma: no cover
         return data
 
+    def _context(self) -> RunContext:
+        return RunContext(self.profile, self.backend, self.calib, self.evald, self.seed, self.progress,
+                          train=self.train, teacher=self.model.module)
+
     def run(self, out_dir: Path, force: bool) -> Report:
+        """Under torchrun every rank trains; rank 0 alone writes the bundle and the others return its report."""
+        from edgekit.distill import distributed
+
+        if distributed.env_world_size() == 1:
+            return self._run(out_dir, force)
+        if distributed.env_rank() == 0:
+            report = self._run(out_dir, force)  # if it fails, torchrun stops the waiting ranks
+            distributed.finish()
+            return report
+        self._train_only()
+        distributed.finish()
+        report = Report.from_dict(json.loads((out_dir / "report.json").read_text(encoding="utf-8")))
+        report.out_dir = str(out_dir.resolve())
+        return report
+
+    def _train_only(self) -> None:
+        """A rank > 0: only the steps up to distillation (its share of the DDP work), in a throw-away dir."""
+        import tempfile
+
+        import torch
+
+        torch.manual_seed(self.seed)
+        plan = self._plan()
+        needed = {"distill"}
+        for step in reversed(plan.steps):
+            if step.id in needed:
+                needed.add(step.source)
+        steps = tuple(s for s in plan.steps if s.id in needed)
+        with tempfile.TemporaryDirectory(prefix="edgekit-rank-") as tmp:
+            run_plan(Plan(steps, {}), self._source(), self._context(), Path(tmp), {})
+
+    def _run(self, out_dir: Path, force: bool) -> Report:
         import torch
 
         torch.manual_seed(self.seed)
         plan = self._plan()  # checked before anything is written
         reference = compute_reference(self.model, self._verification_inputs(), self.backend, self.profile)
         versions = library_versions(self.backend.versions())
-        ctx = RunContext(self.profile, self.backend, self.calib, self.evald, self.seed, self.progress)
+        ctx = self._context()
         with staged_output(out_dir, force) as root:
             artifacts, records = run_plan(plan, self._source(), ctx, root, versions)
             variants = [verify_and_bench(name, plan.precision(name), artifacts[step], root, reference, self.backend,
@@ -77,6 +121,10 @@ class CompressJob:
             report = self._report(artifacts[plan.steps[0].id], variants, chosen, why, reference)
             if "prune" in artifacts:
                 report.pruning = pruning_report(artifacts["prune"].meta["pruning"], variants)
+            if "distill" in artifacts:
+                stage_dir = next(f"stages/{r['index']:02d}-distill" for r in records if r["step"] == "distill")
+                report.distillation = distillation_report(artifacts["distill"].meta["distillation"], variants,
+                                                          stage_dir, reference.accuracy)
             write_deploy(root, report, reference, self.profile, INPUT_NAME)
             report.write_json(root / "report.json")
             (root / "report.md").write_text(render_markdown(report), encoding="utf-8")
@@ -97,6 +145,8 @@ class CompressJob:
         data = {"calibration": self.calib.describe() if self.calib else None,
                 "evaluation": self.evald.describe() if self.evald else None,
                 "verification_inputs": reference.inputs.source}
+        if self.train is not None:
+            data["training"] = self.train.describe()
         ref = {"runtime": reference.runtime, "accuracy": reference.accuracy, "samples": len(reference.inputs)}
         return Report(profile=self.profile.name, backend=self.backend.name, model=model, variants=variants,
                       recommended=chosen, recommended_reason=why, reference=ref, data=data, warnings=warnings)
@@ -105,6 +155,7 @@ class CompressJob:
         return {"schema_version": 1, "versions": versions, "seed": self.seed, "command": self.command,
                 "input_model": {"source": self.model.source, "kind": self.model.kind.value, "sha256": self.model.sha256},
                 "data": {"calibration": self.calib.describe() if self.calib else None,
-                         "evaluation": self.evald.describe() if self.evald else None},
+                         "evaluation": self.evald.describe() if self.evald else None,
+                         "training": self.train.describe() if self.train else None},
                 "input_shape": list(self.input_shape) if self.input_shape else None,
                 "profile": self.profile.to_dict(), "profile_source": self.profile.source, "stages": records}

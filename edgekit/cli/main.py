@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from edgekit import __version__
+from edgekit.cli.distill import distill_options, pop_distill
 from edgekit.cli.energy import energy_options
 from edgekit.cli.errors import handle_errors
 from edgekit.cli.options import FLOATS, INTS
@@ -112,7 +113,10 @@ def _image_prep(image_size: tuple[int, ...], mean: tuple[float, ...], std: tuple
 def _run_compress(model: Any, out: Path, **kwargs: Any) -> Any:
     from edgekit.api import compress
     from edgekit.cli.ui import RichProgress, print_report
+    from edgekit.distill.distributed import is_main_process
 
+    if not is_main_process():  # under torchrun rank 0 alone draws progress and prints the report
+        return compress(model, out_dir=out, **kwargs)
     with RichProgress() as progress:
         report = compress(model, out_dir=out, progress=progress, **kwargs)
     print_report(report)
@@ -143,6 +147,7 @@ def _exit_for(report: Any) -> None:
 @click.option("--force", is_flag=True, help="Replace the output directory if it exists.")
 @image_options
 @prune_options
+@distill_options
 @energy_options
 @handle_errors
 def compress(model: str, profile: str | None, out: Path, image_size: Any, mean: Any, std: Any, grayscale: bool,
@@ -158,6 +163,7 @@ def compress(model: str, profile: str | None, out: Path, image_size: Any, mean: 
     """
     prune = _prune_config(profile, prune_ratio, target_macs, target_params, prune_mode, prune_scope, prune_importance,
                           prune_steps, prune_round_to, prune_ignore, prune_layers, skip_unsupported)
+    kwargs.update(pop_distill(kwargs))
     report = _run_compress(model, out, profile=profile, image_prep=_image_prep(image_size, mean, std, grayscale),
                            prune=prune, **kwargs)
     _exit_for(report)

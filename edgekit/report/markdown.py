@@ -84,6 +84,10 @@ def render_markdown(report: Report) -> str:
         from edgekit.pruning.report import render_pruning_markdown
 
         lines += render_pruning_markdown(report.pruning)
+    if report.distillation:
+        from edgekit.distill.report import render_distillation_markdown
+
+        lines += render_distillation_markdown(report.distillation)
     lines += ["", "## Data", ""] + [f"- {k}: {v}" for k, v in report.data.items()]
     if report.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]

@@ -51,6 +51,7 @@ class Report:
     data: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     pruning: dict[str, Any] | None = None
+    distillation: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
     out_dir: str = ""
 

@@ -21,6 +21,8 @@ class RunContext:
     evald: Dataset | None = None  # labelled eval data, for quantizers with accuracy control
     seed: int = 0
     progress: Progress = field(default_factory=NullProgress)
+    train: Dataset | None = None  # training data (distillation)
+    teacher: Any = None  # the original torch module, for stages that learn from it (distillation)
 
 
 class Stage(Protocol):

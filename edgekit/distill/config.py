@@ -1,0 +1,96 @@
+"""The distillation settings: one frozen dataclass, validated on construction."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import Any
+
+AUGMENTATIONS = ("hflip", "shift")
+
+# settings that change how a run is driven, not what it computes: a checkpoint written under
+# other values of these is still a valid starting point for --resume
+NON_RESULT_FIELDS = ("resume", "checkpoint_dir", "checkpoint_every")
+
+
+class Optimizer(str, Enum):
+    ADAMW = "adamw"
+    SGD = "sgd"
+
+
+@dataclass(frozen=True)
+class HintPair:
+    """Feature distillation from teacher layer ``teacher`` into student layer ``student`` (module names)."""
+
+    student: str
+    teacher: str
+
+    @classmethod
+    def parse(cls, text: str) -> HintPair:
+        student, sep, teacher = text.partition(":")
+        if not sep or not student or not teacher:
+            raise ValueError(f"hint {text!r} is not STUDENT_LAYER:TEACHER_LAYER (e.g. conv2:conv2)")
+        return cls(student.strip(), teacher.strip())
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    epochs: int = 10
+    steps: int | None = None  # total optimizer steps; when set it wins over epochs
+    batch_size: int = 64  # global batch: split across ranks under torchrun
+    optimizer: Optimizer = Optimizer.ADAMW
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9  # SGD only (Nesterov)
+    warmup: float = 0.05  # share of the total steps with a linear warm-up, then cosine to 0
+    grad_clip: float = 5.0  # max global gradient norm; 0 = off
+    temperature: float = 4.0
+    alpha: float = 0.7  # weight of the KD term; 1 - alpha weighs cross-entropy on labels
+    use_labels: bool = True  # False: pure KD even when the training data has labels
+    hints: tuple[HintPair, ...] = ()
+    hint_weight: float = 1.0
+    patience: int = 0  # epochs without improvement of the eval metric before stopping; 0 = never
+    keep_best: bool = True  # end with the weights of the best eval epoch (needs eval data)
+    seed: int | None = None  # None: the run's seed
+    checkpoint_every: int = 0  # steps between checkpoints; 0 = at the end of each epoch only
+    checkpoint_dir: str | None = None  # None: chosen by the caller (compress: beside --out)
+    resume: bool = False
+    augment: tuple[str, ...] = ()  # "hflip", "shift" (image batches N,C,H,W)
+    amp: bool = True  # bf16 autocast on CUDA; never on CPU
+    device: str = "auto"  # auto | cpu | cuda
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"epochs must be >= 1 (got {self.epochs})"),
+            (self.steps is None or self.steps >= 1, f"steps must be >= 1 (got {self.steps})"),
+            (self.batch_size >= 1, f"batch size must be >= 1 (got {self.batch_size})"),
+            (self.lr > 0, f"learning rate must be > 0 (got {self.lr})"),
+            (self.weight_decay >= 0, f"weight decay must be >= 0 (got {self.weight_decay})"),
+            (0 <= self.warmup < 1, f"warmup is a share of the steps in [0, 1) (got {self.warmup})"),
+            (self.grad_clip >= 0, f"grad clip must be >= 0 (got {self.grad_clip})"),
+            (self.temperature > 0, f"temperature must be > 0 (got {self.temperature})"),
+            (0 <= self.alpha <= 1, f"alpha must be in [0, 1] (got {self.alpha})"),
+            (self.hint_weight >= 0, f"hint weight must be >= 0 (got {self.hint_weight})"),
+            (self.patience >= 0, f"patience must be >= 0 (got {self.patience})"),
+            (self.checkpoint_every >= 0, f"checkpoint_every must be >= 0 (got {self.checkpoint_every})"),
+            (all(a in AUGMENTATIONS for a in self.augment),
+             f"unknown augmentation in {list(self.augment)} (known: {', '.join(AUGMENTATIONS)})"),
+            (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda (got {self.device!r})"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        object.__setattr__(self, "optimizer", Optimizer(self.optimizer))
+        object.__setattr__(self, "hints", tuple(h if isinstance(h, HintPair) else HintPair.parse(h)
+                                                for h in self.hints))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["optimizer"] = self.optimizer.value
+        data["hints"] = [f"{h.student}:{h.teacher}" for h in self.hints]
+        data["augment"] = list(self.augment)
+        return data
+
+    def result_fields(self) -> dict[str, Any]:
+        """The settings that determine the trained weights (what a resumed checkpoint must match)."""
+        return {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_FIELDS}

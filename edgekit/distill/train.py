@@ -1,0 +1,396 @@
+"""The distillation loop: resumable, deterministic for a seed, data-parallel under torchrun.
+
+Determinism and resume: the sample order of epoch e is ``randperm`` seeded by (seed, e), the
+augmentation of step k is seeded by (seed, k), and the torch RNG states go into every
+checkpoint, so a run resumed from step k replays exactly the steps an uninterrupted run takes
+(same final weights on the same machine). Under DDP every rank draws the same global batch and
+takes its slice ``batch[rank::world]``: the optimizer sees the same samples per step as a
+single process, only the float reduction order (and per-shard BatchNorm batch statistics) differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from edgekit.data import Dataset
+from edgekit.distill import distributed
+from edgekit.distill.config import DistillConfig, Optimizer
+from edgekit.distill.loss import FeatureTaps, StudentWithAdapters, build_adapters, distill_loss, hint_loss
+from edgekit.errors import DataError, PipelineError, ShapeMismatchError
+from edgekit.progress import NullProgress, Progress
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "last.pt"
+CHECKPOINT_FORMAT = "edgekit-distill-checkpoint"
+LOG_FIELDS = ("epoch", "step", "lr", "loss", "kd", "ce", "hint", "eval_accuracy", "eval_agreement", "wall_s")
+EVAL_BATCH = 256
+
+
+@dataclass
+class DistillResult:
+    student: Any  # the trained nn.Module, on CPU, in eval mode
+    history: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+@dataclass
+class _State:
+    step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    running: dict[str, float] = field(default_factory=dict)  # loss sums of the current epoch
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    best_state: dict[str, Any] | None = None
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    resumed_from: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "resumed_from"}
+
+
+@dataclass
+class _Setup:
+    cfg: DistillConfig
+    seed: int
+    env: distributed.DistEnv
+    wrapper: StudentWithAdapters
+    model: Any  # the wrapper, or DDP around it
+    teacher: nn.Module
+    teacher_taps: FeatureTaps | None
+    optimizer: Any
+    scheduler: Any
+    x: Tensor
+    y: Tensor | None
+    batch: int
+    steps_per_epoch: int
+    total: int
+    fingerprint: str
+
+
+def _check_inputs(teacher: nn.Module, student: nn.Module, train: Dataset, evald: Dataset | None,
+                  cfg: DistillConfig) -> int:
+    """Teacher and student agree on the output; labels are class indices of that output. Returns classes."""
+    probe = torch.from_numpy(train.x[:2])
+    try:
+        with torch.no_grad():
+            t_out, s_out = teacher.eval()(probe), student.eval()(probe)
+    except Exception as exc:
+        raise ShapeMismatchError(f"The models cannot run the training data (sample shape {list(train.x.shape[1:])}): "
+                                 f"{str(exc).splitlines()[0]}", "Pass training data shaped like the model input.") from exc
+    if not isinstance(t_out, Tensor) or not isinstance(s_out, Tensor) or t_out.ndim != 2:
+        raise PipelineError("Distillation needs models returning one (N, classes) logits tensor.",
+                            "Wrap the model so forward() returns the logits.")
+    if tuple(t_out.shape) != tuple(s_out.shape):
+        raise PipelineError(f"Teacher outputs {list(t_out.shape[1:])} per sample but the student "
+                            f"{list(s_out.shape[1:])}: KD compares the two distributions class by class.",
+                            "Give the student the teacher's number of classes.")
+    classes = int(t_out.shape[1])
+    for data, what in ((train, "training data"), (evald, "evaluation data")):
+        if data is not None and data.y is not None and len(data.y) and (data.y.min() < 0 or data.y.max() >= classes):
+            raise DataError(f"The {what} has labels in [{int(data.y.min())}, {int(data.y.max())}] but the models "
+                            f"output {classes} classes.", f"Labels must be class indices 0..{classes - 1}.")
+    return classes
+
+
+def _schedule(total: int, warmup_share: float) -> Any:
+    warm = int(round(total * warmup_share))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _optimizer(params: list[nn.Parameter], cfg: DistillConfig) -> Any:
+    if cfg.optimizer is Optimizer.SGD:
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
+                               weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _fingerprint(cfg: DistillConfig, seed: int, wrapper: nn.Module, train: Dataset, labels: bool) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps({**cfg.result_fields(), "seed": seed, "labels": labels}, sort_keys=True).encode())
+    for name, tensor in wrapper.state_dict().items():
+        digest.update(f"{name}{tuple(tensor.shape)}".encode())
+    digest.update(np.ascontiguousarray(train.x).tobytes())
+    if labels and train.y is not None:
+        digest.update(train.y.tobytes())
+    return digest.hexdigest()
+
+
+def _setup(teacher: nn.Module, student: nn.Module, train: Dataset, cfg: DistillConfig, seed: int) -> _Setup:
+    env = distributed.setup(cfg.device)
+    torch.manual_seed(seed)
+    adapters, _ = build_adapters(student, teacher, cfg.hints, torch.from_numpy(train.x[:2]))
+    wrapper = StudentWithAdapters(student, cfg.hints, adapters).to(env.device)
+    teacher = teacher.to(env.device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    taps = FeatureTaps(teacher, [h.teacher for h in cfg.hints], "teacher") if cfg.hints else None
+    n = len(train)
+    batch = min(cfg.batch_size, n)
+    if batch < env.world_size:
+        raise DataError(f"A global batch of {batch} cannot be split over {env.world_size} processes.",
+                        "Use more training samples or a larger --distill-batch-size.")
+    steps_per_epoch = n // batch  # drop the last partial batch: every step has the same size on every rank
+    total = cfg.steps or cfg.epochs * steps_per_epoch
+    optimizer = _optimizer([p for p in wrapper.parameters() if p.requires_grad], cfg)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, cfg.warmup))
+    labels = cfg.use_labels and train.y is not None
+    y = torch.from_numpy(train.y) if labels else None
+    return _Setup(cfg, seed, env, wrapper, env.wrap(wrapper), teacher, taps, optimizer, scheduler,
+                  torch.from_numpy(train.x), y, batch, steps_per_epoch, total,
+                  _fingerprint(cfg, seed, wrapper, train, labels))
+
+
+def _augment(x: Tensor, names: tuple[str, ...], generator: torch.Generator) -> Tensor:
+    if "hflip" in names:
+        flip = torch.rand(x.shape[0], generator=generator) < 0.5
+        x = torch.where(flip.view(-1, *([1] * (x.ndim - 1))), x.flip(-1), x)
+    if "shift" in names and x.ndim == 4:
+        h, w = x.shape[-2:]
+        pad = max(1, min(h, w) // 8)
+        padded = F.pad(x, (pad, pad, pad, pad))
+        offsets = torch.randint(0, 2 * pad + 1, (x.shape[0], 2), generator=generator)
+        x = torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets.tolist())])
+    return x
+
+
+def _autocast(s: _Setup) -> Any:
+    if s.env.device.type == "cuda" and s.cfg.amp and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)  # bf16 needs no gradient scaler
+    return contextlib.nullcontext()
+
+
+def _train_step(s: _Setup, index: Tensor, step: int) -> dict[str, float]:
+    x = s.x[index]
+    if s.cfg.augment:
+        x = _augment(x, s.cfg.augment, torch.Generator().manual_seed(s.seed * 1_000_003 + step))
+    local = torch.arange(len(index))[s.env.rank::s.env.world_size]
+    x = x[local].to(s.env.device)
+    y = s.y[index][local].to(s.env.device) if s.y is not None else None
+    with _autocast(s):
+        with torch.no_grad():
+            t_logits = s.teacher(x)
+            t_feats = s.teacher_taps.take() if s.teacher_taps else []
+        s_logits, s_feats = s.model(x)
+        parts = distill_loss(s_logits, t_logits, y, temperature=s.cfg.temperature, alpha=s.cfg.alpha)
+        if s_feats:
+            parts["hint"] = hint_loss(s_feats, t_feats)
+            parts["total"] = parts["total"] + s.cfg.hint_weight * parts["hint"]
+    s.optimizer.zero_grad(set_to_none=True)
+    parts["total"].backward()
+    if s.cfg.grad_clip > 0:
+        nn.utils.clip_grad_norm_(s.wrapper.parameters(), s.cfg.grad_clip)
+    s.optimizer.step()
+    s.scheduler.step()
+    return {("loss" if k == "total" else k): float(v.detach()) for k, v in parts.items()}
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, x: np.ndarray, device: Any) -> Tensor:
+    model.eval()
+    outs = [model(torch.from_numpy(x[i:i + EVAL_BATCH]).to(device)).float().cpu() for i in range(0, len(x), EVAL_BATCH)]
+    return torch.cat(outs)
+
+
+def _evaluate(student: nn.Module, evald: Dataset | None, teacher_top1: Tensor | None, device: Any) -> dict[str, float]:
+    if evald is None:
+        return {}
+    top1 = _predict(student, evald.x, device).argmax(1)
+    row = {"eval_agreement": float((top1 == teacher_top1).float().mean() * 100)}
+    if evald.y is not None:
+        row["eval_accuracy"] = float((top1.numpy() == evald.y).mean() * 100)
+    return row
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def save_checkpoint(s: _Setup, state: _State, directory: Path) -> Path:
+    """Everything a resumed run needs, written atomically (a kill mid-write keeps the previous one)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / CHECKPOINT
+    payload = {"format": CHECKPOINT_FORMAT, "version": 1, "fingerprint": s.fingerprint,
+               "model": s.wrapper.state_dict(), "optimizer": s.optimizer.state_dict(),
+               "scheduler": s.scheduler.state_dict(), "rng": _rng_state(), "state": state.to_dict()}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(s: _Setup, directory: Path) -> _State | None:
+    """Restore model, optimizer, schedule, RNG and loop state; None when there is no checkpoint yet."""
+    path = directory / CHECKPOINT
+    if not path.is_file():
+        return None
+    try:
+        payload = torch.load(path, map_location=s.env.device, weights_only=True)
+    except Exception as exc:
+        raise PipelineError(f"Cannot read the distillation checkpoint {path}: {exc}.",
+                            "Delete it to start over (drop --resume).") from exc
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise PipelineError(f"{path} is not an edgekit distillation checkpoint.", "Delete it or drop --resume.")
+    if payload["fingerprint"] != s.fingerprint:
+        raise PipelineError(f"The checkpoint in {directory} was written by a run with other settings, another "
+                            "student or other training data; resuming it would not reproduce either run.",
+                            "Rerun with the original options, or delete the checkpoint directory and drop --resume.")
+    s.wrapper.load_state_dict(payload["model"])
+    s.optimizer.load_state_dict(payload["optimizer"])
+    s.scheduler.load_state_dict(payload["scheduler"])
+    torch.set_rng_state(payload["rng"]["torch"].cpu())
+    if "cuda" in payload["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([t.cpu() for t in payload["rng"]["cuda"]])
+    state = _State(**payload["state"])
+    state.resumed_from = state.step
+    return state
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
+
+
+def _end_epoch(s: _Setup, state: _State, epoch: int, evald: Dataset | None, teacher_top1: Tensor | None,
+               started: float) -> None:
+    """Eval, log row, keep-best and early stopping: identical decisions on every rank."""
+    s.env.sync_buffers(s.wrapper)
+    count = state.running.pop("count", 1.0)
+    means = s.env.mean([state.running[k] / count for k in sorted(state.running)])
+    row: dict[str, Any] = {"epoch": epoch + 1, "step": state.step, "lr": s.optimizer.param_groups[0]["lr"],
+                           **dict(zip(sorted(state.running), means))}
+    row.update(_evaluate(s.wrapper.student, evald, teacher_top1, s.env.device))
+    row["wall_s"] = round(time.perf_counter() - started, 3)
+    state.running = {}
+    state.history.append(row)
+    if _track_best(s, state, row):
+        stop = bool(s.cfg.patience) and state.bad_epochs >= s.cfg.patience and state.step < s.total
+        state.stopped_early = s.env.from_main(stop)
+
+
+def _track_best(s: _Setup, state: _State, row: dict[str, Any]) -> bool:
+    """Keep-best bookkeeping; the starting weights (epoch 0) compete too. False without an eval metric."""
+    metric = row.get("eval_accuracy", row.get("eval_agreement"))
+    if metric is None:
+        return False
+    if state.best_metric is None or metric > state.best_metric:
+        state.best_metric, state.best_epoch, state.bad_epochs = metric, row["epoch"], 0
+        if s.cfg.keep_best:
+            state.best_state = {k: v.detach().cpu().clone() for k, v in s.wrapper.student.state_dict().items()}
+    else:
+        state.bad_epochs += 1
+    return True
+
+
+def _write_log(history: list[dict[str, Any]], directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "log.json").write_text(json.dumps(history, indent=1) + "\n")
+    lines = [",".join(LOG_FIELDS)]
+    for row in history:
+        lines.append(",".join("" if row.get(k) is None else f"{row[k]:.6g}" if isinstance(row[k], float)
+                              else str(row[k]) for k in LOG_FIELDS))
+    (directory / "log.csv").write_text("\n".join(lines) + "\n")
+
+
+def _run_epoch(s: _Setup, state: _State, progress: Progress, checkpoint_dir: Path | None) -> int:
+    epoch = state.step // s.steps_per_epoch
+    order = _epoch_order(len(s.x), s.seed, epoch)
+    s.model.train()
+    for k in range(state.step % s.steps_per_epoch, s.steps_per_epoch):
+        if state.step >= s.total:
+            break
+        parts = _train_step(s, order[k * s.batch:(k + 1) * s.batch], state.step)
+        state.step += 1
+        for name, value in parts.items():
+            state.running[name] = state.running.get(name, 0.0) + value
+        state.running["count"] = state.running.get("count", 0.0) + 1
+        progress.update("distill", state.step, s.total, f"distill epoch {epoch + 1} loss {parts['loss']:.4f}")
+        every = s.cfg.checkpoint_every
+        if every and state.step % every == 0 and checkpoint_dir is not None and s.env.is_main:
+            save_checkpoint(s, state, checkpoint_dir)
+    return epoch
+
+
+def distill(teacher: nn.Module, student: nn.Module, train: Dataset, evald: Dataset | None, cfg: DistillConfig, *,
+            seed: int = 0, checkpoint_dir: Path | None = None, log_dir: Path | None = None,
+            progress: Progress | None = None) -> DistillResult:
+    """Train ``student`` (in place) against ``teacher`` on ``train``; evaluate on ``evald`` each epoch.
+
+    Only rank 0 writes (checkpoints in ``checkpoint_dir``, log.csv/log.json in ``log_dir``). Steps are
+    reported as ``progress.update("distill", ...)``: the caller starts and finishes that task.
+    With ``cfg.resume`` the last checkpoint in ``checkpoint_dir`` is continued.
+    """
+    progress = progress or NullProgress()
+    seed = cfg.seed if cfg.seed is not None else seed
+    _check_inputs(teacher, student, train, evald, cfg)
+    s = _setup(teacher, student, train, cfg, seed)
+    state = (load_checkpoint(s, checkpoint_dir) if cfg.resume and checkpoint_dir else None) or _State()
+    teacher_top1 = _predict(s.teacher, evald.x, s.env.device).argmax(1) if evald is not None else None
+    if not state.history:
+        state.history.append({"epoch": 0, "step": 0, **_evaluate(s.wrapper.student, evald, teacher_top1, s.env.device)})
+        _track_best(s, state, state.history[0])
+    writes = s.env.is_main
+    started = time.perf_counter()
+    try:
+        while state.step < s.total and not state.stopped_early:
+            epoch = _run_epoch(s, state, progress, checkpoint_dir)
+            _end_epoch(s, state, epoch, evald, teacher_top1, started)
+            if writes and checkpoint_dir is not None:
+                save_checkpoint(s, state, checkpoint_dir)
+            if writes and log_dir is not None:
+                _write_log(state.history, log_dir)
+    finally:
+        s.wrapper.remove_hooks()
+        if s.teacher_taps is not None:
+            s.teacher_taps.remove()
+    return _finish(s, state, evald, teacher_top1, log_dir if writes else None)
+
+
+def _finish(s: _Setup, state: _State, evald: Dataset | None, teacher_top1: Tensor | None,
+            log_dir: Path | None) -> DistillResult:
+    student = s.wrapper.student
+    if s.cfg.keep_best and state.best_state is not None:
+        student.load_state_dict(state.best_state)
+    final = _evaluate(student, evald, teacher_top1, s.env.device)
+    teacher_acc = None
+    if evald is not None and evald.y is not None:
+        teacher_acc = float((teacher_top1.numpy() == evald.y).mean() * 100)
+    if log_dir is not None:
+        _write_log(state.history, log_dir)
+    labels = s.y is not None
+    summary = {"config": s.cfg.to_dict(), "seed": s.seed, "world_size": s.env.world_size,
+               "backend": s.env.backend, "device": str(s.env.device),
+               "amp": isinstance(_autocast(s), torch.autocast), "labels_used": labels,
+               "loss": "alpha*T^2*KL(p_t||p_s) + (1-alpha)*CE" if labels else "T^2*KL(p_t||p_s) (no labels: pure KD)",
+               "train_samples": int(len(s.x)), "batch_size": s.batch, "steps_per_epoch": s.steps_per_epoch,
+               "steps": state.step, "planned_steps": s.total, "epochs_run": len(state.history) - 1,
+               "stopped_early": state.stopped_early, "resumed_from_step": state.resumed_from,
+               "metric": "eval_accuracy" if evald is not None and evald.y is not None else
+               ("eval_agreement" if evald is not None else None),
+               "best_epoch": state.best_epoch if s.cfg.keep_best else None, "best_metric": state.best_metric,
+               "teacher_accuracy": teacher_acc, "before": state.history[0], "after": final}
+    return DistillResult(student.cpu().eval(), state.history, summary)

@@ -1,0 +1,119 @@
+"""The distillation loop: resume reproduces an uninterrupted run, rank > 0 writes nothing, bad input."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edgekit.data import Dataset
+from edgekit.distill.config import DistillConfig
+from edgekit.distill.train import distill
+from edgekit.errors import DataError, PipelineError, ShapeMismatchError
+from edgekit.progress import NullProgress
+
+
+@pytest.fixture(scope="module")
+def setup(digits_model, demo_assets, eval_arrays):
+    from edgekit.api import prune_config
+    from edgekit.pruning.run import prune_module
+
+    torch.set_num_threads(1)  # tiny models: more threads on a busy 2-core box are much slower
+    with np.load(demo_assets.train) as data:
+        train = Dataset(data["x"][:512], data["y"][:512])
+    student = prune_module(digits_model, torch.zeros(1, 1, 8, 8), prune_config("cpu-onnxruntime", ratio=0.6),
+                           calib_x=train.x[:256]).model
+    return digits_model, student, train, Dataset(eval_arrays[0][:200], eval_arrays[1][:200])
+
+
+class KillAt(NullProgress):
+    """Stands in for a killed process: raises once training reaches ``step``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def update(self, key: str, completed: int, total: int | None = None, description: str | None = None) -> None:
+        if completed >= self.step:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_a_kill_gives_the_uninterrupted_weights(setup, tmp_path: Path) -> None:
+    teacher, student, train, evald = setup
+    cfg = DistillConfig(epochs=3, batch_size=64, checkpoint_every=5, hints=("conv2:conv2",), augment=("shift",))
+    full = distill(teacher, copy.deepcopy(student), train, evald, cfg, seed=3, checkpoint_dir=tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):  # killed at step 13: the last checkpoint is step 10 (mid epoch 2)
+        distill(teacher, copy.deepcopy(student), train, evald, cfg, seed=3, checkpoint_dir=tmp_path / "b",
+                progress=KillAt(13))
+    resumed_cfg = DistillConfig(**{**cfg.__dict__, "resume": True})
+    resumed = distill(teacher, copy.deepcopy(student), train, evald, resumed_cfg, seed=3, checkpoint_dir=tmp_path / "b")
+    assert resumed.summary["resumed_from_step"] == 10 and resumed.summary["steps"] == full.summary["steps"] == 24
+    a, b = full.student.state_dict(), resumed.student.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the uninterrupted run"
+    def no_time(rows: list[dict]) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
+
+    assert no_time(resumed.history) == no_time(full.history)  # the same losses and eval figures per epoch
+    # a checkpoint of other settings is refused, not silently mixed in
+    other = DistillConfig(**{**resumed_cfg.__dict__, "lr": 5e-3})
+    with pytest.raises(PipelineError, match="other settings"):
+        distill(teacher, copy.deepcopy(student), train, evald, other, seed=3, checkpoint_dir=tmp_path / "b")
+
+
+def test_only_rank_0_writes(setup, tmp_path: Path, monkeypatch) -> None:
+    from edgekit.artifact import Artifact, Format
+    from edgekit.stages.base import RunContext
+    from edgekit.stages.distill import DistillStage
+
+    teacher, student, train, evald = setup
+    monkeypatch.setenv("RANK", "1")  # WORLD_SIZE stays 1: no process group, only the rank-0 checks differ
+    ctx = RunContext(profile=None, backend=None, evald=evald, train=train, teacher=teacher)
+    stage = DistillStage(DistillConfig(epochs=1, checkpoint_dir=str(tmp_path / "ckpt")), (1, 1, 8, 8))
+    stage_dir = tmp_path / "stage"
+    stage_dir.mkdir()
+    out = stage.run(Artifact(Format.TORCH, None, {"module": student}), ctx, stage_dir)
+    assert out.meta["distillation"]["steps"] == 8
+    assert list(stage_dir.iterdir()) == [] and not (tmp_path / "ckpt").exists()
+    monkeypatch.setenv("RANK", "0")
+    stage.run(Artifact(Format.TORCH, None, {"module": student}), ctx, stage_dir)
+    written = {p.name for p in stage_dir.iterdir()}
+    assert {"state_dict.pt", "architecture.json", "model.pt2", "log.csv", "log.json", "distill.json",
+            "checkpoints"} <= written
+    assert not (tmp_path / "ckpt").exists()  # the outside checkpoint dir is freed once copied into the stage
+
+
+def test_pure_kd_without_labels_learns_from_the_teacher(setup) -> None:
+    teacher, student, train, evald = setup
+    unlabeled = Dataset(train.x)
+    result = distill(teacher, copy.deepcopy(student), unlabeled, Dataset(evald.x), DistillConfig(epochs=2), seed=0)
+    s = result.summary
+    assert not s["labels_used"] and "pure KD" in s["loss"] and s["metric"] == "eval_agreement"
+    assert "ce" not in result.history[1] and result.history[1]["kd"] > 0
+    assert s["after"]["eval_agreement"] >= s["before"]["eval_agreement"]
+
+
+def test_early_stopping_and_keep_best(setup) -> None:
+    teacher, student, train, evald = setup
+    cfg = DistillConfig(epochs=6, lr=1.0, grad_clip=0, patience=1, optimizer="sgd")  # a rate that wrecks the model
+    result = distill(teacher, copy.deepcopy(student), train, evald, cfg, seed=0)
+    s = result.summary
+    assert s["stopped_early"] and s["epochs_run"] < 6
+    assert s["best_epoch"] == 0 and s["after"]["eval_accuracy"] == s["before"]["eval_accuracy"]
+
+
+def test_bad_input_is_refused_with_clear_errors(setup, digits_model) -> None:
+    teacher, student, train, evald = setup
+    cfg = DistillConfig(epochs=1)
+    with pytest.raises(DataError, match=r"labels in \[0, 12\].*10 classes"):
+        distill(teacher, copy.deepcopy(student), Dataset(train.x, np.where(train.y == 9, 12, train.y)), None, cfg)
+    wider = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 12))
+    with pytest.raises(PipelineError, match=r"Teacher outputs \[10\].*student \[12\]"):
+        distill(teacher, wider, train, None, cfg)
+    with pytest.raises(ShapeMismatchError, match="sample shape"):
+        distill(teacher, copy.deepcopy(student), Dataset(np.zeros((8, 3, 8, 8), np.float32)), None, cfg)
+    with pytest.raises(DataError, match="empty|at least one sample"):
+        from edgekit.data import load_data
+
+        load_data((np.zeros((0, 1, 8, 8), np.float32), np.zeros(0, np.int64)), what="training data")
