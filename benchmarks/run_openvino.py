@@ -1,0 +1,121 @@
+"""edgekit on OpenVINO vs FP32 torch eager vs nncf.quantize by hand, and vs benchmark_app, in one run.
+
+    python benchmarks/run_openvino.py [--models resnet18,mobilenet_v2] [--rounds 6] [--iterations 400]
+                                      [--app-rounds 5] [--out benchmarks/RESULTS.md]
+
+Writes (or replaces) only the marked OpenVINO section of RESULTS.md. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # sibling modules, also when run from another directory
+
+import timing  # noqa: E402
+from calib import write_calibration_npz  # noqa: E402
+from models import MODELS  # noqa: E402
+from openvino_app import benchmark_app_path, compare_rounds  # noqa: E402
+from openvino_prepare import prepare_openvino  # noqa: E402
+from report import machine_facts  # noqa: E402
+from results_openvino import write_openvino_results  # noqa: E402
+from timing import Settings, time_all  # noqa: E402
+
+log = logging.getLogger("benchmarks")
+
+OV_WORKER = HERE / "openvino_worker.py"
+APP_QUIET_BUDGET_S = 45.0
+
+
+@contextlib.contextmanager
+def openvino_worker():
+    """timing.time_all launches ``timing.WORKER`` per measurement: point it at the worker that also
+    runs OpenVINO IRs (it hands torch specs to worker.py unchanged), for the duration of this suite."""
+    saved = timing.WORKER
+    timing.WORKER = OV_WORKER
+    try:
+        yield
+    finally:
+        timing.WORKER = saved
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="resnet18,mobilenet_v2", help=f"comma list of {sorted(MODELS)}")
+    ap.add_argument("--rounds", type=int, default=6, help="interleaved rounds (>= 3)")
+    ap.add_argument("--iterations", type=int, default=400, help="timed inferences per process")
+    ap.add_argument("--warmup", type=int, default=30, help="untimed inferences per process")
+    ap.add_argument("--app-rounds", type=int, default=5, help="rounds of edgekit runner vs benchmark_app (>= 3)")
+    ap.add_argument("--app-niter", type=int, default=600,
+                    help="benchmark_app -niter, and edgekit's timed iterations in that comparison")
+    ap.add_argument("--calib-samples", type=int, default=48)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work-dir", type=Path, default=HERE / ".work" / "openvino", help="artifacts and calibration .npz")
+    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="its OpenVINO section is replaced")
+    args = ap.parse_args(argv)
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = sorted(set(args.models) - MODELS.keys())
+    if unknown:
+        ap.error(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+    if args.rounds < 3 or args.app_rounds < 3:
+        ap.error("--rounds and --app-rounds must be >= 3: ratios need several interleaved rounds on a noisy box")
+    return args
+
+
+def _machine() -> dict[str, str]:
+    import nncf
+    import openvino as ov
+
+    facts = machine_facts()
+    facts.update(openvino=ov.__version__, nncf=nncf.__version__, benchmark_app=str(benchmark_app_path()))
+    return facts
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    args = _parse(argv)
+    t0 = time.perf_counter()
+    machine = _machine()
+    calib = write_calibration_npz(args.work_dir / "calib.npz", n=args.calib_samples, seed=args.seed)
+    prepared = [prepare_openvino(m, calib, args.work_dir / m, seed=args.seed) for m in args.models]
+    log.info("artifacts built in %.0f s; timing %d rounds", time.perf_counter() - t0, args.rounds)
+    # 120 s of quiet-waiting for the variant rounds and 45 s for the benchmark_app rounds at most, so that
+    # a busy box still finishes in ~8 minutes.
+    settings = Settings(rounds=args.rounds, iterations=args.iterations, warmup=args.warmup, input_npz=calib,
+                        quiet_budget_s=120.0)
+    t1 = time.perf_counter()
+    with openvino_worker():
+        results = time_all(prepared, settings)
+    timings = args.work_dir / "timings.json"  # raw rounds, for re-analysis (written before the next part can fail)
+    timings.write_text(json.dumps({"variants": results}, indent=1) + "\n")
+    log.info("variant rounds took %.0f s; edgekit runner vs benchmark_app, %d rounds", time.perf_counter() - t1,
+             args.app_rounds)
+    app = compare_rounds({p.model: p.variant("edgekit_int8").path for p in prepared}, args.app_rounds,
+                         args.app_niter, quiet_cpus=settings.quiet_cpus, quiet_wait_s=settings.quiet_wait_s,
+                         quiet_budget_s=APP_QUIET_BUDGET_S)
+    timings.write_text(json.dumps({"variants": results, "app": app}, indent=1) + "\n")
+    machine["load average at end (1/5/15 min)"] = " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    machine["suite wall time"] = f"{time.perf_counter() - t0:.0f} s"
+    command = "python benchmarks/run_openvino.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    write_openvino_results(
+        args.out, prepared, results, app, machine=machine, command=command.strip(),
+        settings={"n_calib": args.calib_samples, "warmup": args.warmup, "iterations": args.iterations,
+                  "rounds": args.rounds, "app_rounds": args.app_rounds, "app_niter": args.app_niter,
+                  "quiet_cpus": settings.quiet_cpus, "quiet_wait_s": settings.quiet_wait_s,
+                  "quiet_budget_s": settings.quiet_budget_s, "app_quiet_budget_s": APP_QUIET_BUDGET_S},
+    )
+    log.info("wrote the OpenVINO section of %s in %.0f s", args.out, time.perf_counter() - t0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
