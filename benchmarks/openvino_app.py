@@ -3,8 +3,8 @@
 edgekit: ``edgekit.benchmark(ir, profile, batch_sizes=[1])``, which runs the bundle's standalone
 runner (deploy/run_openvino.py) in a fresh process and reports p50 of synchronous ``infer()``.
 benchmark_app: ``-api sync`` with the same CPU settings, its "Median" latency. Both fresh
-processes, interleaved per round (which goes first alternates), with the suite's quiet-CPU wait and
-others'-CPU accounting (timing.py).
+processes, interleaved per round (start rotated), with the suite's quiet-CPU wait and others'-CPU
+accounting (openvino_rounds.py).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-from timing import _busy_cpu_s, _children_cpu_s, wait_for_quiet
+from timing import _busy_cpu_s, _children_cpu_s
 
 log = logging.getLogger(__name__)
 
@@ -109,26 +109,12 @@ def _accounted(fn: Callable[[], dict]) -> dict:
     return result
 
 
-def compare_rounds(irs: dict[str, Path], rounds: int, niter: int, *, quiet_cpus: float, quiet_wait_s: float,
-                   quiet_budget_s: float) -> dict[str, dict[str, list[dict]]]:
-    """``{model: {"edgekit": [round results], "benchmark_app": [...], "benchmark_app_dynamic": [...]}}``.
+def app_groups(irs: dict[str, Path], niter: int) -> dict[str, list[tuple[str, Callable[[], dict]]]]:
+    """Per model: edgekit's runner, benchmark_app (-shape, the target's reference) and benchmark_app with
+    -data_shape (the batch kept dynamic, as edgekit's runner compiles the IR: shows what that part costs)."""
+    def tools(ir: Path) -> list[tuple[str, Callable[[], dict]]]:
+        return [("edgekit", lambda: _accounted(lambda: run_edgekit(ir, niter))),
+                ("benchmark_app", lambda: _accounted(lambda: run_benchmark_app(ir, niter))),
+                ("benchmark_app_dynamic", lambda: _accounted(lambda: run_benchmark_app(ir, niter, static=False)))]
 
-    "benchmark_app" is the reference of the target (-shape, static); "benchmark_app_dynamic" (-data_shape)
-    times the IR with its dynamic batch dimension, as edgekit's runner does, to show what that part costs."""
-    tools: Sequence[tuple[str, Callable[[Path], dict]]] = (
-        ("edgekit", lambda ir: run_edgekit(ir, niter)), ("benchmark_app", lambda ir: run_benchmark_app(ir, niter)),
-        ("benchmark_app_dynamic", lambda ir: run_benchmark_app(ir, niter, static=False)))
-    results = {m: {name: [] for name, _ in tools} for m in irs}
-    budget = quiet_budget_s
-    for r in range(rounds):
-        for model, ir in irs.items():
-            k = r % len(tools)  # rotate the start each round
-            for name, fn in (*tools[k:], *tools[:k]):
-                t0 = time.monotonic()
-                before = wait_for_quiet(quiet_cpus, min(quiet_wait_s, budget))
-                budget = max(0.0, budget - (time.monotonic() - t0))
-                res = _accounted(lambda: fn(ir))
-                results[model][name].append(res)
-                log.info("round %d %s %-21s median %6.2f ms  (others' CPU before %.2f, during %.2f)",
-                         r + 1, model, name, res["median_ms"], before, res["others_cpus"])
-    return results
+    return {model: tools(ir) for model, ir in irs.items()}

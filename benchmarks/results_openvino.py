@@ -34,11 +34,15 @@ METHOD = """\
   precision, threads and streams the plugin resolved; the table shows them.
 - Timing: one fresh Python process per measurement (`benchmarks/openvino_worker.py`, which uses
   worker.py's timing loop): load, {warmup} warm-up and {iterations} timed synchronous `infer()` calls,
-  median. {rounds} interleaved rounds (`timing.time_all`): round r runs every variant of a model back to
-  back from a rotated start. Ratios are taken within a round; the median over rounds is reported with the
-  lowest and highest round in brackets. Before each process the suite waits (at most {quiet_wait_s:.0f} s,
+  median. {rounds} interleaved rounds (`openvino_rounds.interleaved`, a variant of `timing.time_all` built
+  on its helpers): round r runs every variant of a model back to back, each in its own process, from a
+  rotated start. Ratios are taken within a round; the median over rounds is reported with the lowest and
+  highest round in brackets. Before each process the suite waits (at most {quiet_wait_s:.0f} s each,
   {quiet_budget_s:.0f} s per run) for other processes to use < {quiet_cpus} CPU and records what they took
-  during it; "quiet rounds" saw < {quiet_cpus} CPU of others in every measurement of that model.
+  during it. A model's round in which any measurement saw more than {quiet_cpus} CPU of others is measured
+  again while a retry budget lasts ({retry_budget_s:.0f} s per run; discarded attempts: {discarded_text});
+  after that a contended round is kept, and "quiet rounds" are those in which every measurement of that
+  model saw < {quiet_cpus} CPU of others.
 - INT8 execution: the compiled runtime model's `runtimePrecision` of every Convolution /
   GroupConvolution / FullyConnected / MatMul layer (f32 hint).
 - Parity: logits on the {n_calib} calibration images vs FP32 torch eager (top-1 agreement, cosine).
@@ -47,8 +51,8 @@ METHOD = """\
   precision f32 and 20 warm-up calls are the profile's), i.e. edgekit's shipped runner
   `deploy/run_openvino.py` ({app_runner_args}; p50),
   against `{app_command}` (its "Median" latency), and the same with `-data_shape` in place of
-  `-shape` (dynamic batch kept; not the target's reference). Each a fresh process, {app_rounds} rounds, the order
-  alternating per round, the same quiet-CPU wait (at most {app_quiet_budget_s:.0f} s in all)."""
+  `-shape` (dynamic batch kept; not the target's reference). Each a fresh process, {app_rounds} rounds, start
+  rotated per round, the same quiet-CPU wait and re-measuring of contended rounds (the budgets are shared)."""
 
 NOISE_NOTE = """\
 On this shared 2-vCPU box the median of the same artifact drifts by up to ±40% between rounds and
@@ -190,7 +194,8 @@ def _app_table(app: dict, quiet_cpus: float) -> list[str]:
 
 
 def write_openvino_results(path: Path, prepared: list[OvPrepared], results: dict, app: dict, *,
-                           machine: dict[str, str], settings: dict, command: str) -> None:
+                           discarded: dict[str, dict[str, int]], machine: dict[str, str], settings: dict,
+                           command: str) -> None:
     default_precision = "/".join(sorted({r.get("precision", "?") for p in prepared
                                          for r in results[p.model]["ov_fp32_default"]}))
     app_command = " ".join(["benchmark_app", *benchmark_app_command(Path("<INT8 IR>.xml"), settings["app_niter"])[1:]])
@@ -217,6 +222,8 @@ def write_openvino_results(path: Path, prepared: list[OvPrepared], results: dict
                   ""] + _app_table(app, settings["quiet_cpus"]) + ["", _overhead_line(prepared, results), ""]
     lines += [MINILM_NOTE, "", "### Method", "",
               METHOD.format(default_precision=default_precision, app_command=app_command,
+                            discarded_text="; ".join(f"{k} " + ", ".join(f"{m} {n}" for m, n in d.items())
+                                                     for k, d in discarded.items()),
                             app_runner_args=first_app.get("runner_args", "?"), **settings),
               "", "### Machine", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in machine.items()]

@@ -1,6 +1,6 @@
 """edgekit on OpenVINO vs FP32 torch eager vs nncf.quantize by hand, and vs benchmark_app, in one run.
 
-    python benchmarks/run_openvino.py [--models resnet18,mobilenet_v2] [--rounds 6] [--iterations 400]
+    python benchmarks/run_openvino.py [--models resnet18,mobilenet_v2] [--rounds 6] [--iterations 300]
                                       [--app-rounds 5] [--out benchmarks/RESULTS.md]
 
 Writes (or replaces) only the marked OpenVINO section of RESULTS.md. See benchmarks/README.md.
@@ -24,21 +24,25 @@ sys.path.insert(0, str(HERE))  # sibling modules, also when run from another dir
 import timing  # noqa: E402
 from calib import write_calibration_npz  # noqa: E402
 from models import MODELS  # noqa: E402
-from openvino_app import benchmark_app_path, compare_rounds  # noqa: E402
+from openvino_app import app_groups, benchmark_app_path  # noqa: E402
 from openvino_prepare import prepare_openvino  # noqa: E402
+from openvino_rounds import Budgets, interleaved, worker_groups  # noqa: E402
 from report import machine_facts  # noqa: E402
 from results_openvino import write_openvino_results  # noqa: E402
-from timing import Settings, time_all  # noqa: E402
+from timing import Settings  # noqa: E402
 
 log = logging.getLogger("benchmarks")
 
 OV_WORKER = HERE / "openvino_worker.py"
-APP_QUIET_BUDGET_S = 45.0
+# Bounds on waiting for a quiet box and on re-measuring contended rounds, so that a busy box still
+# finishes (about 6 minutes when quiet, at most ~4 more).
+QUIET_BUDGET_S = 90.0
+RETRY_BUDGET_S = 150.0
 
 
 @contextlib.contextmanager
 def openvino_worker():
-    """timing.time_all launches ``timing.WORKER`` per measurement: point it at the worker that also
+    """timing.run_worker launches ``timing.WORKER`` per measurement: point it at the worker that also
     runs OpenVINO IRs (it hands torch specs to worker.py unchanged), for the duration of this suite."""
     saved = timing.WORKER
     timing.WORKER = OV_WORKER
@@ -52,10 +56,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="resnet18,mobilenet_v2", help=f"comma list of {sorted(MODELS)}")
     ap.add_argument("--rounds", type=int, default=6, help="interleaved rounds (>= 3)")
-    ap.add_argument("--iterations", type=int, default=400, help="timed inferences per process")
+    ap.add_argument("--iterations", type=int, default=300, help="timed inferences per process")
     ap.add_argument("--warmup", type=int, default=30, help="untimed inferences per process")
     ap.add_argument("--app-rounds", type=int, default=5, help="rounds of edgekit runner vs benchmark_app (>= 3)")
-    ap.add_argument("--app-niter", type=int, default=600,
+    ap.add_argument("--app-niter", type=int, default=400,
                     help="benchmark_app -niter, and edgekit's timed iterations in that comparison")
     ap.add_argument("--calib-samples", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
@@ -88,30 +92,30 @@ def main(argv: list[str] | None = None) -> int:
     calib = write_calibration_npz(args.work_dir / "calib.npz", n=args.calib_samples, seed=args.seed)
     prepared = [prepare_openvino(m, calib, args.work_dir / m, seed=args.seed) for m in args.models]
     log.info("artifacts built in %.0f s; timing %d rounds", time.perf_counter() - t0, args.rounds)
-    # 120 s of quiet-waiting for the variant rounds and 45 s for the benchmark_app rounds at most, so that
-    # a busy box still finishes in ~8 minutes.
     settings = Settings(rounds=args.rounds, iterations=args.iterations, warmup=args.warmup, input_npz=calib,
-                        quiet_budget_s=120.0)
+                        quiet_budget_s=QUIET_BUDGET_S)
+    budgets = Budgets(settings.quiet_cpus, settings.quiet_wait_s, QUIET_BUDGET_S, RETRY_BUDGET_S)
     t1 = time.perf_counter()
     with openvino_worker():
-        results = time_all(prepared, settings)
+        results, discarded = interleaved(worker_groups(prepared, settings), args.rounds, budgets)
     timings = args.work_dir / "timings.json"  # raw rounds, for re-analysis (written before the next part can fail)
     timings.write_text(json.dumps({"variants": results}, indent=1) + "\n")
     log.info("variant rounds took %.0f s; edgekit runner vs benchmark_app, %d rounds", time.perf_counter() - t1,
              args.app_rounds)
-    app = compare_rounds({p.model: p.variant("edgekit_int8").path for p in prepared}, args.app_rounds,
-                         args.app_niter, quiet_cpus=settings.quiet_cpus, quiet_wait_s=settings.quiet_wait_s,
-                         quiet_budget_s=APP_QUIET_BUDGET_S)
-    timings.write_text(json.dumps({"variants": results, "app": app}, indent=1) + "\n")
+    app, app_discarded = interleaved(app_groups({p.model: p.variant("edgekit_int8").path for p in prepared},
+                                                args.app_niter), args.app_rounds, budgets)
+    timings.write_text(json.dumps({"variants": results, "app": app, "discarded": discarded,
+                                   "app_discarded": app_discarded}, indent=1) + "\n")
     machine["load average at end (1/5/15 min)"] = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     machine["suite wall time"] = f"{time.perf_counter() - t0:.0f} s"
     command = "python benchmarks/run_openvino.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     write_openvino_results(
-        args.out, prepared, results, app, machine=machine, command=command.strip(),
+        args.out, prepared, results, app, discarded={"variants": discarded, "app": app_discarded},
+        machine=machine, command=command.strip(),
         settings={"n_calib": args.calib_samples, "warmup": args.warmup, "iterations": args.iterations,
                   "rounds": args.rounds, "app_rounds": args.app_rounds, "app_niter": args.app_niter,
                   "quiet_cpus": settings.quiet_cpus, "quiet_wait_s": settings.quiet_wait_s,
-                  "quiet_budget_s": settings.quiet_budget_s, "app_quiet_budget_s": APP_QUIET_BUDGET_S},
+                  "quiet_budget_s": QUIET_BUDGET_S, "retry_budget_s": RETRY_BUDGET_S},
     )
     log.info("wrote the OpenVINO section of %s in %.0f s", args.out, time.perf_counter() - t0)
     return 0
