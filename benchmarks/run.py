@@ -21,6 +21,7 @@ sys.path.insert(0, str(HERE))  # sibling modules, also when run from another dir
 
 from calib import write_calibration_npz  # noqa: E402
 from models import MODELS  # noqa: E402
+from common_cli import check_args, setup_logging  # noqa: E402
 from prepare import prepare_model  # noqa: E402
 from report import machine_facts  # noqa: E402
 from results_md import write_results  # noqa: E402
@@ -39,19 +40,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work-dir", type=Path, default=HERE / ".work", help="artifacts and calibration .npz")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
-    args = ap.parse_args(argv)
-    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = sorted(set(args.models) - MODELS.keys())
-    if unknown:
-        ap.error(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
-    if args.rounds < 3:
-        ap.error("--rounds must be >= 3: ratios need several interleaved rounds on a noisy box")
-    return args
+    return check_args(ap, ap.parse_args(argv), MODELS)
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("onnxruntime.quantization.shape_inference").setLevel(logging.WARNING)
+    setup_logging()
     args = _parse(argv)
     t0 = time.perf_counter()
     machine = machine_facts()

@@ -24,6 +24,7 @@ sys.path.insert(0, str(HERE))  # sibling modules, also when run from another dir
 import timing  # noqa: E402
 from calib import write_calibration_npz  # noqa: E402
 from models import MODELS  # noqa: E402
+from common_cli import check_args, setup_logging  # noqa: E402
 from openvino_app import app_groups, benchmark_app_path  # noqa: E402
 from openvino_prepare import prepare_openvino  # noqa: E402
 from openvino_rounds import Budgets, interleaved, worker_groups  # noqa: E402
@@ -65,14 +66,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work-dir", type=Path, default=HERE / ".work" / "openvino", help="artifacts and calibration .npz")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="its OpenVINO section is replaced")
-    args = ap.parse_args(argv)
-    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = sorted(set(args.models) - MODELS.keys())
-    if unknown:
-        ap.error(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
-    if args.rounds < 3 or args.app_rounds < 3:
-        ap.error("--rounds and --app-rounds must be >= 3: ratios need several interleaved rounds on a noisy box")
-    return args
+    return check_args(ap, ap.parse_args(argv), MODELS, rounds=("rounds", "app_rounds"))
 
 
 def _machine() -> dict[str, str]:
@@ -85,7 +79,7 @@ def _machine() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    setup_logging()
     args = _parse(argv)
     t0 = time.perf_counter()
     machine = _machine()
