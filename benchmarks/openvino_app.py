@@ -9,7 +9,6 @@ accounting (openvino_rounds.py).
 
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 import subprocess
@@ -19,8 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from timing import _busy_cpu_s, _children_cpu_s
-
-log = logging.getLogger(__name__)
 
 THREADS = 2
 

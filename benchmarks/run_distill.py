@@ -8,7 +8,7 @@ Every trained arm starts from the same pruned + BN-re-estimated student, uses th
 the loss: fine-tuning = alpha 0 (cross-entropy on labels only), KD = alpha*KD + (1-alpha)*CE,
 pure KD = KD with every label withheld. Training never sees the test split (no eval data during
 training, no keep-best), so the test accuracy is unbiased. Writes only the section between
-<!-- distill:begin --> and <!-- distill:end --> of RESULTS.md.
+<!-- BEGIN distill --> and <!-- END distill --> of RESULTS.md.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-BEGIN, END = "<!-- distill:begin -->", "<!-- distill:end -->"
+BEGIN, END = "<!-- BEGIN distill -->", "<!-- END distill -->"
 
 ARMS = [  # name, what it shows, DistillConfig overrides
     ("fine-tune (CE, labels)", {"alpha": 0.0}),

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-BEGIN, END = "<!-- minilm-openvino:begin -->", "<!-- minilm-openvino:end -->"
+BEGIN, END = "<!-- BEGIN minilm-openvino -->", "<!-- END minilm-openvino -->"
 
 
 def real_sentences(n: int) -> list[str]:
