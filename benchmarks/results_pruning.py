@@ -203,7 +203,7 @@ def render(models: list[PruningModel], results: dict, *, machine: dict[str, str]
     keys = ("CPU", "logical CPUs (os.cpu_count / usable)", "torch", "onnxruntime", "onnx", "edgekit", "date (UTC)",
             "load average at start (1/5/15 min)", "load average at end (1/5/15 min)", "suite wall time")
     lines = ["## Pruning: pruned vs unpruned on ONNX Runtime CPU", "",
-             f"Produced in one run by `{command}` (its own run: the sections above come from `benchmarks/run.py`).",
+             f"Produced in one run by `{command}` (its own run; the sections before it come from `benchmarks/run.py`).",
              "", "| | |", "|---|---|"]
     lines += [f"| {k} | {machine[k]} |" for k in keys if k in machine]
     lines += ["", "### Targets", "",
