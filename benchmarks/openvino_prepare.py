@@ -24,7 +24,7 @@ import numpy as np
 
 import parity
 from openvino_worker import ov_config
-from prepare import build_model
+from prepare import reference_model
 
 log = logging.getLogger(__name__)
 
@@ -158,14 +158,7 @@ def _ov_variant(key: str, label: str, path: Path, precision: str, ref: np.ndarra
 
 
 def prepare_openvino(name: str, calib_npz: Path, work: Path, *, seed: int) -> OvPrepared:
-    import torch
-
-    x = np.load(calib_npz)["x"]
-    model = build_model(name, seed, x)
-    work.mkdir(parents=True, exist_ok=True)
-    weights = work / "torch_fp32.pt"
-    torch.save(model.state_dict(), weights)
-    ref = parity.torch_logits(model, x)
+    x, model, weights, ref = reference_model(name, calib_npz, work, seed=seed)
 
     build_s: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -95,7 +95,9 @@ def _ort_variant(key: str, label: str, path: Path, ref: np.ndarray, x: np.ndarra
     return Variant(key, label, "ort", path, onnx_size_mb(path), par, qconv)
 
 
-def prepare_model(name: str, calib_npz: Path, work: Path, *, seed: int) -> Prepared:
+def reference_model(name: str, calib_npz: Path, work: Path, *, seed: int):
+    """The seeded model, its saved FP32 weights and its logits on the calibration images: the
+    baseline every suite (ONNX Runtime, OpenVINO) builds its variants from and compares them to."""
     import torch
 
     x = np.load(calib_npz)["x"]
@@ -103,7 +105,11 @@ def prepare_model(name: str, calib_npz: Path, work: Path, *, seed: int) -> Prepa
     work.mkdir(parents=True, exist_ok=True)
     weights = work / "torch_fp32.pt"
     torch.save(model.state_dict(), weights)
-    ref = parity.torch_logits(model, x)
+    return x, model, weights, parity.torch_logits(model, x)
+
+
+def prepare_model(name: str, calib_npz: Path, work: Path, *, seed: int) -> Prepared:
+    x, model, weights, ref = reference_model(name, calib_npz, work, seed=seed)
 
     build_s: dict[str, float] = {}
     ek = _timed(build_s, "edgekit", build_edgekit, model, calib_npz, work / "edgekit")
