@@ -54,7 +54,8 @@ def _markdown_table(rows: list[dict[str, str]]) -> str:
 
 
 # backend -> (display name, pip package the device needs, artifact suffix)
-RUNTIMES = {"onnxruntime": ("ONNX Runtime", "onnxruntime", ".onnx"), "openvino": ("OpenVINO", "openvino", ".xml")}
+RUNTIMES = {"onnxruntime": ("ONNX Runtime", "onnxruntime", ".onnx"), "openvino": ("OpenVINO", "openvino", ".xml"),
+            "tensorrt": ("TensorRT", "tensorrt", ".plan")}
 
 
 def artifact_files(path: Path) -> list[Path]:
@@ -79,8 +80,11 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
     samples = min(8, reference.outputs.shape[0])
     np.savez(deploy / "sample.npz", x=reference.inputs.x[:samples], ref=reference.outputs[:samples])
     chosen = report.variant(report.recommended) if report.recommended else None
+    tensorrt = report.backend == "tensorrt"
     model_file = "model" + (Path(chosen.artifact).suffix if chosen else RUNTIMES[report.backend][2])
-    if chosen is not None:
+    if tensorrt:  # engines are built on the device (deploy/jetson/), from the model-<variant>.onnx files
+        model_file = f"engines/model-{chosen.name}.plan" if chosen else "engines/model.plan"
+    elif chosen is not None:
         for src in artifact_files(root / chosen.artifact):
             shutil.copy2(src, deploy / f"model{src.suffix}")
     runtime_name, pip_package, _ = RUNTIMES[report.backend]
@@ -101,6 +105,11 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
     if chosen is None:
         text = (f"**No variant passed verification: there is no {model_file} here.** "
                 "See ../report.md for why.\n\n") + text
+    if tensorrt:
+        from edgekit.jetson_bundle import jetson_readme, write_tensorrt_deploy
+
+        write_tensorrt_deploy(root, report, reference, profile, input_name)
+        text += jetson_readme(report, profile)
     (deploy / "README.md").write_text(text, encoding="utf-8")
 
 

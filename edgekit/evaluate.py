@@ -86,6 +86,11 @@ def verify_and_bench(name: str, precision: str, artifact: Artifact, root: Path, 
                            artifact=str(path.relative_to(root)), size_bytes=sum(size_bytes(f) for f in files),
                            sha256=sha256_path(path) if len(files) == 1 else _combined_sha256(files),
                            quantization=artifact.meta.get("quantization"))
+    if not getattr(backend, "measures_on_host", True) and precision == "fp16":
+        result.status, result.reason = "pending", ("FP16 is a TensorRT build setting: its parity, accuracy and latency "
+                                                   "are measured on the device by edgekit build-engine")
+        result.runtime = {"engine": "built on the device"}
+        return result
     outputs = backend.open(path, profile).run(reference.inputs.x)
     parity = compare(reference.outputs, outputs)
     result.parity = parity.to_dict()
@@ -96,7 +101,10 @@ def verify_and_bench(name: str, precision: str, artifact: Artifact, root: Path, 
     result.int8_coverage = coverage.to_dict() if coverage else None
     verdict = judge(precision, profile.verify, accuracy_drop=result.accuracy_drop, parity=parity, coverage=coverage)
     result.status, result.reason = verdict.status, verdict.reason
-    _benchmark_into(result, path, reference, backend, profile, progress)
+    if getattr(backend, "measures_on_host", True):
+        _benchmark_into(result, path, reference, backend, profile, progress)
+    else:  # checked on ONNX Runtime's CPU as a proxy; the engine is built and timed on the device
+        result.runtime = {"engine": "built on the device", "host_check": "onnxruntime CPU (same ONNX, same Q/DQ)"}
     return result
 
 
@@ -123,8 +131,20 @@ def _benchmark_into(result: VariantResult, path: Path, reference: Reference, bac
 NOISE_MARGIN = 1.15
 
 
-def recommend(variants: list[VariantResult]) -> tuple[str | None, str]:
-    """Among accepted variants within the noise margin of the fastest p50 (first batch size), the smallest."""
+def recommend(variants: list[VariantResult], untimed_order: tuple[str, ...] | None = None) -> tuple[str | None, str]:
+    """Among accepted variants within the noise margin of the fastest p50 (first batch size), the smallest.
+
+    ``untimed_order``: nothing can be timed on this host (a TensorRT bundle built without a GPU), so take
+    the first of these precisions (the profile's) that is not rejected, smallest first; the device times it."""
+    if untimed_order is not None:
+        untimed = [v for v in variants if v.status in ("accepted", "pending")]
+        if not untimed:
+            return None, "no variant passed verification"
+        order = untimed_order
+        rank = {p: i for i, p in enumerate(order)}
+        best = min(untimed, key=lambda v: (rank.get(v.precision, len(rank)), v.size_bytes))
+        return best.name, (f"not timed on this host: first of the profile's precisions ({', '.join(order)}) that "
+                           f"passed the host checks, smallest file; edgekit build-engine times it on the device")
     accepted = [v for v in variants if v.status == "accepted" and v.latency_ms]
     if not accepted:
         return None, "no variant passed verification"

@@ -46,23 +46,31 @@ class Plan:
 
 def _variant_steps(base: str, suffix: str, precisions: tuple[str, ...], backend_name: str,
                    native: Format = Format.ONNX) -> tuple[list[Step], dict[str, str], dict[str, str]]:
-    """FP32 is the exported model itself (compiled to the backend's format when that is not
-    ONNX); INT8 adds a quantize step on top of it."""
+    """FP32 is the exported model itself; INT8 adds a quantize step. OpenVINO compiles to IR first and
+    quantizes the IR; TensorRT (when the host can build engines) quantizes the ONNX, then compiles each
+    precision to an engine (FP16 is a build setting there, so its ONNX is the FP32 one)."""
+    from edgekit.backends import PRECISIONS
+
     steps, variants, kinds = [], {}, {}
-    if native is not Format.ONNX:
+    compile_first = native is Format.OPENVINO_IR
+    if compile_first:
         compiled = f"compile-{suffix.rstrip('-')}" if suffix else "compile"
         steps.append(Step(compiled, CompileStage(native), base))
         base = compiled
     for precision in precisions:
         name = f"{suffix}{precision}"
-        if precision == "fp32":
-            variants[name] = base
-        elif precision == "int8":
-            steps.append(Step(f"quantize-{name}", QuantizeStage("int8", native), base))
-            variants[name] = f"quantize-{name}"
-        else:
+        if precision not in PRECISIONS.get(backend_name, ("fp32", "int8")):
             raise PipelineError(f"Precision '{precision}' is not available on the {backend_name} backend.",
                                 "Remove it from [compile] precisions in the profile.")
+        source = base
+        if precision == "int8":
+            steps.append(Step(f"quantize-{name}", QuantizeStage("int8", native if compile_first else Format.ONNX),
+                              base))
+            source = f"quantize-{name}"
+        if native is Format.TENSORRT_PLAN:
+            steps.append(Step(f"compile-{name}", CompileStage(native, precision), source))
+            source = f"compile-{name}"
+        variants[name] = source
         kinds[name] = precision
     return steps, variants, kinds
 

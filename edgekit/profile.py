@@ -41,6 +41,11 @@ class TargetConfig:
     # openvino: precision of float layers when benchmarking; "auto" lets the plugin choose (bf16
     # on AVX-512 BF16 / AMX CPUs). Parity checks always pin f32 whatever this says.
     inference_precision: str = "auto"
+    # tensorrt: DLA core for the engine (-1 = GPU only; Orin Nano has no DLA, AGX Orin / Orin NX have 2)
+    dla_core: int = -1
+    gpu_fallback: bool = True  # tensorrt + DLA: layers the DLA cannot run go to the GPU
+    # tensorrt/Jetson: the nvpmodel power mode the numbers are meant for (recorded; build-engine warns on a mismatch)
+    power_mode: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,9 @@ class CompileConfig:
     precisions: tuple[str, ...] = ("fp32", "int8")
     opset: int = 17
     fp16_weights: bool = False  # openvino: store IR weights as FP16 (half the file; compute unchanged)
+    workspace_mb: int = 0  # tensorrt: builder workspace limit (0 = TensorRT's default)
+    sparse_weights: bool = False  # tensorrt: 2:4 sparse kernels (Ampere+ / Orin) where the weights are 2:4
+    typing: str = "auto"  # tensorrt: auto | weak (FP16/INT8 flags, TensorRT <= 10) | strong (TensorRT >= 10, only in 11)
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "quantize.preset": ("performance", "mixed"),
     "quantize.model_type": ("", "transformer"),
     "quantize.overflow_fix": ("enable", "first_layer_only", "disable"),
+    "compile.typing": ("auto", "weak", "strong"),
 }
 _POSITIVE = {"quantize.calibration_samples", "benchmark.iterations", "compile.opset", "verify.max_samples",
              "benchmark.energy_seconds", "benchmark.energy_trials",
@@ -174,7 +183,9 @@ def _check_value(key: str, value: Any, source: str) -> None:
         raise _fail(source, key, f"{value!r} is not one of {', '.join(choices)}", "Use one of those values.")
     if key in _POSITIVE and value <= 0:
         raise _fail(source, key, f"must be > 0, got {value}", "Use a positive number.")
-    if key in ("benchmark.energy_idle_seconds", "benchmark.energy_tdp_watts") and value < 0:
+    if key == "target.dla_core" and value < -1:
+        raise _fail(source, key, f"must be -1 (no DLA) or a core index, got {value}", "Use -1, 0 or 1.")
+    if key in ("benchmark.energy_idle_seconds", "benchmark.energy_tdp_watts", "compile.workspace_mb") and value < 0:
         raise _fail(source, key, f"must be >= 0, got {value}", "Use 0 or a positive number.")
     if key == "compile.precisions":
         bad = [p for p in value if p not in PRECISIONS]

@@ -17,12 +17,19 @@ if TYPE_CHECKING:
 BACKENDS: dict[str, str] = {
     "onnxruntime": "edgekit.backends.onnxruntime:OnnxRuntimeBackend",
     "openvino": "edgekit.backends.openvino:OpenVinoBackend",
+    "tensorrt": "edgekit.backends.tensorrt:TensorRTBackend",
 }
+
+# precisions each backend can produce; fp16 only where it is a build setting of the runtime (TensorRT)
+PRECISIONS: dict[str, tuple[str, ...]] = {"onnxruntime": ("fp32", "int8"), "openvino": ("fp32", "int8"),
+                                          "tensorrt": ("fp32", "fp16", "int8")}
 
 # The pip extra that brings each backend's runtime; named in BackendUnavailableError.
 EXTRAS: dict[str, str] = {
     "onnxruntime": "edgekit (onnxruntime is a core dependency: pip install onnxruntime)",
     "openvino": "'edgekit[openvino]' (openvino + nncf)",
+    "tensorrt": "'edgekit[tensorrt]' on a machine with an NVIDIA GPU (TensorRT itself comes with JetPack or "
+                "NVIDIA's index)",
 }
 
 

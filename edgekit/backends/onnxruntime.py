@@ -41,7 +41,7 @@ class OrtSession:
         return runner.fixed_batch(self.session)
 
 
-class _Reader:
+class CalibrationReader:
     """Feeds calibration samples one batch at a time (the model's fixed batch, else 1)."""
 
     def __init__(self, name: str, x: np.ndarray, batch: int) -> None:
@@ -52,6 +52,30 @@ class _Reader:
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._items, None)
+
+
+def preprocess(src: Path, dst: Path) -> tuple[Path, list[str]]:
+    """quant_pre_process (shape inference + graph clean-up) into dst's folder; the source itself if it fails."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = dst.with_name("preprocessed.onnx")
+    try:
+        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=False)
+    except Exception as exc:  # pre-processing is an optimisation; quantization works without it
+        return src, [f"quant_pre_process skipped: {str(exc).splitlines()[0][:200]}"]
+    return prepared, []
+
+
+def calibration_reader(src: Path, calib: Dataset, profile: Profile) -> CalibrationReader:
+    session = runner.make_session(src, profile.target.threads, "disable")
+    return CalibrationReader(session.get_inputs()[0].name, calib.x, runner.fixed_batch(session) or 1)
+
+
+def calibration_method(name: str) -> Any:
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+            "percentile": CalibrationMethod.Percentile}[name]
 
 
 class OnnxRuntimeBackend:
@@ -75,28 +99,17 @@ class OnnxRuntimeBackend:
     def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile, *, evald: Dataset | None = None,
                  max_drop: float | None = None) -> dict[str, Any]:
         """QDQ INT8. ``evald``/``max_drop`` are unused: the budget is enforced by verification afterwards."""
-        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-        from onnxruntime.quantization.shape_inference import quant_pre_process
+        from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
         cfg = profile.quantize
-        notes: list[str] = []
-        prepared = dst.with_name("preprocessed.onnx")
-        try:
-            quant_pre_process(str(src), str(prepared), skip_symbolic_shape=False)
-        except Exception as exc:  # pre-processing is an optimisation; quantization works without it
-            notes.append(f"quant_pre_process skipped: {str(exc).splitlines()[0][:200]}")
-            prepared = src
+        prepared, notes = preprocess(src, dst)
         types = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
-        methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                   "percentile": CalibrationMethod.Percentile}
-        session = runner.make_session(src, profile.target.threads, "disable")
-        name = session.get_inputs()[0].name
-        reader = _Reader(name, calib.x, runner.fixed_batch(session) or 1)
+        reader = calibration_reader(src, calib, profile)
         excluded = self._nodes_of_types(prepared, set(cfg.exclude_op_types))
         quantize_static(
             str(prepared), str(dst), reader, quant_format=QuantFormat.QDQ, per_channel=cfg.per_channel,
             activation_type=types[cfg.activation_type], weight_type=types[cfg.weight_type],
-            calibrate_method=methods[cfg.calibration_method], nodes_to_exclude=excluded,
+            calibrate_method=calibration_method(cfg.calibration_method), nodes_to_exclude=excluded,
             extra_options={"ActivationSymmetric": cfg.symmetric_activations,
                            "WeightSymmetric": cfg.symmetric_weights},
             calibration_providers=["CPUExecutionProvider"],

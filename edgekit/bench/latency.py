@@ -45,6 +45,8 @@ def runner_args(profile: Profile) -> tuple[str, ...]:
     if t.backend == "openvino":
         return ("--threads", str(t.threads), "--hint", t.performance_hint, "--streams", str(t.streams),
                 "--precision", t.inference_precision, "--async-requests", str(profile.benchmark.async_requests))
+    if t.backend == "tensorrt":  # the engine carries its own settings (built by trt_build.py)
+        return ()
     return ("--threads", str(t.threads), "--optimization", t.graph_optimization)
 
 

@@ -51,7 +51,7 @@ class RichProgress:
             self._bars.update(task, completed=total if total else 1, total=total or 1)
 
 
-STATUS_STYLE = {"accepted": "green", "rejected": "bold red"}
+STATUS_STYLE = {"accepted": "green", "rejected": "bold red", "pending": "yellow"}
 
 
 SHORT_HEADERS = {"precision": "prec", "size": "size", "accuracy %": "acc %", "drop pts": "drop",
@@ -86,8 +86,10 @@ def print_report(report: Report) -> None:
         out.print(f"{report.backend} ran float layers in {', '.join(precisions)} while timed "
                   "(parity is always checked in f32).")
     for v in report.variants:
-        if v.status != "accepted":
+        if v.status == "rejected":
             out.print(f"[bold red]{v.name} rejected:[/] {v.reason}")
+        elif v.status == "pending":
+            out.print(f"[yellow]{v.name} pending:[/] {v.reason}")
     out.print(f"Recommended (*): [bold]{report.recommended or 'none'}[/] — {report.recommended_reason}")
     for line in energy_summary(report.variants):
         out.print(line, markup=False, highlight=False)

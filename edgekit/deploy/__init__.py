@@ -9,4 +9,5 @@ from pathlib import Path
 DEPLOY_DIR = Path(__file__).resolve().parent
 
 # backend name -> runner script in this folder (copied into the bundle as deploy/run.py)
-RUNNERS: dict[str, str] = {"onnxruntime": "run_onnxruntime.py", "openvino": "run_openvino.py"}
+RUNNERS: dict[str, str] = {"onnxruntime": "run_onnxruntime.py", "openvino": "run_openvino.py",
+                           "tensorrt": "run_tensorrt.py"}

@@ -20,7 +20,7 @@ class VariantResult:
     precision: str
     artifact: str  # relative to the bundle root
     size_bytes: int
-    status: str = "accepted"
+    status: str = "accepted"  # accepted | rejected | pending (measured on the device: TensorRT FP16 off-GPU)
     reason: str = ""
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     throughput_per_s: float | None = None
@@ -63,7 +63,7 @@ class Report:
 
     @property
     def rejected(self) -> list[VariantResult]:
-        return [v for v in self.variants if v.status != "accepted"]
+        return [v for v in self.variants if v.status == "rejected"]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

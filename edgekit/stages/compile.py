@@ -1,4 +1,4 @@
-"""ONNX -> the backend's own runnable format (OpenVINO IR; TensorRT later). Backends that run
+"""ONNX -> the backend's own runnable format (OpenVINO IR, TensorRT engine). Backends that run
 ONNX as it is (ONNX Runtime) get no compile step: the ONNX file is the deployable artifact."""
 
 from __future__ import annotations
@@ -17,17 +17,19 @@ FILE_NAMES = {Format.OPENVINO_IR: "model.xml", Format.TENSORRT_PLAN: "model.plan
 class CompileStage:
     name = "compile"
 
-    def __init__(self, target: Format) -> None:
+    def __init__(self, target: Format, precision: str | None = None) -> None:
         self.consumes = frozenset({Format.ONNX})
         self.produces = target
+        self.precision = precision  # TensorRT: the engine's precision is a build setting
 
     def config_dict(self) -> dict[str, Any]:
-        return {"target_format": self.produces.value}
+        return {"target_format": self.produces.value, **({"precision": self.precision} if self.precision else {})}
 
     def run(self, artifact: Artifact, ctx: RunContext, stage_dir: Path) -> Artifact:
         out = stage_dir / FILE_NAMES[self.produces]
         try:
-            info = ctx.backend.compile(artifact.path, out, ctx.profile)
+            extra = {"precision": self.precision} if self.precision else {}
+            info = ctx.backend.compile(artifact.path, out, ctx.profile, **extra)
         except PipelineError:
             raise
         except Exception as exc:

@@ -9,7 +9,7 @@ import pytest
 
 from edgekit import backends
 from edgekit.backends import BACKENDS, EXTRAS, get_backend
-from edgekit.backends.onnxruntime import OnnxRuntimeBackend, _Reader
+from edgekit.backends.onnxruntime import OnnxRuntimeBackend, CalibrationReader
 from edgekit.deploy import DEPLOY_DIR, RUNNERS
 from edgekit.errors import BackendUnavailableError, ExitCode, PipelineError
 from edgekit.profile import load_profile
@@ -147,10 +147,10 @@ def test_versions():
 
 def test_calibration_reader_batches():
     x = np.arange(10, dtype=np.float32)[:, None]
-    reader = _Reader("input", x, 4)
+    reader = CalibrationReader("input", x, 4)
     chunks = []
     while (item := reader.get_next()) is not None:
         chunks.append(item["input"][:, 0].tolist())
     assert chunks == [[0, 1, 2, 3], [4, 5, 6, 7]]  # a fixed-batch model cannot take the last 2
-    one = _Reader("input", x[:3], 1)
+    one = CalibrationReader("input", x[:3], 1)
     assert [one.get_next()["input"].shape for _ in range(3)] == [(1, 1)] * 3 and one.get_next() is None
