@@ -17,6 +17,8 @@ _EXPORTS = {
     "inspect_model": "edgekit.api",
     "prune": "edgekit.api",
     "prune_config": "edgekit.api",
+    "tensorrt_rules": "edgekit.api",
+    "build_engine": "edgekit.api",
     "load_pruned": "edgekit.pruning.spec",
     "load_profile": "edgekit.profile",
     "Profile": "edgekit.profile",

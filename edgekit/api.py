@@ -285,3 +285,29 @@ def inspect_model(model: Any, *, input_shape: Sequence[int] | None = None, weigh
         path = export(loaded.module if loaded.exported_program is None else model, Path(tmp) / "model.onnx",
                       input_shape=input_shape or loaded.example_shape, weights=None)
         return summarize_onnx(path)
+
+
+def tensorrt_rules(model: str | Path) -> Any:
+    """Check an ONNX file against TensorRT's explicit-quantization rules (edgekit.trt_rules); no GPU needed."""
+    from edgekit.trt_rules import check_tensorrt_rules
+
+    path = Path(model)
+    if not path.is_file():
+        raise ModelNotFoundError(f"ONNX file {path} does not exist.", "Check the path.")
+    if path.suffix.lower() != ".onnx":
+        raise ModelLoadError(f"--tensorrt-rules checks ONNX files; {path} is not one.",
+                             "Export it first (edgekit export MODEL --out model.onnx), or pass a bundle's "
+                             "deploy/model-int8.onnx.")
+    try:
+        return check_tensorrt_rules(path)
+    except Exception as exc:
+        raise ModelLoadError(f"Cannot read {path} as ONNX: {str(exc).splitlines()[0][:300]}.",
+                             "Check that the file is a complete ONNX model.") from exc
+
+
+def build_engine(bundle: str | Path, *, variants: Sequence[str] = (), force: bool = False,
+                 progress: Progress | None = None) -> Report:
+    """On the device: build, verify and benchmark the TensorRT engines of a bundle (see edgekit.engine)."""
+    from edgekit.engine import build_engines
+
+    return build_engines(bundle, variants=tuple(variants), force=force, progress=progress)

@@ -228,10 +228,17 @@ def bench(artifact: Path, profile: str | None, data: str | None, batch_sizes: An
 @click.option("--weights", type=click.Path(path_type=Path), help="state_dict for a module:factory MODEL.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled nn.Module.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.option("--tensorrt-rules", is_flag=True,
+              help="Check an ONNX file against TensorRT's explicit-quantization rules (exit 9 if it breaks them).")
 @handle_errors
-def inspect(model: str, input_shape: Any, weights: Path | None, trust_pickle: bool, as_json: bool) -> None:
+def inspect(model: str, input_shape: Any, weights: Path | None, trust_pickle: bool, as_json: bool,
+            tensorrt_rules: bool) -> None:
     """Parameters, MACs, layer table and input/output shapes of MODEL."""
     from edgekit.api import inspect_model
+
+    if tensorrt_rules:
+        _tensorrt_rules(model, as_json)
+        return
 
     summary = inspect_model(model, input_shape=input_shape, weights=weights, trust_pickle=trust_pickle)
     if as_json:
@@ -250,6 +257,40 @@ def inspect(model: str, input_shape: Any, weights: Path | None, trust_pickle: bo
         table.add_row(layer.name, layer.op, str(list(layer.weight_shape)), str(list(layer.output_shape)),
                       f"{layer.params:,}", f"{layer.macs:,}")
     out.print(table)
+
+
+def _tensorrt_rules(model: str, as_json: bool) -> None:
+    from edgekit.api import tensorrt_rules
+    from edgekit.errors import VerificationError
+    from edgekit.trt_rules import describe_violations
+
+    result = tensorrt_rules(model)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        if not result.ok:
+            raise SystemExit(int(ExitCode.VERIFICATION_FAILED))
+        return
+    click.echo(result.summary())
+    if not result.ok:
+        raise VerificationError(f"{model} breaks TensorRT's explicit-quantization rules, so TensorRT would reject "
+                                f"it or not run it as INT8: {describe_violations(result)}",
+                                "Or let edgekit quantize it: edgekit compress MODEL --profile jetson-orin-nano ...")
+
+
+@cli.command("build-engine")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--variant", "variants", multiple=True, help="Only this variant (repeatable; default: all in bundle.json).")
+@click.option("--force", is_flag=True, help="Replace this device's existing report in BUNDLE/device/.")
+@handle_errors
+def build_engine(bundle: Path, variants: tuple[str, ...], force: bool) -> None:
+    """On the Jetson/GPU: build the TensorRT engines of BUNDLE, verify them against the original and benchmark them."""
+    from edgekit.api import build_engine as build
+    from edgekit.cli.ui import RichProgress, print_report
+
+    with RichProgress() as progress:
+        report = build(bundle, variants=variants, force=force, progress=progress)
+    print_report(report)
+    _exit_for(report)
 
 
 @cli.command()

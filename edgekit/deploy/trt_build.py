@@ -335,7 +335,7 @@ def jetson_facts(run=_run):
 
 
 def _nvpmodel(text):
-    match = re.search(r"NV Power Mode:\s*(\S+)\s*(?:\n\s*(\d+))?", text)
+    match = re.search(r"NV Power Mode:[ \t]*(\S+)[ \t]*(?:\r?\n[ \t]*(\d+))?", text)
     if not match:
         return text.splitlines()[0][:120] if text else "unknown"
     return f"{match.group(1)} (mode {match.group(2)})" if match.group(2) else match.group(1)
