@@ -53,7 +53,7 @@ def _reference(deploy: Path, info: dict[str, Any]) -> Any:
 
 def device_slug(env: dict[str, Any]) -> str:
     name = f"{env.get('gpu', 'gpu')}-trt{env.get('tensorrt', '')}"
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-").lower() or "device"
+    return re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._-]+", "-", name)).strip("-").lower() or "device"
 
 
 def _engine_for(deploy: Path, variant: dict[str, Any], profile: Profile, env: dict[str, Any],

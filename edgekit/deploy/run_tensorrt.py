@@ -103,7 +103,9 @@ class TrtSession:
         return infer
 
     def run(self, x):
-        return np.array(self.prepare(x)(), dtype=np.float32)
+        """First output for all of ``x``, in chunks the optimization profile allows."""
+        return common.run_in_chunks(lambda chunk: np.array(self.prepare(chunk)(), dtype=np.float32), x,
+                                    self.fixed_batch, min(32, self.max_batch))
 
     def close(self):
         for ptr, _ in self.buffers.values():
@@ -140,7 +142,7 @@ class Adapter:
 
     @staticmethod
     def run_batched(session, x):
-        return common.run_in_chunks(session.run, x, session.fixed_batch, min(32, session.max_batch))
+        return session.run(x)
 
     @staticmethod
     def input_shape(session, batch_size):

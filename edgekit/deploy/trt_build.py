@@ -108,9 +108,13 @@ def convert_fp16(onnx_path, out_path):
     except ImportError as exc:
         raise BuildError(f"FP16 on a strongly typed TensorRT needs an FP16 ONNX and onnxconverter-common is "
                          f"missing ({exc}); pip install onnx onnxconverter-common") from exc
+    import warnings
+
     model = onnx.load(str(onnx_path))
-    converted = float16.convert_float_to_float16(model, keep_io_types=True,
-                                                 op_block_list=["QuantizeLinear", "DequantizeLinear"])
+    with warnings.catch_warnings():  # "weight x truncated to 1e-07": what FP16 means for tiny weights
+        warnings.simplefilter("ignore", UserWarning)
+        converted = float16.convert_float_to_float16(model, keep_io_types=True,
+                                                     op_block_list=["QuantizeLinear", "DequantizeLinear"])
     onnx.save(converted, str(out_path))
     return out_path
 
