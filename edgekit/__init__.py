@@ -18,6 +18,7 @@ _EXPORTS = {
     "prune": "edgekit.api",
     "prune_config": "edgekit.api",
     "load_pruned": "edgekit.pruning.spec",
+    "sweep": "edgekit.sweep.api",
     "load_profile": "edgekit.profile",
     "Profile": "edgekit.profile",
     "Report": "edgekit.report.schema",
