@@ -113,23 +113,27 @@ def trial_chain(ctx: SweepContext, spec: TrialSpec) -> list[StepDef]:
     if native is not Format.ONNX:
         steps.append(_step(ctx, f"compile{suffix}", CompileStage(native), steps[-1]))
     if spec.precision == "int8":
-        quantize = _QuantizeKeyed(QuantizeStage("int8", native), ctx.profile)
-        steps.append(_step(ctx, f"quantize{suffix}-int8", quantize, steps[-1], ("calib", "eval")))
+        # OpenVINO's accuracy-controlled quantization also reads the eval data and the budget; ORT's does not
+        controlled = ctx.backend_name == "openvino" and ctx.profile.quantize.accuracy_control
+        quantize = _QuantizeKeyed(QuantizeStage("int8", native), ctx.profile, controlled)
+        steps.append(_step(ctx, f"quantize{suffix}-int8", quantize, steps[-1],
+                           ("calib", "eval") if controlled else ("calib",)))
     return steps
 
 
 class _QuantizeKeyed:
-    """QuantizeStage whose key also holds the profile's [quantize] section and accuracy budget (what it reads)."""
+    """QuantizeStage whose key also holds what it reads: the profile's [quantize] section (and, for accuracy-controlled
+    quantization, the budget)."""
 
-    def __init__(self, stage: Any, profile: Profile) -> None:
-        self.stage, self.profile = stage, profile
+    def __init__(self, stage: Any, profile: Profile, accuracy_controlled: bool) -> None:
+        self.stage, self.profile, self.controlled = stage, profile, accuracy_controlled
         self.name = stage.name
         self.consumes, self.produces = stage.consumes, stage.produces
 
     def config_dict(self) -> dict[str, Any]:
         return {**self.stage.config_dict(), "format": self.produces.value,
                 "quantize": dataclasses.asdict(self.profile.quantize),
-                "max_accuracy_drop": self.profile.verify.max_accuracy_drop}
+                **({"max_accuracy_drop": self.profile.verify.max_accuracy_drop} if self.controlled else {})}
 
     def run(self, artifact: Artifact, ctx: Any, stage_dir: Path) -> Artifact:
         return self.stage.run(artifact, ctx, stage_dir)
