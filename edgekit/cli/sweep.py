@@ -45,7 +45,7 @@ def _sweep_options(func: Any) -> Any:
         click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
                      help="local: one trial after another; ray: builds as Ray tasks, measurements one at a time "
                           "on a whole node (RAY_ADDRESS joins a cluster)."),
-        click.option("--max-prune", type=float, default=0.9, show_default=True, help="Upper end of the latency search."),
+        click.option("--max-prune", type=float, default=0.75, show_default=True, help="Upper end of the latency search."),
         click.option("--search-steps", type=click.IntRange(min=1), default=5, show_default=True,
                      help="Bisection steps of the latency search."),
         click.option("--target-latency", type=float,

@@ -33,7 +33,7 @@ def sweep(model: Any, profile: Any = None, *, out_dir: str | Path, eval_data: An
           prune_ratios: Sequence[float] = (0.3, 0.5, 0.7), precisions: Sequence[str] | None = None,
           distill: DistillConfig | None = None, train_data: Any = None, prune: PruneConfig | None = None,
           objective: str = "latency", max_accuracy_drop: float | None = None, target_latency: float | None = None,
-          search_steps: int = 5, max_prune: float = 0.9, executor: str = "local", workers: int = 2,
+          search_steps: int = 5, max_prune: float = 0.75, executor: str = "local", workers: int = 2,
           cache_dir: str | Path | None = None, resume: bool = False, weights: str | Path | None = None,
           trust_pickle: bool = False, calib_random: bool = False, input_shape: Sequence[int] | None = None,
           batch_sizes: Sequence[int] | None = None, image_prep: ImagePreprocessing | None = None, seed: int = 0,

@@ -46,7 +46,7 @@ class LatencyTarget:
 
     ratio: float
     steps: int = 5
-    max_prune: float = 0.9
+    max_prune: float = 0.75  # channel rounding can prune LESS at higher ratios (digits: 0.8 keeps 91% of MACs)
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
