@@ -20,6 +20,7 @@ _EXPORTS = {
     "tensorrt_rules": "edgekit.api",
     "build_engine": "edgekit.api",
     "load_pruned": "edgekit.pruning.spec",
+    "sweep": "edgekit.sweep.api",
     "load_profile": "edgekit.profile",
     "Profile": "edgekit.profile",
     "Report": "edgekit.report.schema",

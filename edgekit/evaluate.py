@@ -79,6 +79,18 @@ def _combined_sha256(files: list[Path]) -> str:
 
 def verify_and_bench(name: str, precision: str, artifact: Artifact, root: Path, reference: Reference,
                      backend: Backend, profile: Profile, progress: Progress) -> VariantResult:
+    result = verify_variant(name, precision, artifact, root, reference, backend, profile)
+    assert artifact.path is not None
+    if getattr(backend, "measures_on_host", True):
+        benchmark_into(result, artifact.path, reference, backend, profile, progress)
+    elif result.status != "pending":  # checked on ONNX Runtime's CPU as a proxy; built and timed on the device
+        result.runtime = {"engine": "built on the device", "host_check": "onnxruntime CPU (same ONNX, same Q/DQ)"}
+    return result
+
+
+def verify_variant(name: str, precision: str, artifact: Artifact, root: Path, reference: Reference,
+                   backend: Backend, profile: Profile) -> VariantResult:
+    """Parity, accuracy, INT8 kernel coverage and the verdict; no timing (sweeps time it separately)."""
     path = artifact.path
     assert path is not None
     files = artifact_files(path)
@@ -101,14 +113,10 @@ def verify_and_bench(name: str, precision: str, artifact: Artifact, root: Path, 
     result.int8_coverage = coverage.to_dict() if coverage else None
     verdict = judge(precision, profile.verify, accuracy_drop=result.accuracy_drop, parity=parity, coverage=coverage)
     result.status, result.reason = verdict.status, verdict.reason
-    if getattr(backend, "measures_on_host", True):
-        _benchmark_into(result, path, reference, backend, profile, progress)
-    else:  # checked on ONNX Runtime's CPU as a proxy; the engine is built and timed on the device
-        result.runtime = {"engine": "built on the device", "host_check": "onnxruntime CPU (same ONNX, same Q/DQ)"}
     return result
 
 
-def _benchmark_into(result: VariantResult, path: Path, reference: Reference, backend: Backend,
+def benchmark_into(result: VariantResult, path: Path, reference: Reference, backend: Backend,
                     profile: Profile, progress: Progress) -> None:
     b = profile.benchmark
     settings = settings_from_profile(profile)

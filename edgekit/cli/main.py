@@ -13,7 +13,9 @@ from edgekit import __version__
 from edgekit.cli.distill import distill_options, pop_distill
 from edgekit.cli.energy import energy_options
 from edgekit.cli.errors import handle_errors
-from edgekit.cli.options import FLOATS, INTS
+from edgekit.cli.sweep import sweep as sweep_command
+from edgekit.cli.options import FLOATS, INTS, image_options
+from edgekit.cli.options import image_prep as _image_prep
 from edgekit.errors import ExitCode
 
 DEMO_MODEL = "edgekit.demo:digits_cnn"
@@ -40,17 +42,6 @@ def cli(debug: bool, verbose: int) -> None:
     """
     level = logging.DEBUG if verbose > 1 or debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-
-
-def image_options(func: Any) -> Any:
-    func = click.option("--grayscale", is_flag=True, help="Image folders: load images as 1 channel.")(func)
-    func = click.option("--std", type=FLOATS, default="0.229,0.224,0.225", show_default=True,
-                        help="Image folders: per-channel std.")(func)
-    func = click.option("--mean", type=FLOATS, default="0.485,0.456,0.406", show_default=True,
-                        help="Image folders: per-channel mean (after scaling to [0,1]).")(func)
-    func = click.option("--image-size", type=INTS, default="224", show_default=True,
-                        help="Image folders: resize to S or H,W.")(func)
-    return func
 
 
 def prune_options(func: Any) -> Any:
@@ -101,13 +92,6 @@ def _prune_config(profile: str | None, prune_ratio: float | None, target_macs: f
                         importance=prune_importance, steps=prune_steps, round_to=prune_round_to,
                         ignored_layers=prune_ignore or None, layer_ratios=layer_ratios,
                         skip_unsupported=skip_unsupported)
-
-
-def _image_prep(image_size: tuple[int, ...], mean: tuple[float, ...], std: tuple[float, ...], grayscale: bool) -> Any:
-    from edgekit.data import ImagePreprocessing
-
-    size = (image_size[0], image_size[0]) if len(image_size) == 1 else (image_size[0], image_size[1])
-    return ImagePreprocessing(size=size, mean=mean, std=std, grayscale=grayscale)
 
 
 def _run_compress(model: Any, out: Path, **kwargs: Any) -> Any:
@@ -352,6 +336,9 @@ def profiles_validate(file: Path) -> None:
         raise ProfileNotFoundError(f"Profile file {file} does not exist.", "Pass the path of a .toml file.")
     prof = load_profile(file)
     click.echo(f"{file}: valid profile '{prof.name}' (backend {prof.target.backend})")
+
+
+cli.add_command(sweep_command)
 
 
 def main() -> None:

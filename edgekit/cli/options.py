@@ -28,3 +28,21 @@ class CsvType(click.ParamType):
 
 INTS = CsvType(int, "ints")
 FLOATS = CsvType(float, "floats")
+
+
+def image_options(func: Any) -> Any:
+    func = click.option("--grayscale", is_flag=True, help="Image folders: load images as 1 channel.")(func)
+    func = click.option("--std", type=FLOATS, default="0.229,0.224,0.225", show_default=True,
+                        help="Image folders: per-channel std.")(func)
+    func = click.option("--mean", type=FLOATS, default="0.485,0.456,0.406", show_default=True,
+                        help="Image folders: per-channel mean (after scaling to [0,1]).")(func)
+    func = click.option("--image-size", type=INTS, default="224", show_default=True,
+                        help="Image folders: resize to S or H,W.")(func)
+    return func
+
+
+def image_prep(image_size: tuple[int, ...], mean: tuple[float, ...], std: tuple[float, ...], grayscale: bool) -> Any:
+    from edgekit.data import ImagePreprocessing
+
+    size = (image_size[0], image_size[0]) if len(image_size) == 1 else (image_size[0], image_size[1])
+    return ImagePreprocessing(size=size, mean=mean, std=std, grayscale=grayscale)

@@ -88,6 +88,10 @@ def render_markdown(report: Report) -> str:
         from edgekit.distill.report import render_distillation_markdown
 
         lines += render_distillation_markdown(report.distillation)
+    if report.sweep:
+        from edgekit.sweep.report import render_sweep_markdown
+
+        lines += render_sweep_markdown(report)
     lines += ["", "## Data", ""] + [f"- {k}: {v}" for k, v in report.data.items()]
     if report.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]

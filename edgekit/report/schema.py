@@ -52,6 +52,7 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     pruning: dict[str, Any] | None = None
     distillation: dict[str, Any] | None = None
+    sweep: dict[str, Any] | None = None  # edgekit sweep: trials, Pareto front, cache counts
     schema_version: int = SCHEMA_VERSION
     out_dir: str = ""
 

@@ -1,0 +1,79 @@
+"""The Pareto front (objective vs accuracy) and the choice of the best variant within the budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from edgekit.evaluate import NOISE_MARGIN
+from edgekit.report.schema import VariantResult
+from edgekit.sweep.config import Objective
+
+UNITS = {Objective.LATENCY: "ms p50", Objective.ENERGY: "J/inference", Objective.SIZE: "MiB"}
+
+
+def p50(v: VariantResult) -> float | None:
+    stats = next(iter(v.latency_ms.values()), None)
+    return stats["p50"] if stats else None
+
+
+def metric(v: VariantResult, objective: Objective) -> float | None:
+    """Lower is better: p50 latency (first batch size), joules per inference, or artifact size."""
+    if objective is Objective.LATENCY:
+        return p50(v)
+    if objective is Objective.ENERGY:
+        return (v.energy or {}).get("joules_per_inference")
+    return v.size_bytes / 2**20
+
+
+def pareto_front(variants: list[VariantResult], objective: Objective) -> list[str]:
+    """Names of the variants no other variant beats on both the objective and accuracy (ties kept)."""
+    points = [(v.name, metric(v, objective), v.accuracy) for v in variants]
+    points = [(n, m, a) for n, m, a in points if m is not None and a is not None]
+    front = []
+    for name, m, a in points:
+        dominated = any(m2 <= m and a2 >= a and (m2 < m or a2 > a) for n2, m2, a2 in points if n2 != name)
+        if not dominated:
+            front.append(name)
+    return front
+
+
+@dataclass(frozen=True)
+class Choice:
+    chosen: str | None
+    reason: str
+    closest: dict[str, Any] | None = None  # when nothing meets the budget: the variant nearest to it
+
+
+def choose(variants: list[VariantResult], objective: Objective, max_drop: float) -> Choice:
+    """Best accepted variant on the objective. Measured objectives (latency, energy) are noisy on shared
+    machines: variants within NOISE_MARGIN of the best count as tied and the smallest of them wins, the
+    rule `compress` uses. Size is exact."""
+    accepted = [v for v in variants if v.status == "accepted" and metric(v, objective) is not None]
+    if not accepted:
+        return _none_feasible(variants, objective, max_drop)
+    best = min(metric(v, objective) for v in accepted)
+    margin = 1.0 if objective is Objective.SIZE else NOISE_MARGIN
+    near = [v for v in accepted if metric(v, objective) <= best * margin]
+    pick = min(near, key=lambda v: (v.size_bytes, metric(v, objective), v.name))
+    unit = UNITS[objective]
+    value = metric(pick, objective)
+    if len(near) == 1 or objective is Objective.SIZE:
+        return Choice(pick.name, f"best {objective.value} among the {len(accepted)} variant(s) within the "
+                                 f"{max_drop:g}-point budget ({value:.4g} {unit}, drop {pick.accuracy_drop:+.2f})")
+    return Choice(pick.name, f"smallest of the {len(near)} variants within {NOISE_MARGIN - 1:.0%} (noise) of the best "
+                             f"{objective.value} ({value:.4g} vs {best:.4g} {unit}), drop {pick.accuracy_drop:+.2f} "
+                             f"<= {max_drop:g} points")
+
+
+def _none_feasible(variants: list[VariantResult], objective: Objective, max_drop: float) -> Choice:
+    measured = [v for v in variants if v.accuracy_drop is not None]
+    if not measured:
+        return Choice(None, "no variant could be verified")
+    close = min(measured, key=lambda v: (v.accuracy_drop, metric(v, objective) or float("inf")))
+    closest = {"name": close.name, "accuracy_drop": close.accuracy_drop, "over_budget": close.accuracy_drop - max_drop,
+               "status": close.status, "reason": close.reason, "metric": metric(close, objective)}
+    why = (f"no variant meets the {max_drop:g}-point accuracy budget; the closest is {close.name} "
+           f"(drop {close.accuracy_drop:.2f} points, {max(closest['over_budget'], 0):.2f} over the budget"
+           f"{'' if close.status == 'accepted' else '; ' + close.reason})")
+    return Choice(None, why, closest)

@@ -1,0 +1,45 @@
+"""`edgekit sweep` end to end on the digits CNN, and its one-paragraph errors with edgekit's exit codes."""
+
+from __future__ import annotations
+
+import json
+
+from clitools import run
+
+from edgekit.errors import ExitCode
+
+
+def args(demo_assets, fast_profile, out, *extra):
+    return ("sweep", "edgekit.demo:digits_cnn", "--weights", demo_assets.weights, "-p", fast_profile,
+            "--calib-data", demo_assets.calib, "--eval-data", demo_assets.eval, "--out", out, *extra)
+
+
+def test_sweep_writes_a_bundle_with_the_chosen_variant(demo_assets, fast_profile, tmp_path) -> None:
+    out = tmp_path / "out"
+    code, output = run(*args(demo_assets, fast_profile, out, "--prune", "0.5", "--precisions", "int8",
+                             "--objective", "size", "--cache-dir", tmp_path / "cache"))
+    assert code == 0, output
+    report = json.loads((out / "report.json").read_text())
+    assert report["recommended"] == report["sweep"]["chosen"] == "pruned-0.5-int8"
+    assert f"Chosen: {report['recommended']}" in output and "Stage cache:" in output
+    assert (out / "report.html").is_file() and (out / "plots" / "accuracy_vs_latency.png").is_file()
+    code, output = run(*args(demo_assets, fast_profile, out, "--prune", "0.5"))
+    assert code == ExitCode.OUTPUT_EXISTS and "already exists" in output and "Traceback" not in output
+    code, output = run(*args(demo_assets, fast_profile, out, "--prune", "0.5", "--precisions", "int8",
+                             "--max-accuracy-drop", "-5", "--force", "--cache-dir", tmp_path / "cache"))
+    assert code == ExitCode.VERIFICATION_FAILED
+    assert "no variant meets the -5-point accuracy budget; the closest is" in output
+    assert (out / "report.md").is_file()  # the report that explains the failure is still written
+
+
+def test_bad_sweep_options_are_one_paragraph_errors(demo_assets, fast_profile, tmp_path) -> None:
+    code, output = run(*args(demo_assets, fast_profile, tmp_path / "o", "--precisions", "fp16"))
+    assert code == ExitCode.PIPELINE and "Unknown precision" in output and "Traceback" not in output
+    code, output = run(*args(demo_assets, fast_profile, tmp_path / "o", "--prune", "1.5"))
+    assert code == ExitCode.PIPELINE and "ratios must be in [0, 1)" in output
+    code, output = run(*args(demo_assets, fast_profile, tmp_path / "o", "--objective", "energy"))
+    assert code == ExitCode.PIPELINE and "--energy auto" in output
+    code, output = run("sweep", "edgekit.demo:digits_cnn", "-p", fast_profile, "--out", tmp_path / "o",
+                       "--eval-data", demo_assets.calib.parent / "missing.npz", "--weights", demo_assets.weights)
+    assert code == ExitCode.NOT_FOUND and "does not exist" in output
+    assert not (tmp_path / "o").exists()
