@@ -94,6 +94,11 @@ def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, *, eval_data: A
         raise DataError("A sweep needs labelled evaluation data: the accuracy budget decides which variants count.",
                         "Pass --eval-data (a .npz with x and y, or an image folder).")
     backend = get_backend(prof.target.backend)
+    if not getattr(backend, "measures_on_host", True):
+        raise PipelineError(f"A sweep picks variants by latency measured on the target runtime, and this machine "
+                            f"cannot run the {prof.name} profile's engines ({getattr(backend, 'host', '')}).",
+                            "Run the sweep on the device (Jetson/GPU with TensorRT), or use edgekit compress here "
+                            "and edgekit build-engine there.")
     loaded = load_model(model, weights=weights, trust_pickle=trust_pickle)
     calib, evald = _load_datasets(prof, calib_data, eval_data, image_prep, seed)
     if evald is None or evald.y is None:

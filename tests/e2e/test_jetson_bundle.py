@@ -165,3 +165,11 @@ def test_compress_on_a_gpu_host_builds_and_times_engines(demo_assets, jetson_pro
     stages = [r["step"] for r in json.loads((out / "manifest.json").read_text())["stages"]]
     assert stages == ["export", "quantize-int8", "compile-int8", "compile-fp16", "compile-fp32"]
     assert (out / "deploy" / "model-int8.onnx").exists()  # the device rebuilds from the ONNX, not this host's engine
+
+
+def test_sweep_refuses_a_target_it_cannot_measure(demo_assets, jetson_profile, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    code, output = run("sweep", "edgekit.demo:digits_cnn", "--weights", demo_assets.weights, "--profile", jetson_profile,
+                       "--calib-data", demo_assets.calib, "--eval-data", demo_assets.eval, "--prune", "0.5",
+                       "--out", tmp_path / "s")
+    assert code == 8 and "build-engine" in output and not (tmp_path / "s").exists()
