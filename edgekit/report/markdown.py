@@ -88,6 +88,10 @@ def render_markdown(report: Report) -> str:
         from edgekit.distill.report import render_distillation_markdown
 
         lines += render_distillation_markdown(report.distillation)
+    if report.qat:
+        from edgekit.qat.report import render_qat_markdown
+
+        lines += render_qat_markdown(report.qat)
     lines += ["", "## Data", ""] + [f"- {k}: {v}" for k, v in report.data.items()]
     if report.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]

@@ -52,6 +52,7 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     pruning: dict[str, Any] | None = None
     distillation: dict[str, Any] | None = None
+    qat: dict[str, Any] | None = None  # quantization-aware distillation (--qat): PTQ vs QAT
     schema_version: int = SCHEMA_VERSION
     out_dir: str = ""
 
