@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.artifact import Artifact, Format, sha256_path
-from edgekit.errors import PipelineError
+from edgekit.errors import BackendUnavailableError, PipelineError
 from edgekit.stages.base import RunContext, Stage
 from edgekit.distill.config import DistillConfig
 from edgekit.pruning.config import PruneConfig
@@ -104,8 +104,13 @@ def _student_steps(export: ExportConfig, prune: PruneConfig | None, distill: Dis
 def _qat_steps(distill: DistillConfig, export: ExportConfig, source: str, prefix: str, precisions: tuple[str, ...],
                native: Format) -> tuple[list[Step], dict[str, str]]:
     """The QAT variant beside the PTQ one: its QDQ ONNX is never re-quantized, only compiled (OpenVINO)."""
+    import importlib.util
+
     from edgekit.stages.qat import QatStage
 
+    if importlib.util.find_spec("torchao") is None:
+        raise BackendUnavailableError("Quantization-aware distillation (--qat) needs torchao (PT2E fake quantization), "
+                                      "which is not installed.", "pip install 'edgekit[qat]' (or torchao), or drop --qat.")
     if "int8" not in precisions:
         raise PipelineError(f"--qat fine-tunes the INT8 variant, but the profile builds only {', '.join(precisions)}.",
                             "Add \"int8\" to [compile] precisions in the profile, or drop --qat.")

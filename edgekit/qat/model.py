@@ -14,12 +14,10 @@ INT8 with torch 2.13 (FIELD-NOTES).
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import logging
-import warnings
-from collections.abc import Iterator
+import functools
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -27,39 +25,23 @@ import torch
 from torch import Tensor, nn
 
 from edgekit.errors import PipelineError
+from edgekit.qat.quantizer import EdgeQuantizer, quiet
 
 CALIBRATION_BATCH = 64
 MAX_BATCH = 1 << 16
 
 
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """torchao logs a warning per optional CUDA kernel library it cannot load, and export warns a lot."""
-    names = ("torchao", "torch.utils._pytree", "torch.onnx", "torch.export", "torch._dynamo", "onnxscript",
-             "torch._export")
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
-def _pt2e() -> Any:
+@functools.cache
+def _pt2e() -> SimpleNamespace:
+    """The torchao PT2E entry points QAT uses (some private: torchao exports no public name for them)."""
     with quiet():
-        import torchao.quantization.pt2e as pt2e
-        from torchao.quantization.pt2e import quantize_pt2e
+        from torchao.quantization.pt2e import disable_observer, enable_observer
         from torchao.quantization.pt2e.export_utils import _move_exported_model_to_eval, _move_exported_model_to_train
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
         from torchao.quantization.pt2e.utils import _fuse_conv_bn_
-    pt2e.move_to_train, pt2e.move_to_eval = _move_exported_model_to_train, _move_exported_model_to_eval
-    pt2e.prepare_qat_pt2e, pt2e.convert_pt2e = quantize_pt2e.prepare_qat_pt2e, quantize_pt2e.convert_pt2e
-    pt2e.fold_batchnorm = _fuse_conv_bn_
-    return pt2e
+    return SimpleNamespace(move_to_train=_move_exported_model_to_train, move_to_eval=_move_exported_model_to_eval,
+                           prepare_qat_pt2e=prepare_qat_pt2e, convert_pt2e=convert_pt2e, fold_batchnorm=_fuse_conv_bn_,
+                           enable_observer=enable_observer, disable_observer=disable_observer)
 
 
 def _batch_dim() -> Any:
@@ -94,12 +76,10 @@ class FakeQuantStudent(nn.Module):
 
 def prepare(module: nn.Module, example: Tensor, scheme: Any) -> FakeQuantStudent:
     """Export ``module`` (a copy) with a dynamic batch and insert the fake-quant nodes."""
-    pt2e = _pt2e()  # first: imports torchao quietly
-    from edgekit.qat.quantizer import EdgeQuantizer
-
-    module = copy.deepcopy(module).cpu().eval()
+    pt2e = _pt2e()
     try:
         with quiet():
+            module = copy.deepcopy(module).cpu().eval()
             graph = torch.export.export(module, (example,), dynamic_shapes=_batch_dim()).module()
             pt2e.fold_batchnorm(graph)
             prepared = pt2e.prepare_qat_pt2e(graph, EdgeQuantizer(scheme))
@@ -144,10 +124,10 @@ def calibrate(student: FakeQuantStudent, x: np.ndarray) -> int:
 def export_qdq(student: FakeQuantStudent, example: Tensor, out: Path, input_name: str, output_name: str) -> None:
     """Convert (INT8 weight constants, BatchNorm folded) and write QDQ ONNX with a dynamic batch."""
     pt2e = _pt2e()
-    graph = copy.deepcopy(student.graph)
-    pt2e.move_to_eval(graph)
     try:
         with quiet(), torch.no_grad():
+            graph = copy.deepcopy(student.graph)
+            pt2e.move_to_eval(graph)
             converted = pt2e.convert_pt2e(graph, fold_quantize=True)
             pt2e.move_to_eval(converted)
             torch.onnx.export(converted, (example,), str(out), dynamo=True, external_data=False,
