@@ -82,4 +82,4 @@ class QatStage:
         info = {"quantizer": "edgekit QAT (torchao PT2E prepare_qat_pt2e + convert_pt2e, dynamo ONNX export)",
                 "format": "QDQ", "per_channel": q.per_channel, "activation_type": q.activation_type,
                 "weight_type": "int8", "calibration_samples": len(ctx.calib), "trained_steps": summary["steps"]}
-        return Artifact(Format.ONNX, out, {"quantization": info, "qat": summary})
+        return Artifact(Format.ONNX, out, {"quantization": info, "qat": summary, "module": result.student})
