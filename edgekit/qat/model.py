@@ -88,6 +88,9 @@ def prepare(module: nn.Module, example: Tensor, scheme: Any) -> FakeQuantStudent
                             f"prepare_qat_pt2e): {str(exc).splitlines()[0][:300]}",
                             "The student must be exportable with torch.export with a dynamic batch; drop --qat "
                             "to keep post-training INT8.") from exc
+    for param in prepared.parameters():
+        # the module may have served as a frozen teacher (the distillation loop freezes the teacher it is given)
+        param.requires_grad_(True)
     student = FakeQuantStudent(prepared)
     if not student.fake_quantizers():
         raise PipelineError("Quantization-aware training found no Conv or Linear layer to quantize.",

@@ -19,14 +19,25 @@ pytest.importorskip("torchao", reason="--qat needs torchao (edgekit[qat])")
 
 
 @pytest.fixture(scope="module")
-def setup(digits_model, demo_assets, eval_arrays):
+def setup(demo_assets, eval_arrays, tmp_path_factory):
+    """A fresh copy of the trained digits CNN (the session's one is shared with tests that hook and freeze it),
+    its FP32 ONNX and the ORT backend's PTQ of it on the real calibration set."""
+    from edgekit.artifact import Artifact
     from edgekit.backends.onnxruntime import OnnxRuntimeBackend
+    from edgekit.demo import digits_cnn
+    from edgekit.stages.export import ExportConfig, ExportStage
 
     torch.set_num_threads(1)  # tiny models: more threads on a busy 2-core box are much slower
+    teacher = digits_cnn()
+    teacher.load_state_dict(torch.load(demo_assets.weights, weights_only=True))
     with np.load(demo_assets.train) as data:
         train = Dataset(data["x"][:512], data["y"][:512])
-    return {"teacher": digits_model, "train": train, "evald": Dataset(*eval_arrays), "calib": load_data(demo_assets.calib),
-            "backend": OnnxRuntimeBackend(), "profile": load_profile("cpu-onnxruntime")}
+    work = tmp_path_factory.mktemp("qat-setup")
+    fp32 = ExportStage(ExportConfig((1, 1, 8, 8))).export(Artifact(Format.TORCH, None, {"module": teacher.eval()}), work)
+    backend, profile, calib = OnnxRuntimeBackend(), load_profile("cpu-onnxruntime"), load_data(demo_assets.calib)
+    backend.quantize(fp32.path, work / "ptq.onnx", calib, profile)
+    return {"teacher": teacher, "train": train, "evald": Dataset(*eval_arrays), "calib": calib, "backend": backend,
+            "profile": profile, "fp32": fp32.path, "ptq": work / "ptq.onnx"}
 
 
 def run_qat(setup: dict, calib: Dataset, stage_dir: Path, **overrides) -> Artifact:
@@ -77,16 +88,16 @@ def test_qdq_file_runs_int8_in_onnxruntime_like_the_fake_quant_model(setup, trai
     assert (trained.path.parent / "checkpoints" / "last.pt").is_file()
 
 
-def test_qat_is_at_least_as_accurate_as_ptq(setup, trained: Artifact, quantized_digits: Path) -> None:
-    ptq, _ = ort_accuracy(setup, quantized_digits)
+def test_qat_is_at_least_as_accurate_as_ptq(setup, trained: Artifact) -> None:
+    ptq, _ = ort_accuracy(setup, setup["ptq"])
     qat, _ = ort_accuracy(setup, trained.path)
     assert qat >= ptq - 0.5, (qat, ptq)  # keep-best starts from the calibrated model: never much worse
 
 
-def test_qat_recovers_what_bad_calibration_cost_ptq(setup, digits_onnx: Path, tmp_path: Path) -> None:
+def test_qat_recovers_what_bad_calibration_cost_ptq(setup, tmp_path: Path) -> None:
     """Calibration on dim images (x 0.1): PTQ clips every real input; QAT re-learns the ranges on the training data."""
     dim = Dataset(setup["calib"].x[:64] * 0.1)
-    setup["backend"].quantize(digits_onnx, tmp_path / "ptq.onnx", dim, setup["profile"])
+    setup["backend"].quantize(setup["fp32"], tmp_path / "ptq.onnx", dim, setup["profile"])
     ptq, _ = ort_accuracy(setup, tmp_path / "ptq.onnx")
     artifact = run_qat(setup, dim, tmp_path / "stage", qat_epochs=2, lr=1e-2, keep_best=False)  # qat lr = 1e-3
     qat, _ = ort_accuracy(setup, artifact.path)
@@ -133,3 +144,16 @@ def test_plan_puts_the_qat_variant_beside_ptq() -> None:
     with pytest.raises(PipelineError, match="--hint"):
         build_plan(Format.TORCH, ("fp32", "int8"), "onnxruntime", export,
                    distill=DistillConfig(qat=True, hints=("conv2:conv2",)))
+
+
+def test_a_frozen_module_is_trained_all_the_same(setup) -> None:
+    """QAT of the original: the module the user passed is also the teacher, whose parameters the loop freezes."""
+    import copy
+
+    from edgekit.qat.model import prepare
+    from edgekit.qat.quantizer import QatScheme
+
+    frozen = copy.deepcopy(setup["teacher"]).requires_grad_(False)
+    student = prepare(frozen, torch.zeros(2, 1, 8, 8), QatScheme())
+    assert all(p.requires_grad for p in student.parameters()) and len(list(student.parameters())) == 8
+    assert not any(p.requires_grad for p in frozen.parameters())  # the original is left as it was
