@@ -103,6 +103,8 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, calib_d
     With ``prune`` (see ``prune_config``), each precision is also built from the pruned model.
     With ``distill`` (see ``distill_config``) and ``train_data``, the pruned model, or ``student``
     ('package.module:factory' [+ ``student_weights``]), is distilled from the original before export;
+    with ``distill.qat`` an extra ``*int8-qat`` variant is fine-tuned fake-quantized against the original
+    (from the distilled student, or from the original itself when neither prune nor student is given);
     under ``torchrun`` the distillation runs data-parallel and only rank 0 writes ``out_dir``.
     ``energy`` (a meter name, "auto", "none" or "estimate" with ``tdp_watts``) and ``energy_seconds``
     override the profile's energy measurement (edgekit.energy).
@@ -139,7 +141,8 @@ def _training_data(train_data: Any, distill: DistillConfig | None, image_prep: I
                                 "the same bundle.", "Run compress without torchrun, or add --distill.")
         return None
     if train_data is None:
-        raise DataError("Distillation needs training data (the student learns from the teacher's outputs on it; "
+        what = "Quantization-aware distillation (--qat)" if distill.qat else "Distillation"
+        raise DataError(f"{what} needs training data (the student learns from the teacher's outputs on it; "
                         "labels are optional).", "Pass --train-data: a .npz with x[, y], an image folder, or "
                         "package.module:callable.")
     return load_data(train_data, image_prep=image_prep, what="training data")
@@ -171,15 +174,20 @@ def distill_config(*, epochs: int = 10, steps: int | None = None, batch_size: in
                    temperature: float = 4.0, alpha: float = 0.7, use_labels: bool = True,
                    hints: Sequence[str] = (), hint_weight: float = 1.0, patience: int = 0, keep_best: bool = True,
                    checkpoint_every: int = 0, checkpoint_dir: str | Path | None = None, resume: bool = False,
-                   augment: Sequence[str] = (), device: str = "auto", seed: int | None = None) -> DistillConfig:
-    """A DistillConfig from plain values; a bad value raises PipelineError naming it."""
+                   augment: Sequence[str] = (), device: str = "auto", seed: int | None = None, qat: bool = False,
+                   qat_epochs: int = 3, qat_lr: float | None = None) -> DistillConfig:
+    """A DistillConfig from plain values; a bad value raises PipelineError naming it.
+
+    ``qat``: also build the INT8 variant by quantization-aware distillation (``qat_epochs`` of fake-quantized
+    fine-tuning against the original at ``qat_lr``, default ``lr / 10``), next to the post-training one."""
     try:
         return DistillConfig(epochs=epochs, steps=steps, batch_size=batch_size, optimizer=optimizer, lr=lr,
                              weight_decay=weight_decay, warmup=warmup, grad_clip=grad_clip, temperature=temperature,
                              alpha=alpha, use_labels=use_labels, hints=tuple(hints), hint_weight=hint_weight,
                              patience=patience, keep_best=keep_best, checkpoint_every=checkpoint_every,
                              checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None, resume=resume,
-                             augment=tuple(augment), device=device, seed=seed)
+                             augment=tuple(augment), device=device, seed=seed, qat=qat, qat_epochs=qat_epochs,
+                             qat_lr=qat_lr)
     except ValueError as exc:
         raise PipelineError(f"Invalid distillation option: {exc}.",
                             "See `edgekit compress --help` (distillation options).") from exc

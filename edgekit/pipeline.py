@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.artifact import Artifact, Format, sha256_path
-from edgekit.errors import PipelineError
+from edgekit.errors import BackendUnavailableError, PipelineError
 from edgekit.stages.base import RunContext, Stage
 from edgekit.distill.config import DistillConfig
 from edgekit.pruning.config import PruneConfig
@@ -85,9 +85,15 @@ def _check_student(input_format: Format, prune: PruneConfig | None, distill: Dis
     if student is not None and prune is not None:
         raise PipelineError("--student and --prune both define the student: pick one.",
                             "Prune the original (--prune) or distill into your own architecture (--student).")
-    if distill is not None and prune is None and student is None:
+    if distill is not None and distill.qat and prune is None and student is None:
+        if distill.hints:
+            raise PipelineError("Hint layers pair a student's layers with the teacher's, and with --qat alone there is "
+                                "no student: the original model itself is fine-tuned in INT8 (logits only).",
+                                "Drop --hint, or add --prune / --student.")
+    elif distill is not None and prune is None and student is None:
         raise PipelineError("Distillation needs a student: nothing smaller than the original was asked for.",
-                            "Add --prune RATIO (distil the pruned model) or --student package.module:factory.")
+                            "Add --prune RATIO (distil the pruned model) or --student package.module:factory, "
+                            "or --qat (quantization-aware fine-tuning of the original in INT8).")
 
 
 def _student_steps(export: ExportConfig, prune: PruneConfig | None, distill: DistillConfig | None,
@@ -101,6 +107,25 @@ def _student_steps(export: ExportConfig, prune: PruneConfig | None, distill: Dis
     stage = DistillStage(distill, export.input_shape, student=student, student_source=student_source)
     return [Step("distill", stage, INPUT), Step("export-student", ExportStage(export), "distill")], \
         "export-student", "student-"
+
+
+def _qat_steps(distill: DistillConfig, export: ExportConfig, source: str, prefix: str, precisions: tuple[str, ...],
+               native: Format) -> tuple[list[Step], dict[str, str]]:
+    """The QAT variant beside the PTQ one: its QDQ ONNX is never re-quantized, only compiled (OpenVINO)."""
+    import importlib.util
+
+    from edgekit.stages.qat import QatStage
+
+    if importlib.util.find_spec("torchao") is None:
+        raise BackendUnavailableError("Quantization-aware distillation (--qat) needs torchao (PT2E fake quantization), "
+                                      "which is not installed.", "pip install 'edgekit[qat]' (or torchao), or drop --qat.")
+    if "int8" not in precisions:
+        raise PipelineError(f"--qat fine-tunes the INT8 variant, but the profile builds only {', '.join(precisions)}.",
+                            "Add \"int8\" to [compile] precisions in the profile, or drop --qat.")
+    steps = [Step("qat", QatStage(distill, export.input_shape), source)]
+    if native is not Format.ONNX:
+        steps.append(Step("compile-qat", CompileStage(native), "qat"))
+    return steps, {f"{prefix}int8-qat": steps[-1].id}
 
 
 def build_plan(input_format: Format, precisions: tuple[str, ...], backend_name: str,
@@ -123,12 +148,19 @@ def build_plan(input_format: Format, precisions: tuple[str, ...], backend_name: 
         steps.append(Step("import", ImportOnnxStage(), INPUT))
     more, variants, kinds = _variant_steps(steps[0].id, "", precisions, backend_name, native)
     steps += more
+    prefix, trained = "", INPUT
     if prune is not None or student is not None:
         small, last, prefix = _student_steps(export, prune, distill, student, student_source)
         more, pruned, pruned_kinds = _variant_steps(last, prefix, precisions, backend_name, native)
         steps += small + more
         variants.update(pruned)
         kinds.update(pruned_kinds)
+        trained = small[-1].source  # the torch model the student's export consumes (distilled, or only pruned)
+    if distill is not None and distill.qat:
+        more, qat = _qat_steps(distill, export, trained, prefix, precisions, native)
+        steps += more
+        variants.update(qat)
+        kinds.update({name: "int8" for name in qat})
     plan = Plan(tuple(steps), variants, {k: v for k, v in kinds.items() if k != v})
     check_chain(plan, input_format)
     return plan

@@ -19,6 +19,7 @@ from edgekit.pipeline import Plan, build_plan, library_versions, run_plan
 from edgekit.profile import Profile
 from edgekit.pruning.config import PruneConfig
 from edgekit.distill.report import distillation_report
+from edgekit.qat.report import qat_report
 from edgekit.pruning.report import pruning_report
 from edgekit.progress import Progress
 from edgekit.report.markdown import render_markdown
@@ -90,14 +91,15 @@ class CompressJob:
         return report
 
     def _train_only(self) -> None:
-        """A rank > 0: only the steps up to distillation (its share of the DDP work), in a throw-away dir."""
+        """A rank > 0: only the training steps and what they consume (its share of the DDP work), in a
+        throw-away dir. A QAT step exports only on rank 0, so its compile step is not needed here."""
         import tempfile
 
         import torch
 
         torch.manual_seed(self.seed)
         plan = self._plan()
-        needed = {"distill"}
+        needed = {"distill", "qat"}
         for step in reversed(plan.steps):
             if step.id in needed:
                 needed.add(step.source)
@@ -126,6 +128,9 @@ class CompressJob:
                 stage_dir = next(f"stages/{r['index']:02d}-distill" for r in records if r["step"] == "distill")
                 report.distillation = distillation_report(artifacts["distill"].meta["distillation"], variants,
                                                           stage_dir, reference.accuracy)
+            if "qat" in artifacts:
+                stage_dir = next(f"stages/{r['index']:02d}-qat" for r in records if r["step"] == "qat")
+                report.qat = qat_report(artifacts["qat"].meta["qat"], variants, plan, stage_dir, reference.accuracy)
             write_deploy(root, report, reference, self.profile, INPUT_NAME)
             report.write_json(root / "report.json")
             (root / "report.md").write_text(render_markdown(report), encoding="utf-8")

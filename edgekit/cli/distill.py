@@ -10,11 +10,19 @@ import click
 # options that only mean something with --distill: given alone they are a usage error, not ignored
 TRAINING_PARAMS = ("epochs", "distill_steps", "distill_batch_size", "optimizer", "lr", "weight_decay", "warmup",
                    "grad_clip", "kd_temperature", "kd_alpha", "kd_no_labels", "hints", "hint_weight", "patience",
-                   "no_keep_best", "checkpoint_every", "checkpoint_dir", "resume", "augment", "distill_device")
+                   "no_keep_best", "checkpoint_every", "checkpoint_dir", "resume", "augment", "distill_device",
+                   "qat", "qat_epochs", "qat_lr")
 
 
 def distill_options(func: Any) -> Any:
     options = [
+        click.option("--qat-lr", type=float, help="QAT learning rate (default: --lr / 10)."),
+        click.option("--qat-epochs", type=click.IntRange(min=1), default=3, show_default=True,
+                     help="Epochs of quantization-aware fine-tuning."),
+        click.option("--qat", is_flag=True,
+                     help="Quantization-aware distillation: add an INT8 variant fine-tuned with fake quantization "
+                          "against the original (needs int8 in the profile's precisions), beside the PTQ one. "
+                          "Without --prune/--student the original itself is fine-tuned."),
         click.option("--distill-device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                      help="Distillation device (auto: the local GPU when there is one; bf16 AMP on CUDA only)."),
         click.option("--augment", multiple=True, type=click.Choice(["hflip", "shift"]),
@@ -79,5 +87,5 @@ def pop_distill(kwargs: dict[str, Any]) -> dict[str, Any]:
         use_labels=not values["kd_no_labels"], hints=values["hints"], hint_weight=values["hint_weight"],
         patience=values["patience"], keep_best=not values["no_keep_best"], checkpoint_every=values["checkpoint_every"],
         checkpoint_dir=values["checkpoint_dir"], resume=values["resume"], augment=values["augment"],
-        device=values["distill_device"])
+        device=values["distill_device"], qat=values["qat"], qat_epochs=values["qat_epochs"], qat_lr=values["qat_lr"])
     return api_args

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -10,7 +10,8 @@ AUGMENTATIONS = ("hflip", "shift")
 
 # settings that change how a run is driven, not what it computes: a checkpoint written under
 # other values of these is still a valid starting point for --resume
-NON_RESULT_FIELDS = ("resume", "checkpoint_dir", "checkpoint_every")
+# (the qat_* fields do not change the FP32 distillation, and the QAT phase carries them as epochs / lr)
+NON_RESULT_FIELDS = ("resume", "checkpoint_dir", "checkpoint_every", "qat", "qat_epochs", "qat_lr")
 
 
 class Optimizer(str, Enum):
@@ -58,6 +59,11 @@ class DistillConfig:
     augment: tuple[str, ...] = ()  # "hflip", "shift" (image batches N,C,H,W)
     amp: bool = True  # bf16 autocast on CUDA; never on CPU
     device: str = "auto"  # auto | cpu | cuda
+    # quantization-aware distillation: an extra INT8 variant fine-tuned with fake quantization
+    # against the FP32 teacher (edgekit.qat), after the FP32 distillation (if any)
+    qat: bool = False
+    qat_epochs: int = 3
+    qat_lr: float | None = None  # None: lr / 10 (fine-tuning a converged model with rounding noise)
 
     def __post_init__(self) -> None:
         checks = [
@@ -76,6 +82,8 @@ class DistillConfig:
             (all(a in AUGMENTATIONS for a in self.augment),
              f"unknown augmentation in {list(self.augment)} (known: {', '.join(AUGMENTATIONS)})"),
             (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda (got {self.device!r})"),
+            (self.qat_epochs >= 1, f"QAT epochs must be >= 1 (got {self.qat_epochs})"),
+            (self.qat_lr is None or self.qat_lr > 0, f"QAT learning rate must be > 0 (got {self.qat_lr})"),
         ]
         for ok, message in checks:
             if not ok:
@@ -90,6 +98,12 @@ class DistillConfig:
         data["hints"] = [f"{h.student}:{h.teacher}" for h in self.hints]
         data["augment"] = list(self.augment)
         return data
+
+    def qat_phase(self) -> DistillConfig:
+        """The settings of the QAT fine-tune: same loss, optimizer and schedule shape; its own epochs and
+        learning rate; logits only (hint layers name modules, which an exported graph does not have)."""
+        return replace(self, epochs=self.qat_epochs, steps=None, lr=self.qat_lr or self.lr / 10, hints=(),
+                       qat=False)
 
     def result_fields(self) -> dict[str, Any]:
         """The settings that determine the trained weights (what a resumed checkpoint must match)."""

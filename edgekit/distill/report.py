@@ -54,8 +54,13 @@ def render_distillation_markdown(d: dict[str, Any]) -> list[str]:
         lines.append(f"- ![loss and accuracy]({d['files']['plot']})")
     elif d.get("plot_error"):
         lines.append(f"- no plot: {d['plot_error']}")
-    lines += ["", "| epoch | step | lr | loss | KD | CE | hint | eval acc % | agree % |", "|---|---|---|---|---|---|---|---|---|"]
-    for row in d.get("history", []):
+    return lines + history_table(d.get("history", []))
+
+
+def history_table(history: list[dict[str, Any]]) -> list[str]:
+    """The per-epoch log of the distillation loop as a Markdown table (FP32 distillation and QAT)."""
+    lines = ["", "| epoch | step | lr | loss | KD | CE | hint | eval acc % | agree % |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in history:
         cells = [str(row.get("epoch")), str(row.get("step"))]
         cells += ["-" if row.get(k) is None else f"{row[k]:.4g}" for k in ("lr", "loss", "kd", "ce", "hint")]
         cells += ["-" if row.get(k) is None else f"{row[k]:.2f}" for k in ("eval_accuracy", "eval_agreement")]

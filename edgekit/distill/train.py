@@ -316,7 +316,7 @@ def _write_log(history: list[dict[str, Any]], directory: Path) -> None:
     (directory / "log.csv").write_text("\n".join(lines) + "\n")
 
 
-def _run_epoch(s: _Setup, state: _State, progress: Progress, checkpoint_dir: Path | None) -> int:
+def _run_epoch(s: _Setup, state: _State, progress: Progress, checkpoint_dir: Path | None, key: str) -> int:
     epoch = state.step // s.steps_per_epoch
     order = _epoch_order(len(s.x), s.seed, epoch)
     s.model.train()
@@ -328,7 +328,7 @@ def _run_epoch(s: _Setup, state: _State, progress: Progress, checkpoint_dir: Pat
         for name, value in parts.items():
             state.running[name] = state.running.get(name, 0.0) + value
         state.running["count"] = state.running.get("count", 0.0) + 1
-        progress.update("distill", state.step, s.total, f"distill epoch {epoch + 1} loss {parts['loss']:.4f}")
+        progress.update(key, state.step, s.total, f"{key} epoch {epoch + 1} loss {parts['loss']:.4f}")
         every = s.cfg.checkpoint_every
         if every and state.step % every == 0 and checkpoint_dir is not None and s.env.is_main:
             save_checkpoint(s, state, checkpoint_dir)
@@ -337,11 +337,11 @@ def _run_epoch(s: _Setup, state: _State, progress: Progress, checkpoint_dir: Pat
 
 def distill(teacher: nn.Module, student: nn.Module, train: Dataset, evald: Dataset | None, cfg: DistillConfig, *,
             seed: int = 0, checkpoint_dir: Path | None = None, log_dir: Path | None = None,
-            progress: Progress | None = None) -> DistillResult:
+            progress: Progress | None = None, progress_key: str = "distill") -> DistillResult:
     """Train ``student`` (in place) against ``teacher`` on ``train``; evaluate on ``evald`` each epoch.
 
     Only rank 0 writes (checkpoints in ``checkpoint_dir``, log.csv/log.json in ``log_dir``). Steps are
-    reported as ``progress.update("distill", ...)``: the caller starts and finishes that task.
+    reported as ``progress.update(progress_key, ...)``: the caller starts and finishes that task.
     With ``cfg.resume`` the last checkpoint in ``checkpoint_dir`` is continued.
     """
     progress = progress or NullProgress()
@@ -357,7 +357,7 @@ def distill(teacher: nn.Module, student: nn.Module, train: Dataset, evald: Datas
     started = time.perf_counter()
     try:
         while state.step < s.total and not state.stopped_early:
-            epoch = _run_epoch(s, state, progress, checkpoint_dir)
+            epoch = _run_epoch(s, state, progress, checkpoint_dir, progress_key)
             _end_epoch(s, state, epoch, evald, teacher_top1, started)
             if writes and checkpoint_dir is not None:
                 save_checkpoint(s, state, checkpoint_dir)

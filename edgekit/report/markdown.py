@@ -92,6 +92,10 @@ def render_markdown(report: Report) -> str:
         from edgekit.sweep.report import render_sweep_markdown
 
         lines += render_sweep_markdown(report)
+    if report.qat:
+        from edgekit.qat.report import render_qat_markdown
+
+        lines += render_qat_markdown(report.qat)
     lines += ["", "## Data", ""] + [f"- {k}: {v}" for k, v in report.data.items()]
     if report.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]

@@ -53,6 +53,7 @@ class Report:
     pruning: dict[str, Any] | None = None
     distillation: dict[str, Any] | None = None
     sweep: dict[str, Any] | None = None  # edgekit sweep: trials, Pareto front, cache counts
+    qat: dict[str, Any] | None = None  # quantization-aware distillation (--qat): PTQ vs QAT
     schema_version: int = SCHEMA_VERSION
     out_dir: str = ""
 

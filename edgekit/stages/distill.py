@@ -17,6 +17,16 @@ from edgekit.stages.base import RunContext
 log = logging.getLogger(__name__)
 
 
+def keep_checkpoint(checkpoint_dir: Path, stage_dir: Path) -> None:
+    """The resumable copy lived outside the bundle (a killed run deletes its build dir); the
+    finished run keeps its final checkpoint in the bundle and frees the outside one."""
+    last = checkpoint_dir / "last.pt"
+    if last.is_file() and checkpoint_dir != stage_dir / "checkpoints":
+        (stage_dir / "checkpoints").mkdir(exist_ok=True)
+        shutil.copy2(last, stage_dir / "checkpoints" / "last.pt")
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+
 class DistillStage:
     """Teacher: the original model (``ctx.teacher``; the input artifact when ``student`` is given).
     Student: the consumed artifact (the pruned model), or ``student`` (a module from ``module:factory``)."""
@@ -81,13 +91,7 @@ class DistillStage:
             summary["plot_error"] = plot_error
         else:
             files["plot"] = "training.png"
-        last = checkpoint_dir / "last.pt"
-        if last.is_file() and checkpoint_dir != stage_dir / "checkpoints":
-            # the resumable copy lived outside the bundle (a killed run deletes its build dir); the
-            # finished run keeps its final checkpoint in the bundle and frees the outside one
-            (stage_dir / "checkpoints").mkdir(exist_ok=True)
-            shutil.copy2(last, stage_dir / "checkpoints" / "last.pt")
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        keep_checkpoint(checkpoint_dir, stage_dir)
         files["checkpoint"] = "checkpoints/last.pt"
         summary["files"] = files
         summary["history"] = history

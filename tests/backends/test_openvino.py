@@ -158,3 +158,21 @@ def test_bench_an_ir(ov_bundle: Path, ov_profile: Path, tmp_path: Path) -> None:
     assert code == 0, output
     result = json.loads(out.read_text())
     assert result["details"]["precision"] == "f32" and "batch_1" in result["latency_ms"]
+
+
+@pytest.mark.slow
+def test_qat_qdq_onnx_compiles_to_an_int8_ir(demo_assets, ov_profile: Path, tmp_path: Path) -> None:
+    """--qat on OpenVINO: the QDQ ONNX goes through compile-qat (never NNCF) and runs INT8 in the CPU plugin."""
+    pytest.importorskip("torchao", reason="--qat needs torchao (edgekit[qat])")
+    out = tmp_path / "qat"
+    code, output = run("compress", "edgekit.zoo:digits_cnn", "--weights", demo_assets.weights, "--profile", ov_profile,
+                       "--calib-data", demo_assets.calib, "--eval-data", demo_assets.eval, "--out", out,
+                       "--distill", "--qat", "--qat-epochs", "1", "--train-data", demo_assets.train,
+                       "--batch-sizes", "1")
+    assert code == 0, output
+    qat = variants(out)["int8-qat"]
+    assert qat["artifact"] == "stages/05-compile-qat/model.xml" and qat["status"] == "accepted"
+    assert qat["int8_coverage"]["int8_nodes"] == 4 and qat["int8_coverage"]["float_nodes"] == 0
+    assert qat["accuracy_drop"] <= 1.0
+    stages = [json.loads(p.read_text())["step"] for p in sorted(out.glob("stages/*/stage.json"))]
+    assert stages == ["export", "compile", "quantize-int8", "qat", "compile-qat"]
