@@ -110,7 +110,7 @@ def _student_steps(export: ExportConfig, prune: PruneConfig | None, distill: Dis
 
 
 def _qat_steps(distill: DistillConfig, export: ExportConfig, source: str, prefix: str, precisions: tuple[str, ...],
-               native: Format) -> tuple[list[Step], dict[str, str]]:
+               native: Format, backend_name: str = "") -> tuple[list[Step], dict[str, str]]:
     """The QAT variant beside the PTQ one: its QDQ ONNX is never re-quantized, only compiled (OpenVINO)."""
     import importlib.util
 
@@ -119,6 +119,11 @@ def _qat_steps(distill: DistillConfig, export: ExportConfig, source: str, prefix
     if importlib.util.find_spec("torchao") is None:
         raise BackendUnavailableError("Quantization-aware distillation (--qat) needs torchao (PT2E fake quantization), "
                                       "which is not installed.", "pip install 'edgekit[qat]' (or torchao), or drop --qat.")
+    if backend_name == "tensorrt":
+        raise PipelineError("--qat is not available for TensorRT profiles yet: its QDQ export (torch.export + "
+                            "dynamo ONNX) has not been validated against TensorRT's explicit-quantization rules.",
+                            "Drop --qat (the TensorRT INT8 PTQ variant is still built), or use an onnxruntime/openvino "
+                            "profile for QAT.")
     if "int8" not in precisions:
         raise PipelineError(f"--qat fine-tunes the INT8 variant, but the profile builds only {', '.join(precisions)}.",
                             "Add \"int8\" to [compile] precisions in the profile, or drop --qat.")
@@ -157,7 +162,7 @@ def build_plan(input_format: Format, precisions: tuple[str, ...], backend_name: 
         kinds.update(pruned_kinds)
         trained = small[-1].source  # the torch model the student's export consumes (distilled, or only pruned)
     if distill is not None and distill.qat:
-        more, qat = _qat_steps(distill, export, trained, prefix, precisions, native)
+        more, qat = _qat_steps(distill, export, trained, prefix, precisions, native, backend_name)
         steps += more
         variants.update(qat)
         kinds.update({name: "int8" for name in qat})

@@ -197,3 +197,23 @@ def test_quantize_stage_without_calibration_data(tmp_path):
     with pytest.raises(PipelineError, match="calibration data") as info:
         QuantizeStage("int8").run(Artifact(Format.ONNX, src), make_ctx(), tmp_path)
     assert "--calib-data" in info.value.hint
+
+
+def test_qat_is_refused_for_tensorrt_profiles():
+    """QAT output is not validated against TensorRT's Q/DQ rules yet: the plan refuses before any work."""
+    import importlib.util
+
+    import pytest
+
+    from edgekit.artifact import Format
+    from edgekit.distill.config import DistillConfig
+    from edgekit.errors import PipelineError
+    from edgekit.pipeline import build_plan
+    from edgekit.pruning.config import PruneConfig
+    from edgekit.stages.export import ExportConfig
+
+    if importlib.util.find_spec("torchao") is None:
+        pytest.skip("torchao is not installed (pip install 'edgekit[qat]')")
+    with pytest.raises(PipelineError, match="not available for TensorRT"):
+        build_plan(Format.TORCH, ("int8", "fp16"), "tensorrt", ExportConfig((1, 1, 8, 8), 17),
+                   prune=PruneConfig(ratio=0.5), distill=DistillConfig(qat=True))
