@@ -22,7 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-BEGIN, END = "<!-- BEGIN distill -->", "<!-- END distill -->"
+from results_md import write_block  # the marked-block writer every suite shares (script dir on sys.path)
+
+BLOCK = "distill"  # RESULTS.md block, written by results_md.write_block
 
 ARMS = [  # name, what it shows, DistillConfig overrides
     ("fine-tune (CE, labels)", {"alpha": 0.0}),
@@ -72,7 +74,7 @@ def table(rows: list[dict[str, float]], args: argparse.Namespace, wall: float) -
     import torch
 
     teacher = statistics.mean(r["teacher"] for r in rows)
-    lines = [BEGIN, "## Distillation: accuracy recovery after pruning (digits CNN)", "",
+    lines = ["## Distillation: accuracy recovery after pruning (digits CNN)", "",
              f"Produced by `python benchmarks/run_distill.py --seeds {args.seeds} --epochs {args.epochs} "
              f"--ratio {args.ratio} --lr {args.lr}` in {wall:.0f} s (torch {torch.__version__}, Python "
              f"{platform.python_version()}, 1 thread). Structured pruning of {args.ratio:.0%} of the channels of "
@@ -105,18 +107,8 @@ def table(rows: list[dict[str, float]], args: argparse.Namespace, wall: float) -
               "run within 1 point (`tests/cli/test_cli_distill.py`, measured 98.70% vs 98.70% at 2 epochs) and both "
               "ranks end with bitwise-identical weights; a run killed at step 13 and resumed from its step-10 "
               "checkpoint ends with bitwise-identical weights and the same per-epoch log "
-              "(`tests/unit/test_distill_train.py`).", END]
+              "(`tests/unit/test_distill_train.py`)."]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""  # re-read: other sections change concurrently
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(run_seed(seed, args.epochs, args.ratio, args.lr))
         print(f"seed {seed}: " + ", ".join(f"{k} {v:.2f}" for k, v in rows[-1].items()), file=sys.stderr)
     section = table(rows, args, time.perf_counter() - started)
-    write_section(args.out, section)
+    write_block(args.out, BLOCK, section)
     print(section)
     return 0
 

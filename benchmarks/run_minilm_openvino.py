@@ -24,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from results_md import write_block  # the marked-block writer every suite shares (script dir on sys.path)
+
 HERE = Path(__file__).resolve().parent
-BEGIN, END = "<!-- BEGIN minilm-openvino -->", "<!-- END minilm-openvino -->"
+BLOCK = "minilm-openvino"  # RESULTS.md block, written by results_md.write_block
 
 
 def real_sentences(n: int) -> list[str]:
@@ -140,7 +142,7 @@ def write(out: Path, sentences, cos, rounds, coverage, info, quant_s, seq_len) -
     ratios = sorted(i / f for f, i in rounds)
     held_out = cos[1::2]
     verdict = "PASS" if cos.mean() >= 0.99 and len(sentences) >= 50 else "FAIL"
-    lines = [BEGIN, "## all-MiniLM-L6-v2 INT8 on OpenVINO (edgekit's NNCF recipe)", "",
+    lines = ["## all-MiniLM-L6-v2 INT8 on OpenVINO (edgekit's NNCF recipe)", "",
              f"Produced by `python benchmarks/run_minilm_openvino.py` on {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, "
              f"OpenVINO {ov.__version__}, 2 threads, INFERENCE_PRECISION_HINT=f32, batch 1.", "",
              f"- {len(sentences)} real English sentences (scikit-learn's bundled dataset descriptions, then Python's reference manual); calibration on every "
@@ -156,14 +158,9 @@ def write(out: Path, sentences, cos, rounds, coverage, info, quant_s, seq_len) -
              f"{ratios[len(ratios) // 2]:.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f}) | | |",
              f"| FP32 / INT8 median ms per round | {', '.join(f'{f:.2f} / {i:.2f}' for f, i in rounds)} | | |",
              "", "Not via `edgekit compress`: the pipeline takes single-input models; this drives the same backend "
-             "quantizer with the tokenizer's three inputs.", END]
-    text = out.read_text() if out.exists() else ""
+             "quantizer with the tokenizer's three inputs."]
     block = "\n".join(lines)
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    out.write_text(text)
+    write_block(out, BLOCK, block)
     print(block)
 
 
