@@ -17,33 +17,19 @@ applies, so QAT and PTQ artifacts fuse the same way in ORT:
 from __future__ import annotations
 
 import contextlib
-import logging
 import operator
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.fx import GraphModule, Node
 
+from edgekit.stages.export import quiet_exporter
 
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
+
+def quiet() -> contextlib.AbstractContextManager[None]:
     """torchao logs a warning per optional CUDA kernel library it cannot load, and export warns a lot."""
-    names = ("torchao", "torch.utils._pytree", "torch.onnx", "torch.export", "torch._dynamo", "onnxscript",
-             "torch._export", "torchao.kernel.intmm")
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
+    return quiet_exporter(("torchao", "torch.utils._pytree", "torch._export", "torchao.kernel.intmm"))
 
 
 with quiet():

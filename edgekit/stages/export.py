@@ -26,9 +26,13 @@ class ExportConfig:
     dynamic_batch: bool = True
 
 
+EXPORT_LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")
+
+
 @contextlib.contextmanager
-def _quiet_exporter():
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+def quiet_exporter(extra_loggers: tuple[str, ...] = ()):
+    """Warnings off and these loggers (the exporter's, plus ``extra_loggers``) at ERROR for the block."""
+    loggers = [logging.getLogger(n) for n in (*EXPORT_LOGGERS, *extra_loggers)]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
@@ -63,7 +67,7 @@ class ExportStage:
         example = torch.zeros(self.config.input_shape, dtype=torch.float32)
         program = artifact.meta.get("exported_program")
         try:
-            with _quiet_exporter(), torch.no_grad():
+            with quiet_exporter(), torch.no_grad():
                 if program is not None:
                     torch.onnx.export(program, (example,), str(out), dynamo=True, external_data=False,
                                       input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], verbose=False)
