@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.artifact import Artifact, Format, sha256_path
-from edgekit.bundle import check_output, staged_output
+from edgekit.bundle import staged_output
 from edgekit.data import Dataset
 from edgekit.errors import BackendUnavailableError, ModelNotFoundError, PipelineError
 from edgekit.profile import Profile
@@ -27,7 +27,7 @@ from edgekit.report.schema import Report
 
 
 def _load_bundle(bundle: Path) -> tuple[dict[str, Any], Profile]:
-    from edgekit.profile import _build
+    from edgekit.profile import profile_from_dict
 
     deploy = bundle / "deploy"
     info_path = deploy / "bundle.json"
@@ -36,8 +36,8 @@ def _load_bundle(bundle: Path) -> tuple[dict[str, Any], Profile]:
                                  "Make one with `edgekit compress MODEL --profile jetson-orin-nano ... --out BUNDLE` "
                                  "(any tensorrt profile, see `edgekit profiles list`).")
     info = json.loads(info_path.read_text(encoding="utf-8"))
-    profile = _build(Profile, json.loads((deploy / "profile.json").read_text(encoding="utf-8")),
-                     str(deploy / "profile.json"), "")
+    profile = profile_from_dict(json.loads((deploy / "profile.json").read_text(encoding="utf-8")),
+                                str(deploy / "profile.json"))
     return info, profile
 
 
@@ -101,7 +101,6 @@ def build_engines(bundle: str | Path, *, variants: tuple[str, ...] = (), force: 
     progress = progress or NullProgress()
     env = trt_build.environment()
     out = bundle / "device" / device_slug(env)
-    check_output(out, force)
     reference = _reference(deploy, info)
     warnings = []
     expected = profile.target.power_mode

@@ -245,6 +245,11 @@ def parse_profile(text: str, source: str) -> Profile:
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"Invalid profile: {source} is not valid TOML ({exc}).",
                            "Fix the syntax; see profiles/*.toml for examples.") from exc
+    return profile_from_dict(data, source)
+
+
+def profile_from_dict(data: dict[str, Any], source: str) -> Profile:
+    """A profile from its dict form (``Profile.to_dict()``, e.g. a bundle's deploy/profile.json), checked as strictly as a file."""
     return _build(Profile, data, source, "")
 
 
