@@ -81,7 +81,7 @@ def verify_and_bench(name: str, precision: str, artifact: Artifact, root: Path, 
                      backend: Backend, profile: Profile, progress: Progress) -> VariantResult:
     result = verify_variant(name, precision, artifact, root, reference, backend, profile)
     assert artifact.path is not None
-    if getattr(backend, "measures_on_host", True):
+    if backend.measures_on_host:
         benchmark_into(result, artifact.path, reference, backend, profile, progress)
     elif result.status != "pending":  # checked on ONNX Runtime's CPU as a proxy; built and timed on the device
         result.runtime = {"engine": "built on the device", "host_check": "onnxruntime CPU (same ONNX, same Q/DQ)"}
@@ -98,7 +98,7 @@ def verify_variant(name: str, precision: str, artifact: Artifact, root: Path, re
                            artifact=str(path.relative_to(root)), size_bytes=sum(size_bytes(f) for f in files),
                            sha256=sha256_path(path) if len(files) == 1 else _combined_sha256(files),
                            quantization=artifact.meta.get("quantization"))
-    if not getattr(backend, "measures_on_host", True) and precision == "fp16":
+    if not backend.measures_on_host and precision == "fp16":
         result.status, result.reason = "pending", ("FP16 is a TensorRT build setting: its parity, accuracy and latency "
                                                    "are measured on the device by edgekit build-engine")
         result.runtime = {"engine": "built on the device"}

@@ -119,7 +119,7 @@ class CompressJob:
             artifacts, records = run_plan(plan, self._source(), ctx, root, versions)
             variants = [verify_and_bench(name, plan.precision(name), artifacts[step], root, reference, self.backend,
                                          self.profile, self.progress) for name, step in plan.variants.items()]
-            untimed = None if getattr(self.backend, "measures_on_host", True) else self.profile.compile.precisions
+            untimed = None if self.backend.measures_on_host else self.profile.compile.precisions
             chosen, why = recommend(variants, untimed)
             report = self._report(artifacts[plan.steps[0].id], variants, chosen, why, reference)
             if "prune" in artifacts:
@@ -148,7 +148,7 @@ class CompressJob:
                             "data; trust the accuracy figures, not the parity on random inputs.")
         if reference.accuracy is None:
             warnings.append("No labelled evaluation data: the accuracy budget could not be enforced.")
-        if not getattr(self.backend, "measures_on_host", True):
+        if not self.backend.measures_on_host:
             warnings.append(f"No TensorRT engine was built here ({getattr(self.backend, 'host', '')}): FP32/INT8 ONNX "
                             "were checked on ONNX Runtime's CPU, nothing was timed. On the device run "
                             "`edgekit build-engine BUNDLE` (or deploy/jetson/build_engine.sh): it builds, verifies "

@@ -38,6 +38,9 @@ class Session(Protocol):
 class Backend(Protocol):
     name: ClassVar[str]
     native_format: ClassVar[Format]
+    # False when this host cannot run the backend's artifacts (TensorRT without a GPU): variants are then
+    # checked on a host proxy, never timed, and the device measures them (edgekit build-engine)
+    measures_on_host: bool
 
     def versions(self) -> dict[str, str]: ...
 

@@ -81,6 +81,7 @@ def calibration_method(name: str) -> Any:
 class OnnxRuntimeBackend:
     name: ClassVar[str] = "onnxruntime"
     native_format: ClassVar[Format] = Format.ONNX
+    measures_on_host: ClassVar[bool] = True
 
     def versions(self) -> dict[str, str]:
         import onnx

@@ -97,6 +97,7 @@ def _weight_quantized_layers(model: Any) -> set[str]:
 class OpenVinoBackend:
     name: ClassVar[str] = "openvino"
     native_format: ClassVar[Format] = Format.OPENVINO_IR
+    measures_on_host: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self.core = ov.Core()

@@ -94,7 +94,7 @@ def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, *, eval_data: A
         raise DataError("A sweep needs labelled evaluation data: the accuracy budget decides which variants count.",
                         "Pass --eval-data (a .npz with x and y, or an image folder).")
     backend = get_backend(prof.target.backend)
-    if not getattr(backend, "measures_on_host", True):
+    if not backend.measures_on_host:
         raise PipelineError(f"A sweep picks variants by latency measured on the target runtime, and this machine "
                             f"cannot run the {prof.name} profile's engines ({getattr(backend, 'host', '')}).",
                             "Run the sweep on the device (Jetson/GPU with TensorRT), or use edgekit compress here "
