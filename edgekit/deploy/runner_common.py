@@ -222,6 +222,8 @@ def print_human(result):
         b = key.split("_")[1]
         print(f"{b:>6} {s['p50']:9.3f} {s['p90']:9.3f} {s['p99']:9.3f} {s['mean']:9.3f} {result['throughput_per_s'][key]:10.1f}")
     for key, value in result.get("details", {}).items():
+        if isinstance(value, dict) and all(isinstance(v, dict) and "p50" in v for v in value.values()):
+            value = ", ".join(f"{b.split('_')[1]}: p50 {v['p50']:.3f} p99 {v['p99']:.3f}" for b, v in value.items())
         print(f"{key}: {value}")
     for w in result.get("energy_windows", []):
         print(f"energy load {w['trial'] + 1}: {w['inferences']} inferences in {w['seconds']:.2f} s at batch {w['batch_size']}")

@@ -43,6 +43,10 @@ def runtime_line(runtime: dict) -> str:
         parts.append(f"float layers ran in {runtime['precision']}")
     if "hint" in runtime:
         parts.append(f"hint {runtime['hint']}, {runtime.get('streams', '?')} stream(s)")
+    if runtime.get("plugin_latency_ms"):
+        batch, stats = next(iter(runtime["plugin_latency_ms"].items()))
+        parts.append(f"plugin's own latency p50 {stats['p50']:.3f} ms at {batch} (InferRequest.latency; the table's "
+                     "p50 is the wall clock of the Python call)")
     if "load_cold_s" in runtime:
         parts.append(f"compile cold {runtime['load_cold_s']:.3f} s / warm (cached) {runtime['load_warm_s']:.3f} s")
     if "async_items_per_s" in runtime:

@@ -84,6 +84,7 @@ def test_report_names_the_precision_that_ran_and_the_cache(ov_bundle: Path) -> N
         assert v["runtime"]["load_cold_s"] > 0 and v["runtime"]["load_warm_s"] > 0
         assert v["runtime"]["async_requests"] >= 1 and v["runtime"]["async_items_per_s"] > 0
     assert "float layers ran in f32" in (ov_bundle / "report.md").read_text()
+    assert "plugin's own latency p50" in (ov_bundle / "report.md").read_text()
 
 
 def test_deploy_runner_is_standalone(ov_bundle: Path) -> None:
@@ -94,6 +95,9 @@ def test_deploy_runner_is_standalone(ov_bundle: Path) -> None:
                     "--precision", "f32", "--json", str(out)], check=True, capture_output=True)
     result = json.loads(out.read_text())
     assert result["runtime"] == "openvino" and result["parity_vs_reference"]["top1_agreement"] >= 0.875
+    # the plugin's own time per timed call (InferRequest.latency), never longer than the wall clock around it
+    plugin, wall = result["details"]["plugin_latency_ms"]["batch_1"], result["latency_ms"]["batch_1"]
+    assert plugin["iterations"] == 3 and 0 < plugin["min"] <= wall["min"] and plugin["mean"] <= wall["mean"]
     assert "OpenVINO" in (deploy / "README.md").read_text()
 
 
