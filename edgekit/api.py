@@ -49,7 +49,7 @@ def resolve_profile(profile: str | Path | Profile | None, *, max_accuracy_drop: 
 
 
 def _input_shape(explicit: Sequence[int] | None, model: LoadedModel, *datasets: Dataset | None) -> tuple[int, ...] | None:
-    data_shape = next(((1, *d.x.shape[1:]) for d in datasets if d is not None), None)
+    data_shape = next(((1, *d.sample_shape) for d in datasets if d is not None and d.sample_shape is not None), None)
     if explicit is not None:
         shape = tuple(int(v) for v in explicit)
         if data_shape is not None and tuple(shape[1:]) != tuple(data_shape[1:]):
@@ -121,12 +121,49 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, calib_d
     loaded = load_model(model, weights=weights, trust_pickle=trust_pickle)
     calib, evald = _load_datasets(prof, calib_data, eval_data, image_prep, seed)
     train = _training_data(train_data, distill, image_prep)
+    _check_multi_input(loaded, prof, prune, distill, calib, evald)
     shape = _input_shape(input_shape, loaded, calib, evald, train)
     calib = _require_calibration(prof, calib, calib_random, shape, seed)
     job = CompressJob(loaded, prof, backend, calib, evald, shape, seed, progress or NullProgress(),
                       command=list(sys.argv), prune=prune, train=train,
                       distill=_with_checkpoint_dir(distill, out), student=_load_student(student, student_weights))
     return job.run(out, force)
+
+
+def _check_multi_input(model: LoadedModel, profile: Profile, prune: PruneConfig | None,
+                       distill: DistillConfig | None, *datasets: Dataset | None) -> None:
+    """Multi-input data (named arrays) is supported for ONNX models on ONNX Runtime and OpenVINO: plain
+    FP32 + INT8 (PTQ) variants, verified and timed like any other. Say so before any work when asked more."""
+    given = [d for d in datasets if d is not None]
+    if not any(d.multi_input for d in given):
+        return
+    if not all(d.multi_input for d in given):
+        raise DataError("The calibration and evaluation data disagree: one is named arrays (a multi-input model), "
+                        "the other a single array.", "Save both the same way, one array per model input.")
+    names = [sorted(d.x) for d in given]
+    if any(n != names[0] for n in names):
+        raise DataError(f"The calibration and evaluation data name different inputs ({' vs '.join(map(str, names))}).",
+                        "Save both with one array per model input, named after it.")
+    if model.is_torch:
+        source = next(d.source for d in given if d.multi_input)
+        raise DataError(f"The data from {source} has no array named 'x' but {', '.join(names[0])}: for a torch "
+                        f"model ({model.source}) edgekit reads the inputs from x (and labels from y). Named "
+                        "arrays, one per input, are for multi-input ONNX models.",
+                        "Save it with np.savez(path, x=inputs, y=labels); for a multi-input model export it to "
+                        "ONNX with input_names matching the arrays (torch.onnx.export(..., input_names=[...])).")
+    blockers = []
+    if prune is not None:
+        blockers.append("pruning (--prune) needs a torch model")
+    if distill is not None:
+        blockers.append("distillation (--distill) needs a torch model")
+    if profile.target.backend not in ("onnxruntime", "openvino"):
+        blockers.append(f"the {profile.target.backend} bundle and runner feed single-input models "
+                        "(use a cpu-onnxruntime, arm64-onnxruntime or OpenVINO profile)")
+    if blockers:
+        raise PipelineError(f"Multi-input models (data with named arrays: {', '.join(names[0])}) are supported "
+                            "for ONNX models on ONNX Runtime and OpenVINO, FP32 and INT8; here " + "; ".join(blockers)
+                            + ".", "Pass the model as .onnx without --prune/--distill, with an ONNX Runtime or "
+                                   "OpenVINO profile.")
 
 
 def _training_data(train_data: Any, distill: DistillConfig | None, image_prep: ImagePreprocessing | None

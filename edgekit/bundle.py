@@ -78,7 +78,14 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
     shutil.copy2(DEPLOY_DIR / RUNNERS[report.backend], deploy / "run.py")
     shutil.copy2(DEPLOY_DIR / "runner_common.py", deploy / "runner_common.py")
     samples = min(8, reference.outputs.shape[0])
-    np.savez(deploy / "sample.npz", x=reference.inputs.x[:samples], ref=reference.outputs[:samples])
+    inputs = reference.inputs.head(samples)
+    np.savez(deploy / "sample.npz", **(inputs if isinstance(inputs, dict) else {"x": inputs}),
+             ref=reference.outputs[:samples])
+    if reference.inputs.multi_input:
+        input_text = ", ".join(f"`{k}` {v.dtype} shape {['N', *v.shape[1:]]}" for k, v in inputs.items())
+        input_text = f"Inputs (named arrays in sample.npz, N first): {input_text}."
+    else:
+        input_text = f"Input `{input_name}`: float32, shape {['N', *reference.inputs.x.shape[1:]]} (N first)."
     chosen = report.variant(report.recommended) if report.recommended else None
     tensorrt = report.backend == "tensorrt"
     model_file = "model" + (Path(chosen.artifact).suffix if chosen else RUNTIMES[report.backend][2])
@@ -99,7 +106,7 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
         iterations=profile.benchmark.iterations, samples=samples,
         top1=chosen.parity.get("top1_agreement", 0.0) if chosen else 0.0,
         cosine=chosen.parity.get("cosine", 0.0) if chosen else 0.0,
-        input_name=input_name, input_shape=["N", *reference.inputs.x.shape[1:]],
+        input_text=input_text,
         table=_markdown_table([variant_row(v) for v in report.variants]),
     )
     if chosen is None:

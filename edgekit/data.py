@@ -1,8 +1,10 @@
 """Calibration / evaluation data: a ``.npz`` (``x``, optional ``y``), an image folder with one
 sub-folder per class, or ``package.module:callable`` returning an iterable of batches.
 
-Everything is materialised as float32 numpy arrays with N first: calibration and evaluation
-sets for edge models are small, and every backend consumes numpy.
+Everything is materialised as numpy arrays with N first: calibration and evaluation sets for
+edge models are small, and every backend consumes numpy. A one-input model's data is one float32
+array; a multi-input model's (a tokenized transformer) is a dict of arrays named after the model's
+inputs (a .npz without ``x``: every array but ``y`` is an input), integer ids kept as integers.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.artifact import sha256_path
+from edgekit.deploy.runner_common import count, take
 from edgekit.errors import DataError, DataNotFoundError
 from edgekit.specs import import_attr, is_spec
 
@@ -30,7 +33,7 @@ class ImagePreprocessing:
 
 @dataclass
 class Dataset:
-    x: np.ndarray
+    x: Any  # np.ndarray, or dict[str, np.ndarray] (multi-input): N first
     y: np.ndarray | None = None
     source: str = "<array>"
     sha256: str | None = None
@@ -38,7 +41,20 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return int(self.x.shape[0])
+        return count(self.x)
+
+    @property
+    def multi_input(self) -> bool:
+        return isinstance(self.x, dict)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...] | None:
+        """One sample's shape (N dropped); None for multi-input data."""
+        return None if self.multi_input else tuple(self.x.shape[1:])
+
+    def head(self, n: int) -> Any:
+        """The first ``n`` samples' inputs."""
+        return take(self.x, slice(0, n))
 
     def subset(self, limit: int, seed: int) -> Dataset:
         """At most ``limit`` samples, drawn without replacement with a fixed seed."""
@@ -46,10 +62,12 @@ class Dataset:
             return self
         index = np.sort(np.random.default_rng(seed).choice(len(self), size=limit, replace=False))
         y = self.y[index] if self.y is not None else None
-        return Dataset(self.x[index], y, self.source, self.sha256, self.random, list(self.notes))
+        return Dataset(take(self.x, index), y, self.source, self.sha256, self.random, list(self.notes))
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "samples": len(self), "shape": list(self.x.shape[1:]),
+        shape: Any = ({k: list(v.shape[1:]) for k, v in self.x.items()} if self.multi_input
+                      else list(self.x.shape[1:]))
+        return {"source": self.source, "samples": len(self), "shape": shape,
                 "labels": self.y is not None, "sha256": self.sha256, "random": self.random}
 
 
@@ -63,7 +81,30 @@ def _as_array(value: Any, what: str, source: str) -> np.ndarray:
                         "Return numpy arrays or torch tensors.") from exc
 
 
-def _finish(x: np.ndarray, y: np.ndarray | None, source: str, digest: str | None) -> Dataset:
+def _finish_named(x: dict[str, Any], y: np.ndarray | None, source: str, digest: str | None) -> Dataset:
+    """A multi-input dataset: every array numeric with the same N; floats as float32, integers as int64."""
+    arrays = {}
+    for name, value in x.items():
+        array = _as_array(value, f"input '{name}'", source)
+        if array.ndim < 1 or array.shape[0] == 0 or not (np.issubdtype(array.dtype, np.number)
+                                                         or array.dtype == np.bool_):
+            raise DataError(f"Data {source}: input '{name}' has shape {tuple(array.shape)} and dtype {array.dtype}; "
+                            "every input needs at least one sample, N first, numeric.",
+                            "Store one array per model input, e.g. np.savez(path, input_ids=ids, attention_mask=mask).")
+        kind = np.float32 if np.issubdtype(array.dtype, np.floating) else (
+            np.bool_ if array.dtype == np.bool_ else np.int64)
+        arrays[str(name)] = np.ascontiguousarray(array, dtype=kind)
+    sizes = {k: v.shape[0] for k, v in arrays.items()}
+    if len(set(sizes.values())) != 1:
+        raise DataError(f"Data {source}: the inputs have different sample counts ({sizes}).",
+                        "Every input array needs the same N (pad token sequences to one length).")
+    first = _finish(np.zeros((next(iter(sizes.values())), 1), np.float32), y, source, digest)
+    return Dataset(arrays, first.y, source, digest)
+
+
+def _finish(x: Any, y: np.ndarray | None, source: str, digest: str | None) -> Dataset:
+    if isinstance(x, dict):
+        return _finish_named(x, y, source, digest)
     if x.ndim < 2 or x.shape[0] == 0:
         raise DataError(f"Data {source}: inputs have shape {tuple(x.shape)}; need at least one sample, N first.",
                         "Store inputs as x with shape (N, ...), e.g. (N, 3, 224, 224).")
@@ -85,10 +126,16 @@ def _load_npz(path: Path) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as archive:
             keys = set(archive.files)
-            if "x" not in keys:
+            named = sorted(keys - {"x", "y"})
+            if "x" not in keys and not named:
                 raise DataError(f"Data file {path} has no array named 'x' (found: {', '.join(sorted(keys)) or 'none'}).",
-                                "Save it with np.savez(path, x=inputs, y=labels).")
-            x = archive["x"]
+                                "Save it with np.savez(path, x=inputs, y=labels); a multi-input model takes one "
+                                "array per input, named after it (np.savez(path, input_ids=..., attention_mask=...)).")
+            if "x" in keys and named:
+                raise DataError(f"Data file {path} holds 'x' and also {', '.join(named)}: it is unclear which "
+                                "arrays are the model's inputs.",
+                                "Keep only x (one-input model) or only arrays named after the model's inputs, plus y.")
+            x = archive["x"] if "x" in keys else {k: archive[k] for k in archive.files if k != "y"}
             y = archive["y"] if "y" in keys else None
     except DataError:
         raise
@@ -187,7 +234,10 @@ def load_data(spec: Any, *, limit: int | None = None, image_prep: ImagePreproces
     if isinstance(spec, Dataset):
         return spec
     if isinstance(spec, tuple) and len(spec) == 2:
-        return _finish(_as_array(spec[0], "x", what), _as_array(spec[1], "y", what), f"<{what} arrays>", None)
+        x = spec[0] if isinstance(spec[0], dict) else _as_array(spec[0], "x", what)
+        return _finish(x, _as_array(spec[1], "y", what), f"<{what} arrays>", None)
+    if isinstance(spec, dict):  # named inputs of a multi-input model (a tokenizer's output)
+        return _finish(dict(spec), None, f"<{what} arrays>", None)
     if not isinstance(spec, (str, Path)):
         return _finish(_as_array(spec, "x", what), None, f"<{what} array>", None)
     text = str(spec)

@@ -54,8 +54,40 @@ def _torch_outputs(module: Any, x: np.ndarray, batch: int = 64) -> np.ndarray:
     return np.concatenate(outs)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return (text.splitlines() or [type(exc).__name__])[0][:300]
+
+
+def check_input_names(model: LoadedModel, inputs: Dataset) -> None:
+    """A multi-input ONNX model and its data must name the same inputs (a one-input model takes ``x``)."""
+    if model.is_torch:
+        return
+    import onnx
+
+    graph = onnx.load(str(model.onnx_path), load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+    names = [i.name for i in graph.input if i.name not in initializers]
+    if not inputs.multi_input:
+        if len(names) > 1:
+            raise ShapeMismatchError(
+                f"The model {model.source} has {len(names)} inputs ({', '.join(names)}) but the data from "
+                f"{inputs.source} is one array.",
+                f"Save one array per input, named after it: np.savez(path, {', '.join(f'{n}=...' for n in names)}"
+                "[, y=labels]).")
+        return
+    missing, extra = [n for n in names if n not in inputs.x], sorted(set(inputs.x) - set(names))
+    if missing or extra:
+        raise ShapeMismatchError(
+            f"The data from {inputs.source} names inputs {', '.join(sorted(inputs.x))}, but the model "
+            f"{model.source} takes {', '.join(names)}"
+            + (f" (missing: {', '.join(missing)}" if missing else " (") + (f"; unknown: {', '.join(extra)})" if extra else ")")
+            + ".", "Name each array in the .npz after the model input it feeds (the ONNX graph's input names).")
+
+
 def compute_reference(model: LoadedModel, inputs: Dataset, backend: Backend, profile: Profile) -> Reference:
     """Run the original on the verification inputs; a shape mismatch surfaces here, before any work."""
+    check_input_names(model, inputs)
     try:
         if model.is_torch:
             outputs, runtime = _torch_outputs(model.module, inputs.x), "torch eager"
@@ -63,11 +95,14 @@ def compute_reference(model: LoadedModel, inputs: Dataset, backend: Backend, pro
             outputs, runtime = backend.open(model.onnx_path, profile).run(inputs.x), "onnxruntime (original ONNX)"
     except Exception as exc:
         expected = f" The model expects {list(model.example_shape)}." if model.example_shape else ""
+        shape = inputs.describe()["shape"]
+        what = "input shapes" if inputs.multi_input else "sample shape"
+        fix = ("Check that each named array matches the model input of that name (dtype, sequence length)."
+               if inputs.multi_input else "Check that the data matches the model's input (layout N,C,H,W; image "
+                                          "size; channels).")
         raise ShapeMismatchError(
-            f"The model cannot run on the data from {inputs.source} (sample shape {list(inputs.x.shape[1:])}): "
-            f"{str(exc).splitlines()[0][:300]}.{expected}",
-            "Check that the data matches the model's input (layout N,C,H,W; image size; channels).",
-        ) from exc
+            f"The model cannot run on the data from {inputs.source} ({what} {shape}): "
+            f"{_first_line(exc)}.{expected}", fix) from exc
     return Reference(inputs, outputs, runtime)
 
 
@@ -104,7 +139,7 @@ def verify_variant(name: str, precision: str, artifact: Artifact, root: Path, re
         result.runtime = {"engine": "built on the device"}
         return result
     outputs = backend.open(path, profile).run(reference.inputs.x)
-    parity = compare(reference.outputs, outputs)
+    parity = compare(reference.outputs, outputs, reference.inputs.x)
     result.parity = parity.to_dict()
     if reference.accuracy is not None:
         result.accuracy = accuracy(outputs, reference.inputs.y)
@@ -120,7 +155,7 @@ def benchmark_into(result: VariantResult, path: Path, reference: Reference, back
                     profile: Profile, progress: Progress) -> None:
     b = profile.benchmark
     settings = settings_from_profile(profile)
-    sample = reference.inputs.x[: max(b.batch_sizes)]
+    sample = reference.inputs.head(max(b.batch_sizes))
     energy = plan_energy(EnergySettings.from_profile(profile), progress=progress, key=f"energy-{result.name}")
     bench = run_benchmark(backend.name, path, sample, settings, progress=progress, key=f"bench-{result.name}",
                           energy=energy.session)

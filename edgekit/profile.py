@@ -111,6 +111,9 @@ class VerifyConfig:
     # share of conv/matmul/gemm nodes that must run as integer kernels in the optimised graph
     min_int8_coverage: float = 0.8
     max_samples: int = 1024
+    # without labels: floor on the mean cosine between a variant's outputs and the original's, the guard against
+    # a broken quantization (all-MiniLM-L6-v2 under ORT's static INT8: 0.48); with labels the accuracy budget rules
+    min_cosine: float = 0.9
 
 
 @dataclass(frozen=True)

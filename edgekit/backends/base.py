@@ -32,7 +32,8 @@ class KernelCoverage:
 
 
 class Session(Protocol):
-    def run(self, x: np.ndarray) -> np.ndarray: ...
+    # x: one array, or a dict of arrays named after the model's inputs (a multi-input model)
+    def run(self, x: Any) -> np.ndarray: ...
 
 
 class Backend(Protocol):

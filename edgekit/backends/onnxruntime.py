@@ -33,8 +33,9 @@ class OrtSession:
     def __init__(self, session: Any) -> None:
         self.session = session
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        return runner.run_batched(self.session, np.ascontiguousarray(x, dtype=np.float32))
+    def run(self, x: Any) -> np.ndarray:
+        """First output for ``x``: an array, or a dict of arrays named after the model's inputs."""
+        return runner.run_batched(self.session, x)
 
     @property
     def fixed_batch(self) -> int | None:
@@ -42,13 +43,15 @@ class OrtSession:
 
 
 class CalibrationReader:
-    """Feeds calibration samples one batch at a time (the model's fixed batch, else 1)."""
+    """Feeds calibration samples one batch at a time (the model's fixed batch, else 1), as the session's
+    input dict (every named input of a multi-input model, each in the dtype the model declares)."""
 
-    def __init__(self, name: str, x: np.ndarray, batch: int) -> None:
-        if x.shape[0] < batch:
-            x = runner.make_batch(x, batch)  # fewer samples than a fixed batch: repeat them
-        chunks = [x[i:i + batch] for i in range(0, x.shape[0] - batch + 1, batch)]
-        self._items = iter([{name: np.ascontiguousarray(c)} for c in chunks])
+    def __init__(self, session: Any, x: Any, batch: int) -> None:
+        n = runner.common.count(x)
+        if n < batch:
+            x, n = runner.make_batch(x, batch), batch  # fewer samples than a fixed batch: repeat them
+        self._items = iter([runner.feed_of(session, runner.common.take(x, slice(i, i + batch)))
+                            for i in range(0, n - batch + 1, batch)])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._items, None)
@@ -68,7 +71,7 @@ def preprocess(src: Path, dst: Path) -> tuple[Path, list[str]]:
 
 def calibration_reader(src: Path, calib: Dataset, profile: Profile) -> CalibrationReader:
     session = runner.make_session(src, profile.target.threads, "disable")
-    return CalibrationReader(session.get_inputs()[0].name, calib.x, runner.fixed_batch(session) or 1)
+    return CalibrationReader(session, calib.x, runner.fixed_batch(session) or 1)
 
 
 def calibration_method(name: str) -> Any:

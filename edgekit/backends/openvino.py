@@ -65,8 +65,9 @@ class OvSession:
         """The precision the plugin resolved for float layers: 'f32', 'bf16' or 'f16'."""
         return self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        return runner.run_batched(self.compiled, np.ascontiguousarray(x, dtype=np.float32), batch_size=64)
+    def run(self, x: Any) -> np.ndarray:
+        """First output for ``x``: an array, or a dict of arrays named after the model's inputs."""
+        return runner.run_batched(self.compiled, x, batch_size=64)
 
 
 def _is_int8_weight(node: Any) -> bool:
@@ -121,11 +122,17 @@ class OpenVinoBackend:
 
     def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile,
                  evald: Dataset | None = None, max_drop: float | None = None) -> dict[str, Any]:
+        model = self.core.read_model(str(src))
+
+        def item(data: Dataset, i: int) -> Any:  # one sample as the model eats it: array, or dict by input name
+            x = runner.common.take(data.x, slice(i, i + 1))
+            specs = [(port.get_any_name(), None, port.get_element_type().to_dtype()) for port in model.inputs]
+            return runner.common.as_feed(x, specs)
+
         validation = None
         if evald is not None and evald.y is not None and max_drop is not None and profile.quantize.accuracy_control:
-            validation = [(evald.x[i:i + 1], int(evald.y[i])) for i in range(len(evald))]
-        quantized, info = self.quantize_model(self.core.read_model(str(src)),
-                                              [calib.x[i:i + 1] for i in range(len(calib))], profile,
+            validation = [(item(evald, i), int(evald.y[i])) for i in range(len(evald))]
+        quantized, info = self.quantize_model(model, [item(calib, i) for i in range(len(calib))], profile,
                                               validation=validation, max_drop=max_drop)
         ov.save_model(quantized, str(dst), compress_to_fp16=False)
         return info

@@ -115,7 +115,8 @@ def run_benchmark(backend_name: str, model: Path, sample: np.ndarray | None, set
         if sample is None:
             inputs = None
         else:
-            np.savez(inputs, x=np.ascontiguousarray(sample, dtype=np.float32))
+            arrays = sample if isinstance(sample, dict) else {"x": np.ascontiguousarray(sample, dtype=np.float32)}
+            np.savez(inputs, **arrays)  # named arrays: a multi-input model's inputs
         progress.start(key, f"benchmark {model.parent.name}/{model.name}", None)
         command = _command(runner, model, inputs, out, settings) + (energy.runner_args() if energy else [])
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -53,19 +53,28 @@ def fixed_batch(session):
     return dim if isinstance(dim, int) and dim > 0 else None
 
 
+def input_specs(session):
+    """[(name, shape with None for dynamic dims, numpy dtype)] of the model's inputs."""
+    return [(i.name, [d if isinstance(d, int) and d > 0 else None for d in i.shape],
+             common.onnx_dtype(getattr(i, "type", "tensor(float)"))) for i in session.get_inputs()]
+
+
+def feed_of(session, x):
+    """The session's input dict for ``x`` (one array, or a dict of arrays named after the inputs)."""
+    specs = input_specs(session)
+    x = common.as_feed(x, specs)
+    return x if isinstance(x, dict) else {specs[0][0]: x}
+
+
 def run_batched(session, x, batch_size=32):
     """First output for all of ``x``, run in chunks (padded up to a fixed batch when the model has one)."""
-    name = session.get_inputs()[0].name
-    return common.run_in_chunks(lambda chunk: session.run(None, {name: chunk})[0], x, fixed_batch(session), batch_size)
-
-
-def input_shape(session, batch_size):
-    shape = session.get_inputs()[0].shape
-    return [batch_size] + [d if isinstance(d, int) and d > 0 else 1 for d in shape[1:]]
+    x = common.as_feed(x, input_specs(session))
+    return common.run_in_chunks(lambda chunk: session.run(None, feed_of(session, chunk))[0], x,
+                                fixed_batch(session), batch_size)
 
 
 def infer_fn(session, batch):
-    feed = {session.get_inputs()[0].name: batch}
+    feed = feed_of(session, batch)
     return lambda: session.run(None, feed)
 
 
@@ -76,7 +85,7 @@ def time_session(session, batch, warmup, iterations, on_progress=None, clock=tim
 
 def energy_windows(session, batch, seconds, trials, ask=None, emit=None, clock=time.perf_counter):
     """Back-to-back inference on ``batch`` for ``seconds`` per trial (see runner_common.energy_loop)."""
-    return common.energy_loop(infer_fn(session, batch), batch.shape[0], seconds, trials, ask, emit, clock)
+    return common.energy_loop(infer_fn(session, batch), common.count(batch), seconds, trials, ask, emit, clock)
 
 
 class Adapter:
@@ -90,7 +99,7 @@ class Adapter:
 
     fixed_batch = staticmethod(fixed_batch)
     run_batched = staticmethod(run_batched)
-    input_shape = staticmethod(input_shape)
+    input_specs = staticmethod(input_specs)
     infer_fn = staticmethod(infer_fn)
 
     def extra(self, args, session, x, result):

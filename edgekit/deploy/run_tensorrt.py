@@ -145,8 +145,8 @@ class Adapter:
         return session.run(x)
 
     @staticmethod
-    def input_shape(session, batch_size):
-        return [batch_size] + session.sample_shape
+    def input_specs(session):
+        return [(session.input, [None] + session.sample_shape, session.dtypes[session.input])]
 
     @staticmethod
     def infer_fn(session, batch):

@@ -68,23 +68,83 @@ def energy_loop(infer, size, seconds, trials, ask=None, emit=None, clock=time.pe
     return windows
 
 
+# Inputs ("feeds") are one array (a single-input model) or a dict of named arrays (a multi-input model such
+# as a tokenized transformer: input_ids, attention_mask, ...), N first in every array.
+
+def count(x):
+    """Number of samples in an array or a dict of named arrays."""
+    return int(next(iter(x.values())).shape[0]) if isinstance(x, dict) else int(x.shape[0])
+
+
+def take(x, index):
+    """Rows ``index`` (a slice or an index array) of an array or of every array of a dict."""
+    if isinstance(x, dict):
+        return {k: np.ascontiguousarray(v[index]) for k, v in x.items()}
+    return np.ascontiguousarray(x[index])
+
+
+def _cat(parts):
+    if isinstance(parts[0], dict):
+        return {k: np.ascontiguousarray(np.concatenate([p[k] for p in parts])) for k in parts[0]}
+    return np.ascontiguousarray(np.concatenate(parts))
+
+
 def run_in_chunks(run_chunk, x, fixed=None, batch_size=32):
     """``run_chunk(chunk) -> outputs`` over all of ``x``; chunks are padded up to a fixed batch when the
     model has one (the padding rows are dropped from the result)."""
     step = fixed or batch_size
     outputs = []
-    for start in range(0, x.shape[0], step):
-        chunk = x[start:start + step]
-        real = chunk.shape[0]
+    for start in range(0, count(x), step):
+        chunk = take(x, slice(start, start + step))
+        real = count(chunk)
         if fixed and real < fixed:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - real, axis=0)])
-        outputs.append(np.asarray(run_chunk(np.ascontiguousarray(chunk)))[:real])
+            chunk = _cat([chunk, take(chunk, np.full(fixed - real, real - 1))])
+        outputs.append(np.asarray(run_chunk(chunk))[:real])
     return np.concatenate(outputs)
 
 
 def make_batch(x, batch_size):
-    reps = math.ceil(batch_size / x.shape[0])
-    return np.ascontiguousarray(np.concatenate([x] * reps)[:batch_size])
+    reps = math.ceil(batch_size / count(x))
+    return take(_cat([x] * reps), slice(0, batch_size))
+
+
+_ONNX_TYPES = {"float": "float32", "float16": "float16", "double": "float64", "int64": "int64", "int32": "int32",
+               "int8": "int8", "uint8": "uint8", "bool": "bool"}
+
+
+def onnx_dtype(type_name):
+    """numpy dtype of an ONNX Runtime input type such as 'tensor(int64)'."""
+    return np.dtype(_ONNX_TYPES.get(type_name[len("tensor("):-1], "float32"))
+
+
+def random_feed(specs, batch_size, seed=0):
+    """Inputs for ``--random`` from ``specs`` [(name, shape with None for dynamic dims, numpy dtype)]: floats
+    standard-normal, integers 0 (token / type ids) or 1 for masks; dynamic dims after N are 1. One spec: an array."""
+    rng = np.random.default_rng(seed)
+    feed = {}
+    for name, shape, dtype in specs:
+        dims = [batch_size] + [d if isinstance(d, int) and d > 0 else 1 for d in list(shape)[1:]]
+        if np.issubdtype(dtype, np.floating):
+            feed[name] = rng.standard_normal(dims).astype(dtype)
+        else:
+            feed[name] = np.full(dims, 1 if "mask" in name.lower() else 0, dtype=dtype)
+    return next(iter(feed.values())) if len(feed) == 1 else feed
+
+
+def as_feed(x, specs):
+    """``x`` as the model's inputs: one array for a one-input model, else a dict keyed by the model's input
+    names, each array cast to the dtype that input declares (a tokenizer's int32 ids into an int64 input)."""
+    names = [name for name, _, _ in specs]
+    if not isinstance(x, dict):
+        if len(names) != 1:
+            raise SystemExit(f"error: the model has {len(names)} inputs ({', '.join(names)}); the .npz must hold "
+                             "one array per input, named like them")
+        return np.ascontiguousarray(x, dtype=specs[0][2])
+    missing = [n for n in names if n not in x]
+    if missing:
+        raise SystemExit(f"error: the model's inputs {', '.join(missing)} are not in the data "
+                         f"(it holds {', '.join(sorted(x))}); name each .npz array after a model input")
+    return {name: np.ascontiguousarray(x[name], dtype=dtype) for name, _, dtype in specs}
 
 
 def peak_rss_bytes():
@@ -105,7 +165,21 @@ def peak_rss_bytes():
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
-def parity(out, ref):
+def without_padding(x, *outputs):
+    """Outputs with padded token positions zeroed: when the inputs hold an ``attention_mask`` (N, seq) and an
+    output is per token (N, seq, ...), what the model computes at masked positions is never used, yet it
+    would dominate a parity check on sequences padded to a fixed length."""
+    mask = x.get("attention_mask") if isinstance(x, dict) else None
+    if mask is None or mask.ndim != 2:
+        return outputs
+    keep = (mask != 0)
+    return tuple(o * keep.reshape(keep.shape + (1,) * (o.ndim - 2)) if o.shape[:2] == mask.shape else o
+                 for o in outputs)
+
+
+def parity(out, ref, x=None):
+    """max-abs / mean cosine / top-1 agreement of ``out`` vs ``ref`` (padded token positions of ``x`` ignored)."""
+    out, ref = without_padding(x, out, ref)
     flat_o, flat_r = out.reshape(out.shape[0], -1), ref.reshape(ref.shape[0], -1)
     denom = np.linalg.norm(flat_o, axis=1) * np.linalg.norm(flat_r, axis=1)
     cosine = np.sum(flat_o * flat_r, axis=1) / np.maximum(denom, 1e-12)
@@ -153,15 +227,31 @@ def add_common_arguments(parser, default_model):
     return parser
 
 
-def load_inputs(args, shape_for_batch_1, here):
+def read_npz_inputs(path):
+    """(inputs, ref, labels) of a .npz: ``x`` for a one-input model, else every array but ``ref`` / ``y``,
+    each named after the model input it feeds."""
+    with np.load(path, allow_pickle=False) as data:
+        files = data.files
+        ref = data["ref"] if "ref" in files else None
+        labels = data["y"] if "y" in files else None
+        if "x" in files:
+            return data["x"], ref, labels
+        named = {k: data[k] for k in files if k not in ("ref", "y")}
+        if not named:
+            sys.exit(f"error: {path} holds no inputs (save x=..., or one array per model input)")
+        return named, ref, labels
+
+
+def load_inputs(args, specs, here):
+    """The model's inputs from --input (or sample.npz beside the runner), else random ones (--random)."""
     if args.input and not Path(args.input).is_file():
         sys.exit(f"error: --input {args.input} does not exist (pass a .npz with x, or --random)")
     path = args.input or (None if args.random else Path(here) / "sample.npz")
     if path and Path(path).exists():
-        with np.load(path, allow_pickle=False) as data:
-            return data["x"].astype(np.float32), (data["ref"] if "ref" in data.files else None), str(path)
-    x = np.random.default_rng(0).standard_normal(shape_for_batch_1, dtype=np.float32)
-    return x, None, "random normal"
+        x, ref, _ = read_npz_inputs(path)
+        return as_feed(x, specs), ref, str(path)
+    floats = all(np.issubdtype(dtype, np.floating) for _, _, dtype in specs)
+    return random_feed(specs, 1), None, "random normal" if floats else "random (floats normal, integer inputs 0, masks 1)"
 
 
 def _time_batches(args, adapter, session, x, result):
@@ -194,12 +284,12 @@ def run(args, adapter, here):
     session = adapter.load(args)
     result = {"model": args.model, "runtime": adapter.name, "load_s": time.perf_counter() - started,
               "latency_ms": {}, "throughput_per_s": {}}
-    x, ref, source = load_inputs(args, adapter.input_shape(session, 1), here)
+    x, ref, source = load_inputs(args, adapter.input_specs(session), here)
     out = adapter.run_batched(session, x)
     result["input"] = source
     result["outputs"] = {"shape": list(out.shape), "top1": out.reshape(out.shape[0], -1).argmax(1)[:8].tolist()}
     if ref is not None:
-        result["parity_vs_reference"] = parity(out, ref.astype(np.float32))
+        result["parity_vs_reference"] = parity(out, ref.astype(np.float32), x)
     _time_batches(args, adapter, session, x, result)
     adapter.extra(args, session, x, result)
     _run_energy(args, adapter, session, x, result)

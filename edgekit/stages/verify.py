@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.backends.base import KernelCoverage
+from edgekit.deploy.runner_common import without_padding
 from edgekit.profile import VerifyConfig
 
 
@@ -32,7 +33,10 @@ def _flat(x: np.ndarray) -> np.ndarray:
     return x.reshape(x.shape[0], -1).astype(np.float64)
 
 
-def compare(reference: np.ndarray, candidate: np.ndarray) -> Parity:
+def compare(reference: np.ndarray, candidate: np.ndarray, inputs: Any = None) -> Parity:
+    """Parity of ``candidate`` vs ``reference``; with multi-input ``inputs`` holding an attention_mask, padded
+    token positions are left out (runner_common.without_padding)."""
+    reference, candidate = without_padding(inputs, reference, candidate)
     ref, out = _flat(reference), _flat(candidate)
     denom = np.linalg.norm(ref, axis=1) * np.linalg.norm(out, axis=1)
     cosine = np.sum(ref * out, axis=1) / np.maximum(denom, 1e-12)
@@ -57,6 +61,11 @@ def judge(precision: str, cfg: VerifyConfig, *, accuracy_drop: float | None, par
     problems = []
     if not (math.isfinite(parity.max_abs) and math.isfinite(parity.cosine)):
         problems.append("outputs contain NaN or Inf")
+    # without labels, output parity is the budget; with labels accuracy is (a distilled student's logits
+    # legitimately differ from the teacher's: cosine 0.83 at the same top-1)
+    if accuracy_drop is None and math.isfinite(parity.cosine) and parity.cosine < cfg.min_cosine:
+        problems.append(f"outputs' mean cosine to the original {parity.cosine:.4f} is below min_cosine "
+                        f"{cfg.min_cosine:g}")
     if accuracy_drop is not None and accuracy_drop > cfg.max_accuracy_drop:
         problems.append(f"accuracy drop {accuracy_drop:.2f} points exceeds the budget of {cfg.max_accuracy_drop:g}")
     if precision == "int8" and coverage is not None:

@@ -104,6 +104,11 @@ def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, *, eval_data: A
     if evald is None or evald.y is None:
         raise DataError(f"The evaluation data {eval_data} has no labels (y): the accuracy budget cannot be checked.",
                         "Save it with np.savez(path, x=inputs, y=labels).")
+    if any(d is not None and d.multi_input for d in (calib, evald)):
+        raise PipelineError("edgekit sweep takes single-input models: its pruning and distillation trials train "
+                            "and re-export a torch model with one input.",
+                            "For a multi-input ONNX model, run edgekit compress (FP32 and INT8 on ONNX Runtime or "
+                            "OpenVINO).")
     train = _training_data(train_data, distill, image_prep)
     shape = _input_shape(input_shape, loaded, calib, evald, train)
     if shape is None:

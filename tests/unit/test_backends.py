@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -145,12 +147,32 @@ def test_versions():
     assert OnnxRuntimeBackend().versions()["onnxruntime"] == onnxruntime.__version__
 
 
+class InputsOnly:
+    """The part of an onnxruntime.InferenceSession the calibration reader reads: the model's inputs."""
+
+    def __init__(self, *inputs: tuple[str, str]) -> None:
+        self.inputs = [SimpleNamespace(name=n, shape=["batch", 1], type=t) for n, t in inputs]
+
+    def get_inputs(self):
+        return self.inputs
+
+
 def test_calibration_reader_batches():
     x = np.arange(10, dtype=np.float32)[:, None]
-    reader = CalibrationReader("input", x, 4)
+    session = InputsOnly(("input", "tensor(float)"))
+    reader = CalibrationReader(session, x, 4)
     chunks = []
     while (item := reader.get_next()) is not None:
         chunks.append(item["input"][:, 0].tolist())
     assert chunks == [[0, 1, 2, 3], [4, 5, 6, 7]]  # a fixed-batch model cannot take the last 2
-    one = CalibrationReader("input", x[:3], 1)
+    one = CalibrationReader(session, x[:3], 1)
     assert [one.get_next()["input"].shape for _ in range(3)] == [(1, 1)] * 3 and one.get_next() is None
+
+
+def test_calibration_reader_feeds_every_named_input_in_the_models_dtype():
+    x = {"input_ids": np.arange(6, dtype=np.int32)[:, None], "attention_mask": np.ones((6, 1), np.int32)}
+    reader = CalibrationReader(InputsOnly(("input_ids", "tensor(int64)"), ("attention_mask", "tensor(int64)")), x, 2)
+    items = [reader.get_next() for _ in range(3)]
+    assert reader.get_next() is None
+    assert [i["input_ids"][:, 0].tolist() for i in items] == [[0, 1], [2, 3], [4, 5]]
+    assert {v.dtype for i in items for v in i.values()} == {np.dtype("int64")}

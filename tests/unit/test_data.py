@@ -90,11 +90,41 @@ def test_npz_hash_changes_with_content(tmp_path):
     assert load_data(a).sha256 != load_data(b).sha256
 
 
-def test_npz_missing_x_lists_the_arrays_found(tmp_path):
+def test_npz_with_no_arrays_says_how_to_save_it(tmp_path):
     path = tmp_path / "d.npz"
-    np.savez(path, images=np.zeros((3, 2)), labels=np.zeros(3, np.int64))
+    np.savez(path, y=np.zeros(3, np.int64))
     err = data_error(path)
-    assert "no array named 'x'" in err.message and "images, labels" in err.message
+    assert "no array named 'x'" in err.message and "np.savez(path, x=inputs" in err.hint
+
+
+def test_npz_without_x_holds_named_inputs_of_a_multi_input_model(tmp_path):
+    path = tmp_path / "tokens.npz"
+    ids = np.arange(12, dtype=np.int32).reshape(3, 4)
+    np.savez(path, input_ids=ids, attention_mask=np.ones((3, 4), np.int64), y=np.array([0, 1, 1]))
+    data = load_data(path)
+    assert data.multi_input and len(data) == 3 and sorted(data.x) == ["attention_mask", "input_ids"]
+    assert data.x["input_ids"].dtype == np.int64 and data.sample_shape is None  # integer ids stay integers
+    assert data.describe()["shape"] == {"input_ids": [4], "attention_mask": [4]}
+    sub = data.subset(2, seed=0)
+    row = int(np.flatnonzero((ids == sub.x["input_ids"][0]).all(1))[0])
+    assert sub.y[0] == data.y[row]  # every array and the labels subset together
+    np.testing.assert_array_equal(data.head(2)["input_ids"], ids[:2])
+
+
+@pytest.mark.parametrize("arrays, problem", [
+    ({"x": np.zeros((3, 2)), "input_ids": np.zeros((3, 2))}, "holds 'x' and also input_ids"),
+    ({"input_ids": np.zeros((3, 2)), "attention_mask": np.zeros((2, 2))}, "different sample counts"),
+    ({"input_ids": np.array(["a", "b"])}, "numeric"),
+])
+def test_named_inputs_errors(tmp_path, arrays, problem):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    assert problem in data_error(path).message
+
+
+def test_dict_of_arrays_from_python_is_multi_input():
+    data = load_data({"input_ids": np.zeros((2, 5), np.int64), "attention_mask": np.ones((2, 5), np.int64)})
+    assert data.multi_input and len(data) == 2 and data.x["attention_mask"].dtype == np.int64
 
 
 def test_npz_label_count_mismatch(tmp_path):

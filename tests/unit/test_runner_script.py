@@ -38,7 +38,7 @@ class FakeSession:
         self.shape = list(shape)
 
     def get_inputs(self):
-        return [SimpleNamespace(name="input", shape=self.shape)]
+        return [SimpleNamespace(name="input", shape=self.shape, type="tensor(float)")]
 
     def run(self, outputs, feed):
         self.feeds.append(feed)
@@ -117,7 +117,7 @@ def test_input_shape_and_fixed_batch_from_session():
     clock = FakeClock()
     dynamic = FakeSession(clock, [], shape=("batch", 3, "h", 5))
     assert runner.fixed_batch(dynamic) is None
-    assert runner.input_shape(dynamic, 4) == [4, 3, 1, 5]
+    assert runner.input_specs(dynamic) == [("input", [None, 3, None, 5], np.dtype("float32"))]
     assert runner.fixed_batch(FakeSession(clock, [], shape=(4, 3))) == 4
 
 
@@ -248,3 +248,35 @@ def test_script_fails_on_a_missing_input_file(digits_onnx, tmp_path):
                       "--json", str(out), "--warmup", "1", "--iterations", "2")
     assert proc.returncode != 0
     assert not out.exists()
+
+
+# --- named (multi-input) feeds ------------------------------------------------------------
+
+def test_feed_helpers_keep_named_inputs_aligned():
+    x = {"input_ids": np.arange(6).reshape(3, 2), "attention_mask": np.ones((3, 2), np.int32)}
+    assert runner.common.count(x) == 3
+    batch = runner.make_batch(x, 5)
+    np.testing.assert_array_equal(batch["input_ids"][:, 0], [0, 2, 4, 0, 2])
+    assert batch["attention_mask"].shape == (5, 2)
+    specs = [("input_ids", [None, None], np.dtype("int64")), ("attention_mask", [None, None], np.dtype("int64"))]
+    feed = runner.common.as_feed(x, specs)
+    assert {k: v.dtype for k, v in feed.items()} == {"input_ids": np.int64, "attention_mask": np.int64}
+    with pytest.raises(SystemExit, match="token_type_ids are not in the data"):
+        runner.common.as_feed(x, specs + [("token_type_ids", [None, None], np.dtype("int64"))])
+    with pytest.raises(SystemExit, match="the model has 2 inputs"):
+        runner.common.as_feed(np.zeros((3, 2)), specs)
+    rand = runner.common.random_feed(specs, 4)
+    assert rand["input_ids"].shape == (4, 1) and rand["attention_mask"].min() == 1 and rand["input_ids"].max() == 0
+
+
+def test_run_in_chunks_pads_every_named_input_to_a_fixed_batch():
+    seen = []
+
+    def run_chunk(chunk):
+        seen.append({k: v.shape[0] for k, v in chunk.items()})
+        return chunk["a"] + chunk["b"]
+
+    x = {"a": np.arange(5.0)[:, None], "b": np.ones((5, 1))}
+    out = runner.common.run_in_chunks(run_chunk, x, fixed=4)
+    assert seen == [{"a": 4, "b": 4}, {"a": 4, "b": 4}]
+    np.testing.assert_allclose(out[:, 0], np.arange(5.0) + 1)

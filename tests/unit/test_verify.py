@@ -165,3 +165,31 @@ def test_kernel_coverage_ratio_and_dict():
     assert cov.to_dict() == {"int8_nodes": 3, "float_nodes": 1, "ratio": 0.75,
                              "by_op": {"Conv": 1, "QGemm": 1, "QLinearConv": 2}}
     assert KernelCoverage(0, 0).ratio == 0.0
+
+
+# --- parity floor without labels, padded tokens -------------------------------------------
+
+DRIFTED = Parity(top1_agreement=0.75, max_abs=6.3, mean_abs=0.4, cosine=0.48, samples=16)
+
+
+def test_low_cosine_without_labels_is_rejected():
+    v = judge("int8", CFG, accuracy_drop=None, parity=DRIFTED, coverage=FULL_INT8)
+    assert v.status == "rejected" and "0.4800 is below min_cosine 0.9" in v.reason
+    assert judge("int8", CFG, accuracy_drop=None, parity=GOOD_PARITY, coverage=FULL_INT8).status == "accepted"
+
+
+def test_with_labels_the_accuracy_budget_rules_not_the_cosine():
+    # a distilled student's logits differ in scale from the teacher's at the same top-1
+    assert judge("fp32", CFG, accuracy_drop=0.2, parity=DRIFTED, coverage=None).status == "accepted"
+
+
+def test_padded_token_positions_are_left_out_of_parity():
+    mask = np.array([[1, 1, 0, 0], [1, 1, 1, 0]])
+    ref = np.random.default_rng(0).standard_normal((2, 4, 3))
+    out = ref.copy()
+    out[mask == 0] = 100.0  # what a model computes at padded positions is never used
+    inputs = {"input_ids": np.zeros((2, 4), np.int64), "attention_mask": mask}
+    assert compare(ref, out, inputs).cosine == pytest.approx(1.0) and compare(ref, out, inputs).max_abs == 0.0
+    assert compare(ref, out).cosine < 0.5  # without the mask the padding dominates
+    pooled = ref[:, 0]  # an output that is not per token is compared whole
+    assert compare(pooled, pooled + 1.0, inputs).max_abs == pytest.approx(1.0)
