@@ -36,7 +36,7 @@ def benchmark_app_command(ir: Path, niter: int, threads: int = THREADS, *, stati
     # with 1 stream and 2 threads is what edgekit's latency hint resolves to. -ip f32: benchmark_app
     # otherwise feeds image-like inputs as u8 and adds a u8->f32 conversion to the model it times.
     # -shape reshapes the dynamic-batch IR to a static [1,3,224,224] before compiling (the usual call);
-    # -data_shape keeps the batch dimension dynamic, as edgekit's runner compiles the IR.
+    # -data_shape keeps the batch dimension dynamic (what edgekit's runner times with --no-static-shapes).
     shape = ["-shape" if static else "-data_shape", "[1,3,224,224]"]
     return [str(benchmark_app_path()), "-m", str(ir), "-d", "CPU", "-api", "sync", "-hint", "none",
             "-nstreams", "1", "-nthreads", str(threads), *shape, "-ip", "f32",
@@ -110,7 +110,7 @@ def _accounted(fn: Callable[[], dict]) -> dict:
 
 def app_groups(irs: dict[str, Path], niter: int) -> dict[str, list[tuple[str, Callable[[], dict]]]]:
     """Per model: edgekit's runner, benchmark_app (-shape, the target's reference) and benchmark_app with
-    -data_shape (the batch kept dynamic, as edgekit's runner compiles the IR: shows what that part costs)."""
+    -data_shape (the batch kept dynamic: shows what a dynamic-shape compile costs)."""
     def tools(ir: Path) -> list[tuple[str, Callable[[], dict]]]:
         return [("edgekit", lambda: _accounted(lambda: run_edgekit(ir, niter))),
                 ("benchmark_app", lambda: _accounted(lambda: run_benchmark_app(ir, niter))),

@@ -167,8 +167,9 @@ def _overhead_line(prepared: list[OvPrepared], results: dict) -> str:
     return ("What the two figures measure differs: edgekit's runner times the wall clock around "
             "`request.infer([tensor])` from Python (input copy into the request, output wrapped into an OVDict), "
             "benchmark_app's sync mode sets the input once and reports `InferRequest.latency`, the plugin's own "
-            "time, and `-shape` reshapes the dynamic-batch IR to a static shape before compiling (the "
-            "`-data_shape` column keeps the batch dynamic, as edgekit's runner compiles it). In the variant rounds "
+            "time. Both time the IR reshaped to the static [1,3,224,224] (benchmark_app's `-shape`; edgekit's "
+            "runner compiles each timed batch size this way by default, `--static-shapes`); the `-data_shape` column "
+            "keeps the batch dynamic and shows what a dynamic-shape compile costs. In the variant rounds "
             "above, the edgekit INT8 worker (the same call as edgekit's runner) recorded both its wall clock and "
             "InferRequest.latency: wall-clock median / InferRequest.latency median = " + "; ".join(parts) +
             ". A fixed per-call Python cost of this size weighs more on a ~1 ms model than on a ~2.5 ms one. "

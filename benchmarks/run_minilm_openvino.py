@@ -171,11 +171,11 @@ def write(out: Path, sentences, cos, rounds, report, compress_s) -> None:
              f"| mean cosine INT8 vs FP32 sentence embedding (mean-pooled), all {len(sentences)} sentences | "
              f"{cos.mean():.4f} (min {cos.min():.4f}) | >= 0.99 | {verdict} |",
              f"| mean cosine, held-out sentences only | {held_out.mean():.4f} (min {held_out.min():.4f}) | | |",
-             f"| cosine of the raw hidden states (compress's own parity check, INT8 vs FP32 torch-free original) | "
+             f"| cosine of the per-token hidden states, padded positions left out (compress's own parity check: INT8 IR vs the original ONNX on ONNX Runtime) | "
              f"{int8.parity['cosine']:.4f} | | |",
              f"| INT8 / FP32 latency, compress's report (bundle runner, fresh process each, p50 of {fp32.latency_ms['batch_1']['iterations']}) | "
              f"{p50['int8'] / p50['fp32']:.2f} ({p50['fp32']:.2f} -> {p50['int8']:.2f} ms) | | |",
-             f"| INT8 / FP32 latency, {len(rounds)} interleaved rounds on the bundle's IRs (median of per-round ratios) | "
+             f"| INT8 / FP32 latency, {len(rounds)} interleaved rounds on the bundle's IRs as loaded (dynamic batch, Python loop; median of per-round ratios) | "
              f"{ratios[len(ratios) // 2]:.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f}) | | |",
              f"| FP32 / INT8 median ms per round | {', '.join(f'{f:.2f} / {i:.2f}' for f, i in rounds)} | | |"]
     block = "\n".join(lines)
