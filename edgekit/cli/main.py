@@ -118,7 +118,7 @@ def _exit_for(report: Any) -> None:
 @cli.command()
 @click.argument("model")
 @click.option("--profile", "-p", help="Profile name or TOML file (default: this host's, see `edgekit profiles list`).")
-@click.option("--calib-data", help="Calibration data: .npz (x[, y]), image folder, or module:callable.")
+@click.option("--calib-data", help="Calibration data: .npz (x[, y]; a multi-input ONNX model: one array per input, named after it), image folder, or module:callable.")
 @click.option("--eval-data", help="Evaluation data with labels (y) for the accuracy budget; same forms.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Output bundle directory.")
 @click.option("--weights", type=click.Path(path_type=Path), help="state_dict for a module:factory MODEL.")
