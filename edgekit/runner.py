@@ -147,7 +147,9 @@ class CompressJob:
             warnings.append("INT8 was calibrated on RANDOM inputs (--calib-random): its ranges do not reflect real "
                             "data; trust the accuracy figures, not the parity on random inputs.")
         if reference.accuracy is None:
-            warnings.append("No labelled evaluation data: the accuracy budget could not be enforced.")
+            warnings.append("No labelled evaluation data: the accuracy budget could not be enforced; variants were "
+                            f"held to output parity instead (mean cosine >= verify.min_cosine "
+                            f"{self.profile.verify.min_cosine:g}).")
         if not self.backend.measures_on_host:
             warnings.append(f"No TensorRT engine was built here ({getattr(self.backend, 'host', '')}): FP32/INT8 ONNX "
                             "were checked on ONNX Runtime's CPU, nothing was timed. On the device run "
