@@ -98,8 +98,20 @@ def _finish_named(x: dict[str, Any], y: np.ndarray | None, source: str, digest: 
     if len(set(sizes.values())) != 1:
         raise DataError(f"Data {source}: the inputs have different sample counts ({sizes}).",
                         "Every input array needs the same N (pad token sequences to one length).")
-    first = _finish(np.zeros((next(iter(sizes.values())), 1), np.float32), y, source, digest)
-    return Dataset(arrays, first.y, source, digest)
+    return Dataset(arrays, _labels(y, next(iter(sizes.values())), source), source, digest)
+
+
+def _labels(y: np.ndarray | None, n: int, source: str) -> np.ndarray | None:
+    """``y`` as int64 class indices, one per input sample (N of them), or None."""
+    if y is None:
+        return None
+    y = y.reshape(-1)
+    if y.shape[0] != n:
+        raise DataError(f"Data {source}: {n} inputs but {y.shape[0]} labels.", "x and y must have the same length N.")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"Data {source}: labels have dtype {y.dtype}; integer class indices are expected.",
+                        "Store y as int64 class indices.")
+    return y.astype(np.int64)
 
 
 def _finish(x: Any, y: np.ndarray | None, source: str, digest: str | None) -> Dataset:
@@ -110,16 +122,7 @@ def _finish(x: Any, y: np.ndarray | None, source: str, digest: str | None) -> Da
                         "Store inputs as x with shape (N, ...), e.g. (N, 3, 224, 224).")
     if not np.issubdtype(x.dtype, np.number):
         raise DataError(f"Data {source}: inputs have dtype {x.dtype}, not numeric.", "Store x as float32.")
-    if y is not None:
-        y = y.reshape(-1)
-        if y.shape[0] != x.shape[0]:
-            raise DataError(f"Data {source}: {x.shape[0]} inputs but {y.shape[0]} labels.",
-                            "x and y must have the same length N.")
-        if not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"Data {source}: labels have dtype {y.dtype}; integer class indices are expected.",
-                            "Store y as int64 class indices.")
-        y = y.astype(np.int64)
-    return Dataset(np.ascontiguousarray(x, dtype=np.float32), y, source, digest)
+    return Dataset(np.ascontiguousarray(x, dtype=np.float32), _labels(y, x.shape[0], source), source, digest)
 
 
 def _load_npz(path: Path) -> Dataset:

@@ -47,11 +47,10 @@ class CalibrationReader:
     input dict (every named input of a multi-input model, each in the dtype the model declares)."""
 
     def __init__(self, session: Any, x: Any, batch: int) -> None:
-        n = runner.common.count(x)
+        feed, n = runner.feed_of(session, x), runner.common.count(x)
         if n < batch:
-            x, n = runner.make_batch(x, batch), batch  # fewer samples than a fixed batch: repeat them
-        self._items = iter([runner.feed_of(session, runner.common.take(x, slice(i, i + batch)))
-                            for i in range(0, n - batch + 1, batch)])
+            feed, n = runner.make_batch(feed, batch), batch  # fewer samples than a fixed batch: repeat them
+        self._items = iter([runner.common.take(feed, slice(i, i + batch)) for i in range(0, n - batch + 1, batch)])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._items, None)

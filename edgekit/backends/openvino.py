@@ -123,16 +123,16 @@ class OpenVinoBackend:
     def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile,
                  evald: Dataset | None = None, max_drop: float | None = None) -> dict[str, Any]:
         model = self.core.read_model(str(src))
+        specs = runner.input_specs(model)
 
-        def item(data: Dataset, i: int) -> Any:  # one sample as the model eats it: array, or dict by input name
-            x = runner.common.take(data.x, slice(i, i + 1))
-            specs = [(port.get_any_name(), None, port.get_element_type().to_dtype()) for port in model.inputs]
-            return runner.common.as_feed(x, specs)
+        def items(data: Dataset) -> list[Any]:  # one sample each, as the model eats it: array, or dict by input name
+            x = runner.common.as_feed(data.x, specs)
+            return [runner.common.take(x, slice(i, i + 1)) for i in range(len(data))]
 
         validation = None
         if evald is not None and evald.y is not None and max_drop is not None and profile.quantize.accuracy_control:
-            validation = [(item(evald, i), int(evald.y[i])) for i in range(len(evald))]
-        quantized, info = self.quantize_model(model, [item(calib, i) for i in range(len(calib))], profile,
+            validation = list(zip(items(evald), (int(v) for v in evald.y)))
+        quantized, info = self.quantize_model(model, items(calib), profile,
                                               validation=validation, max_drop=max_drop)
         ov.save_model(quantized, str(dst), compress_to_fp16=False)
         return info

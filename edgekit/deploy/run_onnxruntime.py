@@ -68,8 +68,7 @@ def feed_of(session, x):
 
 def run_batched(session, x, batch_size=32):
     """First output for all of ``x``, run in chunks (padded up to a fixed batch when the model has one)."""
-    x = common.as_feed(x, input_specs(session))
-    return common.run_in_chunks(lambda chunk: session.run(None, feed_of(session, chunk))[0], x,
+    return common.run_in_chunks(lambda chunk: session.run(None, chunk)[0], feed_of(session, x),
                                 fixed_batch(session), batch_size)
 
 
