@@ -39,37 +39,43 @@ class DemoAssets:
     cached: bool
 
 
-def digits_splits(seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Stratified train (70%) / held-out test (30%) split of the 1797 digits, scaled to [0, 1]."""
+def digits_splits(seed: int = 0, size: int = 8) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Stratified train (70%) / held-out test (30%) split of the 1797 digits, scaled to [0, 1]; ``size`` > 8
+    upsamples them bilinearly (e.g. 16 for ``edgekit.zoo:digits_gated_cnn``)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32)[:, None]
+    if size != 8:
+        import torch
+        import torch.nn.functional as F
+
+        x = F.interpolate(torch.from_numpy(x), size=(size, size), mode="bilinear", align_corners=False).numpy()
     y = digits.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.3, random_state=seed, stratify=y)
     return {"train": (x_tr, y_tr), "test": (x_te, y_te)}
 
 
-def train_digits_cnn(x: np.ndarray, y: np.ndarray, seed: int = 0, epochs: int = EPOCHS) -> Any:
+def train_digits_cnn(x: np.ndarray, y: np.ndarray, seed: int = 0, epochs: int = EPOCHS, factory: Any = None) -> Any:
+    """Train ``factory()`` (default: the demo's digits CNN) on (x, y) with Adam, deterministically for ``seed``."""
     import torch
-    import torch.nn.functional as F
 
     torch.manual_seed(seed)
     # one thread: for a model this small, 2 threads on a busy 2-core box ran 45x slower (measured)
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _train(x, y, seed, epochs)
+        return _train(x, y, seed, epochs, factory or digits_cnn)
     finally:
         torch.set_num_threads(previous)
 
 
-def _train(x: np.ndarray, y: np.ndarray, seed: int, epochs: int) -> Any:
+def _train(x: np.ndarray, y: np.ndarray, seed: int, epochs: int, factory: Any) -> Any:
     import torch
     import torch.nn.functional as F
 
-    model = digits_cnn()
+    model = factory()
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     generator = torch.Generator().manual_seed(seed)

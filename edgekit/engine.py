@@ -21,6 +21,7 @@ from edgekit.artifact import Artifact, Format, sha256_path
 from edgekit.bundle import staged_output
 from edgekit.data import Dataset
 from edgekit.errors import BackendUnavailableError, ModelNotFoundError, PipelineError
+from edgekit.hardware import detect
 from edgekit.profile import Profile
 from edgekit.progress import NullProgress, Progress
 from edgekit.report.schema import Report
@@ -128,7 +129,7 @@ def build_engines(bundle: str | Path, *, variants: tuple[str, ...] = (), force: 
         report = Report(profile=profile.name, backend="tensorrt", model={"source": str(bundle)}, variants=results,
                         recommended=recommended, recommended_reason=why, reference=ref,
                         data={"verification_inputs": reference.inputs.source, "device": env, "engines": cache},
-                        warnings=warnings)
+                        warnings=warnings, host=detect().to_dict(), target_isa=profile.target.isa)
         report.write_json(root / "report.json")
         (root / "environment.json").write_text(json.dumps(env, indent=2) + "\n", encoding="utf-8")
         from edgekit.report.markdown import render_markdown

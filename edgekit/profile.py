@@ -9,7 +9,6 @@ kind of profile bug (the run "works" with settings nobody asked for).
 from __future__ import annotations
 
 import difflib
-import platform
 import tomllib
 import types
 import typing
@@ -18,12 +17,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from edgekit.backends.int8 import RECIPE_CHOICES
 from edgekit.errors import ProfileError, ProfileNotFoundError, UnknownProfileError
+from edgekit.hardware import TARGET_ISAS, HostFacts
 
 SCHEMA_VERSION = 1
 PRECISIONS = ("fp32", "fp16", "int8")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
-QUANT_TYPES = ("int8", "uint8")
 GRAPH_OPTIMIZATION = ("disable", "basic", "extended", "all")
 # "none" and "estimate" are not meters; the others resolve in edgekit.energy.METERS (a test checks both ways)
 ENERGY_METERS = ("none", "auto", "rapl", "jetson", "tegrastats", "nvml", "estimate")
@@ -33,6 +33,10 @@ ENERGY_METERS = ("none", "auto", "rapl", "jetson", "tegrastats", "nvml", "estima
 class TargetConfig:
     backend: str = "onnxruntime"
     device: str = "cpu"
+    # the CPU class the artifacts are for (edgekit.hardware): "host" = the machine that runs compress, "x86-64" =
+    # any x86-64 CPU, "x86-vnni", "x86-avx2", "arm64-dotprod", ... ; "cuda" for TensorRT. Picks the INT8 recipe, and
+    # the report says when the host that measures is not the target
+    isa: str = "host"
     # 0 lets the runtime pick; edge boxes are usually benchmarked with a pinned count
     threads: int = 0
     graph_optimization: str = "all"  # onnxruntime
@@ -53,17 +57,17 @@ class QuantizeConfig:
     calibration_samples: int = 256
     calibration_method: str = "minmax"
     per_channel: bool = True
-    activation_type: str = "uint8"
-    weight_type: str = "int8"
-    symmetric_activations: bool = False
-    symmetric_weights: bool = True
+    # onnxruntime/tensorrt: the integer types of the QDQ file (edgekit.backends.int8.RECIPES): "auto" = the target
+    # ISA's choice (U8S8 with VNNI/ARM64, U8S8 with 7-bit weights without VNNI, S8S8 for TensorRT)
+    recipe: str = "auto"
     exclude_op_types: tuple[str, ...] = ()
-    ignored_names: tuple[str, ...] = ()  # openvino: node names NNCF leaves in float
+    ignored_names: tuple[str, ...] = ()  # node names left in float (NNCF's ignored scope; nodes_to_exclude for ORT/TRT)
     preset: str = "performance"  # openvino/NNCF: performance (symmetric) | mixed (asymmetric activations)
     model_type: str = ""  # openvino/NNCF: "" | "transformer" (BERT-like models)
     overflow_fix: str = "first_layer_only"  # openvino/NNCF: enable | first_layer_only | disable (see profiles)
-    # openvino: with labelled eval data, nncf.quantize_with_accuracy_control reverts layers to
-    # float until the drop is within verify.max_accuracy_drop
+    # when the first INT8 attempt breaks the budget: onnxruntime/tensorrt try the next recipe, calibration method,
+    # then keep the most sensitive layers in float (edgekit.backends.int8_search); openvino runs
+    # nncf.quantize_with_accuracy_control (with labelled eval data)
     accuracy_control: bool = True
 
 
@@ -144,8 +148,8 @@ class Profile:
 _CHOICES: dict[str, tuple[str, ...]] = {
     "target.graph_optimization": GRAPH_OPTIMIZATION,
     "quantize.calibration_method": CALIBRATION_METHODS,
-    "quantize.activation_type": QUANT_TYPES,
-    "quantize.weight_type": QUANT_TYPES,
+    "quantize.recipe": RECIPE_CHOICES,
+    "target.isa": TARGET_ISAS,
     "benchmark.energy_meter": ENERGY_METERS,
     "prune.importance": ("l1", "l2", "group_norm", "taylor"),
     "prune.scope": ("uniform", "global"),
@@ -234,7 +238,15 @@ def _build(cls: type, data: dict[str, Any], source: str, prefix: str) -> Any:
         if kwargs.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
             raise _fail(source, "schema_version", f"unsupported version {kwargs['schema_version']}",
                         f"this edgekit reads schema_version = {SCHEMA_VERSION}.")
+        _check_tensorrt(kwargs, source)
     return cls(**kwargs)
+
+
+def _check_tensorrt(sections: dict[str, Any], source: str) -> None:
+    target, quantize = sections.get("target", TargetConfig()), sections.get("quantize", QuantizeConfig())
+    if target.backend == "tensorrt" and quantize.recipe not in ("auto", "s8s8"):
+        raise _fail(source, "quantize.recipe", f"TensorRT takes symmetric S8/S8 explicit quantization only, not "
+                    f"{quantize.recipe!r}", 'Use recipe = "auto" (or "s8s8") in a TensorRT profile.')
 
 
 def builtin_profile_names() -> list[str]:
@@ -276,9 +288,14 @@ def load_profile(name_or_path: str | Path) -> Profile:
     return parse_profile(resource.read_text(encoding="utf-8"), f"{text_name}.toml (built-in)")
 
 
-def default_profile_name(machine: str | None = None) -> str:
-    """The profile for this host when the user names none."""
-    arch = (machine or platform.machine()).lower()
-    if arch in ("aarch64", "arm64"):
+def default_profile_name(host: HostFacts | None = None) -> str:
+    """The profile for this host when the user names none: ONNX Runtime for its CPU class."""
+    if host is None:
+        from edgekit.hardware import detect
+
+        host = detect()
+    if host.isa.startswith("arm64") or host.arch in ("aarch64", "arm64"):
         return "arm64-onnxruntime"
+    if host.isa in ("x86-vnni", "x86-amx"):
+        return "cpu-onnxruntime-vnni"
     return "cpu-onnxruntime"

@@ -13,6 +13,7 @@ from edgekit.backends.base import Backend
 from edgekit.bundle import staged_output, write_deploy, write_manifest
 from edgekit.data import Dataset
 from edgekit.distill.config import DistillConfig
+from edgekit.hardware import HostFacts, detect, mismatch_warning
 from edgekit.evaluate import Reference, compute_reference, recommend, verify_and_bench
 from edgekit.models import LoadedModel
 from edgekit.pipeline import Plan, build_plan, library_versions, run_plan
@@ -46,6 +47,7 @@ class CompressJob:
     train: Dataset | None = None  # distillation's training data
     distill: DistillConfig | None = None
     student: LoadedModel | None = None  # a user student architecture (instead of the pruned model)
+    host: HostFacts = field(default_factory=detect)  # the CPU that runs (and measures) this job
 
     def _plan(self) -> Plan:
         fmt = Format.TORCH if self.model.is_torch else Format.ONNX
@@ -72,7 +74,7 @@ class CompressJob:
 
     def _context(self) -> RunContext:
         return RunContext(self.profile, self.backend, self.calib, self.evald, self.seed, self.progress,
-                          train=self.train, teacher=self.model.module)
+                          train=self.train, teacher=self.model.module, host=self.host)
 
     def run(self, out_dir: Path, force: bool) -> Report:
         """Under torchrun every rank trains; rank 0 alone writes the bundle and the others return its report."""
@@ -143,6 +145,9 @@ class CompressJob:
         model = {"source": self.model.source, "kind": self.model.kind.value, "sha256": self.model.sha256,
                  **(summary.to_dict() if summary else {})}
         warnings = []
+        mismatch = mismatch_warning(self.profile.name, self.profile.target.isa, self.host)
+        if mismatch:
+            warnings.append(mismatch)
         if self.calib is not None and self.calib.random:
             warnings.append("INT8 was calibrated on RANDOM inputs (--calib-random): its ranges do not reflect real "
                             "data; trust the accuracy figures, not the parity on random inputs.")
@@ -162,7 +167,8 @@ class CompressJob:
             data["training"] = self.train.describe()
         ref = {"runtime": reference.runtime, "accuracy": reference.accuracy, "samples": len(reference.inputs)}
         return Report(profile=self.profile.name, backend=self.backend.name, model=model, variants=variants,
-                      recommended=chosen, recommended_reason=why, reference=ref, data=data, warnings=warnings)
+                      recommended=chosen, recommended_reason=why, reference=ref, data=data, warnings=warnings,
+                      host=self.host.to_dict(), target_isa=self.profile.target.isa)
 
     def _manifest(self, versions: dict[str, str], records: list[dict[str, Any]]) -> dict[str, Any]:
         return {"schema_version": 1, "versions": versions, "seed": self.seed, "command": self.command,
@@ -171,4 +177,5 @@ class CompressJob:
                          "evaluation": self.evald.describe() if self.evald else None,
                          "training": self.train.describe() if self.train else None},
                 "input_shape": list(self.input_shape) if self.input_shape else None,
-                "profile": self.profile.to_dict(), "profile_source": self.profile.source, "stages": records}
+                "profile": self.profile.to_dict(), "profile_source": self.profile.source, "host": self.host.to_dict(),
+                "stages": records}

@@ -36,6 +36,43 @@ def digits_cnn() -> DigitsCNN:
     return DigitsCNN()
 
 
+def _bn_conv(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False),
+                         nn.BatchNorm2d(c_out))
+
+
+class DigitsGatedCNN(nn.Module):
+    """A harder small CNN for 16x16 digits (``edgekit.demo.digits_splits(size=16)``): a residual depthwise-separable
+    block gated by squeeze-excitation, a two-branch concat (plain and grouped convs), global pooling. Its wide
+    activation ranges are what make full-range U8S8 INT8 saturate on x86 CPUs without VNNI."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.stem = _bn_conv(1, 32)
+        self.dw = _bn_conv(32, 32, groups=32)
+        self.pw = _bn_conv(32, 32, kernel=1)
+        self.se_reduce = nn.Conv2d(32, 8, 1)
+        self.se_expand = nn.Conv2d(8, 32, 1)
+        self.branch_a = _bn_conv(32, 32, stride=2)
+        self.branch_b = _bn_conv(32, 32, stride=2, groups=4)
+        self.mix = _bn_conv(64, 64, kernel=1)
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.relu(self.stem(x))
+        y = self.pw(F.relu(self.dw(x)))
+        gate = torch.sigmoid(self.se_expand(F.relu(self.se_reduce(y.mean((2, 3), keepdim=True)))))
+        x = F.relu(x + y * gate)
+        x = torch.cat([F.relu(self.branch_a(x)), F.relu(self.branch_b(x))], 1)
+        x = F.relu(self.mix(x))
+        return self.fc(x.mean((2, 3)))
+
+
+def digits_gated_cnn() -> DigitsGatedCNN:
+    """Factory usable as 'edgekit.zoo:digits_gated_cnn' (16x16 inputs)."""
+    return DigitsGatedCNN()
+
+
 def _conv3x3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, kernel_size=3, stride=stride, padding=1, bias=False)
 

@@ -10,7 +10,9 @@ import numpy as np
 
 from edgekit.artifact import Format
 from edgekit.data import Dataset
+from edgekit.hardware import HostFacts
 from edgekit.profile import Profile
+from edgekit.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,8 @@ class KernelCoverage:
     int8_nodes: int
     float_nodes: int
     by_op: dict[str, int] = field(default_factory=dict)
+    # the compute layers that did not run INT8: {"name", "op", "reason"} (the runtime's reason where it can be found)
+    float_layers: tuple[dict[str, str], ...] = ()
 
     @property
     def ratio(self) -> float:
@@ -28,7 +32,13 @@ class KernelCoverage:
 
     def to_dict(self) -> dict[str, Any]:
         return {"int8_nodes": self.int8_nodes, "float_nodes": self.float_nodes, "ratio": self.ratio,
-                "by_op": dict(sorted(self.by_op.items()))}
+                "by_op": dict(sorted(self.by_op.items())), "float_layers": list(self.float_layers[:50])}
+
+    def describe_float(self, limit: int = 4) -> str:
+        """'conv3 (GroupConvolution: runs f32 ...), ...' for messages."""
+        parts = [f"{f['name']} ({f['op']}: {f['reason']})" for f in self.float_layers[:limit]]
+        more = len(self.float_layers) - limit
+        return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
 class Session(Protocol):
@@ -45,12 +55,15 @@ class Backend(Protocol):
 
     def versions(self) -> dict[str, str]: ...
 
+    # host: the CPU facts that pick the INT8 recipe (edgekit.hardware); progress: the accuracy-aware search's attempts
     def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile, *, evald: Dataset | None = None,
-                 max_drop: float | None = None) -> dict[str, Any]: ...
+                 max_drop: float | None = None, host: HostFacts | None = None,
+                 progress: Progress | None = None) -> dict[str, Any]: ...
 
     # only for backends whose native_format is not ONNX: ONNX -> native (e.g. OpenVINO IR)
     def compile(self, src: Path, dst: Path, profile: Profile) -> dict[str, Any]: ...
 
-    def open(self, path: Path, profile: Profile) -> Session: ...
+    # emulate_qdq: run an INT8 QDQ file with its quantization emulated in float (backends.int8.check_mode)
+    def open(self, path: Path, profile: Profile, *, emulate_qdq: bool = False) -> Session: ...
 
     def kernel_coverage(self, path: Path, profile: Profile, workdir: Path) -> KernelCoverage: ...

@@ -7,6 +7,8 @@ ran 2-5x slower than FP32 there (FIELD-NOTES), while ``quant_pre_process`` + ``q
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from collections import Counter
 from pathlib import Path
@@ -16,10 +18,15 @@ import numpy as np
 
 from edgekit.artifact import Format
 from edgekit.backends.base import KernelCoverage
+from edgekit.backends.int8 import RecipePlan, check_mode, plan_recipes
+from edgekit.backends.int8_search import (Attempt, Selection, compute_node_names, first_attempts,
+                                          rank_by_sensitivity, search)
 from edgekit.data import Dataset
 from edgekit.deploy import run_onnxruntime as runner
 from edgekit.errors import PipelineError
+from edgekit.hardware import HostFacts, detect
 from edgekit.profile import Profile
+from edgekit.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +80,95 @@ def calibration_reader(src: Path, calib: Dataset, profile: Profile) -> Calibrati
     return CalibrationReader(session, calib.x, runner.fixed_batch(session) or 1)
 
 
+def run_quantize_static(prepared: Path, dst: Path, reader: CalibrationReader, attempt: Attempt, profile: Profile, *,
+                        nodes_to_exclude: list[str], workdir: Path, op_types: list[str] | None = None,
+                        extra: dict[str, Any] | None = None) -> None:
+    """One ``quantize_static`` call for ``attempt`` (recipe, calibration method, layers kept in float).
+    Calibration ranges are cached per method in ``workdir`` where onnxruntime can (>= 1.32), so the
+    accuracy-aware search pays for calibration once per method, not once per attempt."""
+    import inspect
+
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    types = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
+    recipe = attempt.recipe
+    options: dict[str, Any] = {}
+    if "calibration_cache_path" in inspect.signature(quantize_static).parameters:
+        sym = "sym" if recipe.symmetric_activations else "asym"
+        options["calibration_cache_path"] = str(workdir / f"ranges-{attempt.calibration_method}-{sym}.json")
+    # the histogram calibrators (percentile, entropy) print their progress to stdout: a library must not
+    with contextlib.redirect_stdout(io.StringIO()):
+        quantize_static(
+            str(prepared), str(dst), reader, quant_format=QuantFormat.QDQ, per_channel=profile.quantize.per_channel,
+            activation_type=types[recipe.activation_type], weight_type=types[recipe.weight_type],
+            reduce_range=recipe.reduce_range, calibrate_method=calibration_method(attempt.calibration_method),
+            nodes_to_exclude=[*nodes_to_exclude, *attempt.float_nodes], op_types_to_quantize=op_types,
+            extra_options={"ActivationSymmetric": recipe.symmetric_activations, "WeightSymmetric": True,
+                           **(extra or {})},
+            calibration_providers=["CPUExecutionProvider"], **options)
+
+
+def quantize_accuracy_aware(src: Path, dst: Path, calib: Dataset, profile: Profile, plan: RecipePlan, host: HostFacts,
+                            *, evald: Dataset | None, progress: Progress | None, quantizer: str,
+                            exclude_op_types: set[str] = frozenset(), op_types: list[str] | None = None,
+                            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """QDQ INT8 of ``src`` into ``dst`` by the accuracy-aware search over ``plan`` (edgekit.backends.int8_search);
+    shared by the ONNX Runtime and TensorRT backends. Returns the quantization record for the report."""
+    import shutil
+    import tempfile
+
+    cfg, verify = profile.quantize, profile.verify
+    prepared, notes = preprocess(src, dst)
+    excluded = [*OnnxRuntimeBackend._nodes_of_types(prepared, exclude_op_types), *cfg.ignored_names]
+    threads = profile.target.threads
+    reader_session = runner.make_session(src, threads, "disable")
+    batch = runner.fixed_batch(reader_session) or 1
+    optimization = profile.target.graph_optimization
+    reference = runner.run_batched(runner.make_session(src, threads, optimization), calib.x)
+    labelled = evald is not None and evald.y is not None
+    selection = Selection(calib.x, calib.y if labelled else None, reference, max_drop=verify.max_accuracy_drop,
+                          min_cosine=verify.min_cosine, labelled_task=labelled)
+    modes = {r.name: check_mode(r, profile.target.isa, host) for r in plan.ladder}
+    with tempfile.TemporaryDirectory(prefix="edgekit-int8-", dir=dst.parent) as tmp:
+        work = Path(tmp)
+
+        def quantize_one(attempt: Attempt, path: Path) -> None:
+            run_quantize_static(prepared, path, CalibrationReader(reader_session, calib.x, batch), attempt, profile,
+                                nodes_to_exclude=excluded, workdir=work, op_types=op_types, extra=extra)
+
+        def evaluate(attempt: Attempt, path: Path) -> Any:
+            emulate = modes[attempt.recipe.name].emulated
+            return runner.run_batched(runner.make_session(path, threads, optimization, emulate_qdq=emulate),
+                                      calib.x)
+
+        nodes = [n for n in compute_node_names(prepared) if n not in excluded]
+
+        def rank(qdq: Path) -> list[str]:
+            return rank_by_sensitivity(prepared, qdq, calib.x, nodes,
+                                       lambda blob, emulate: runner.make_session(blob, threads, optimization,
+                                                                                 emulate_qdq=emulate),
+                                       runner.feed_of)
+
+        attempts = first_attempts(plan.ladder, cfg.calibration_method, cfg.accuracy_control)
+        result = search(quantize_one, evaluate, selection, attempts, work,
+                        rank=rank if cfg.accuracy_control else None, compute_nodes=len(nodes),
+                        min_int8_coverage=verify.min_int8_coverage, progress=progress,
+                        key=f"int8-search {dst.parent.name}")
+        shutil.copyfile(result.chosen.path, dst)
+    if prepared != src:
+        prepared.unlink()
+    chosen = result.chosen.attempt
+    mode = modes[chosen.recipe.name]
+    if mode.warning:
+        notes.append(mode.warning)
+    return {"quantizer": quantizer, "format": "QDQ", "per_channel": cfg.per_channel,
+            "recipe": chosen.recipe.to_dict(), "recipe_plan": plan.to_dict(), "host_isa": host.isa,
+            "activation_type": chosen.recipe.activation_type, "weight_type": chosen.recipe.weight_type,
+            "reduce_range": chosen.recipe.reduce_range, "calibration_method": chosen.calibration_method,
+            "calibration_samples": len(calib), "excluded_nodes": len(excluded) + len(chosen.float_nodes),
+            "check": mode.to_dict(), "search": result.to_dict(selection.criterion), "notes": notes}
+
+
 def calibration_method(name: str) -> Any:
     from onnxruntime.quantization import CalibrationMethod
 
@@ -91,38 +187,25 @@ class OnnxRuntimeBackend:
 
         return {"onnxruntime": onnxruntime.__version__, "onnx": onnx.__version__}
 
-    def open(self, path: Path, profile: Profile) -> OrtSession:
+    def open(self, path: Path, profile: Profile, *, emulate_qdq: bool = False) -> OrtSession:
         try:
-            session = runner.make_session(path, profile.target.threads, profile.target.graph_optimization)
+            session = runner.make_session(path, profile.target.threads, profile.target.graph_optimization,
+                                          emulate_qdq=emulate_qdq)
         except Exception as exc:
             raise PipelineError(f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0][:300]}",
                                 "The model uses an operator or opset this onnxruntime does not support.") from exc
         return OrtSession(session)
 
     def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile, *, evald: Dataset | None = None,
-                 max_drop: float | None = None) -> dict[str, Any]:
-        """QDQ INT8. ``evald``/``max_drop`` are unused: the budget is enforced by verification afterwards."""
-        from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-
+                 max_drop: float | None = None, host: HostFacts | None = None,
+                 progress: Progress | None = None) -> dict[str, Any]:
+        """QDQ INT8 with the target ISA's recipe, accuracy-aware (int8_search); the verdict comes afterwards."""
         cfg = profile.quantize
-        prepared, notes = preprocess(src, dst)
-        types = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
-        reader = calibration_reader(src, calib, profile)
-        excluded = self._nodes_of_types(prepared, set(cfg.exclude_op_types))
-        quantize_static(
-            str(prepared), str(dst), reader, quant_format=QuantFormat.QDQ, per_channel=cfg.per_channel,
-            activation_type=types[cfg.activation_type], weight_type=types[cfg.weight_type],
-            calibrate_method=calibration_method(cfg.calibration_method), nodes_to_exclude=excluded,
-            extra_options={"ActivationSymmetric": cfg.symmetric_activations,
-                           "WeightSymmetric": cfg.symmetric_weights},
-            calibration_providers=["CPUExecutionProvider"],
-        )
-        if prepared != src:
-            prepared.unlink()
-        return {"quantizer": "onnxruntime.quantization.quantize_static", "format": "QDQ",
-                "per_channel": cfg.per_channel, "activation_type": cfg.activation_type,
-                "weight_type": cfg.weight_type, "calibration_method": cfg.calibration_method,
-                "calibration_samples": len(calib), "excluded_nodes": len(excluded), "notes": notes}
+        host = host or detect()
+        plan = plan_recipes(cfg.recipe, profile.target.isa, host)
+        return quantize_accuracy_aware(src, dst, calib, profile, plan, host, evald=evald, progress=progress,
+                                       exclude_op_types=set(cfg.exclude_op_types),
+                                       quantizer="onnxruntime.quantization.quantize_static")
 
     @staticmethod
     def _nodes_of_types(path: Path, op_types: set[str]) -> list[str]:
@@ -143,4 +226,8 @@ class OnnxRuntimeBackend:
         optimized.unlink()
         counts = Counter(n.op_type for n in graph.node if n.op_type in INT8_OPS | FLOAT_OPS)
         int8 = sum(v for k, v in counts.items() if k in INT8_OPS)
-        return KernelCoverage(int8, sum(counts.values()) - int8, dict(counts))
+        floats = tuple({"name": n.name, "op": n.op_type,
+                        "reason": "no Q/DQ around it (kept in float by the INT8 search, exclude_op_types or "
+                                  "ignored_names), or ONNX Runtime has no integer kernel for its Q/DQ pattern"}
+                       for n in graph.node if n.op_type in FLOAT_OPS)
+        return KernelCoverage(int8, sum(counts.values()) - int8, dict(counts), floats)

@@ -26,7 +26,9 @@ from edgekit.backends.base import KernelCoverage
 from edgekit.data import Dataset
 from edgekit.deploy import run_openvino as runner
 from edgekit.errors import PipelineError
+from edgekit.hardware import HostFacts
 from edgekit.profile import Profile
+from edgekit.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,9 @@ class OpenVinoBackend:
         ov.save_model(model, str(dst), compress_to_fp16=profile.compile.fp16_weights)
         return {"converter": "openvino.convert_model", "fp16_weights": profile.compile.fp16_weights}
 
-    def open(self, path: Path, profile: Profile, *, pin_f32: bool = True) -> OvSession:
+    def open(self, path: Path, profile: Profile, *, pin_f32: bool = True, emulate_qdq: bool = False) -> OvSession:
+        """``emulate_qdq`` is accepted for the Backend protocol and ignored: an OpenVINO IR is checked as the
+        plugin runs it (NNCF's IR has no Q/DQ pairs to emulate)."""
         try:
             compiled = self.core.compile_model(str(path), "CPU", runtime_config(profile, pin_f32=pin_f32))
         except Exception as exc:
@@ -120,8 +124,12 @@ class OpenVinoBackend:
                                 "Check the model converts with ov.convert_model.") from exc
         return OvSession(compiled)
 
-    def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile,
-                 evald: Dataset | None = None, max_drop: float | None = None) -> dict[str, Any]:
+    def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile, *,
+                 evald: Dataset | None = None, max_drop: float | None = None, host: HostFacts | None = None,
+                 progress: Progress | None = None) -> dict[str, Any]:
+        """NNCF on the OpenVINO model. Accuracy control (labelled eval data: an accuracy budget) selects on the
+        calibration split, never on the evaluation data that judges the variant afterwards: its labels when
+        it has them, else the FP32 model's own top-1 (then the metric is agreement, the drop's upper bound)."""
         model = self.core.read_model(str(src))
         specs = runner.input_specs(model)
 
@@ -131,7 +139,8 @@ class OpenVinoBackend:
 
         validation = None
         if evald is not None and evald.y is not None and max_drop is not None and profile.quantize.accuracy_control:
-            validation = list(zip(items(evald), (int(v) for v in evald.y)))
+            labels = calib.y if calib.y is not None else self.open(src, profile).run(calib.x).reshape(len(calib), -1).argmax(1)
+            validation = list(zip(items(calib), (int(v) for v in labels)))
         quantized, info = self.quantize_model(model, items(calib), profile,
                                               validation=validation, max_drop=max_drop)
         ov.save_model(quantized, str(dst), compress_to_fp16=False)
@@ -184,8 +193,9 @@ class OpenVinoBackend:
     def kernel_coverage(self, path: Path, profile: Profile, workdir: Path) -> KernelCoverage:
         """Count compute layers by the precision the CPU plugin runs them in (runtimePrecision)."""
         runtime = self.open(path, profile, pin_f32=True).compiled.get_runtime_model()
+        quantized = _fake_quantized_layers(self.core.read_model(str(path)))
         counts: Counter[str] = Counter()
-        int8 = other = 0
+        floats = []
         for op in runtime.get_ordered_ops():
             info = op.get_rt_info()
             layer = info["layerType"].astype(str) if "layerType" in info else op.get_type_name()
@@ -193,8 +203,32 @@ class OpenVinoBackend:
                 continue
             precision = info["runtimePrecision"].astype(str) if "runtimePrecision" in info else "?"
             counts[f"{layer}:{precision}"] += 1
-            if precision in INT8_PRECISIONS:
-                int8 += 1
-            else:
-                other += 1
-        return KernelCoverage(int8, other, dict(counts))
+            if precision not in INT8_PRECISIONS:
+                names = info["originalLayersNames"].astype(str) if "originalLayersNames" in info else op.get_friendly_name()
+                floats.append({"name": names, "op": layer, "reason": _float_reason(names, precision, quantized)})
+        total = sum(counts.values())
+        return KernelCoverage(total - len(floats), len(floats), dict(counts), tuple(floats))
+
+
+def _fake_quantized_layers(model: Any) -> set[str]:
+    """Names of the IR's compute nodes that NNCF put a FakeQuantize in front of (activations or weights)."""
+    names = set()
+    for op in model.get_ordered_ops():
+        if op.get_type_name() not in ("Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData"):
+            continue
+        for value in op.inputs():
+            source = value.get_source_output().get_node()
+            while source.get_type_name() in ("Convert", "Reshape", "Transpose", "Multiply", "Subtract"):
+                source = source.input_value(0).get_node()
+            if source.get_type_name() == "FakeQuantize":
+                names.add(op.get_friendly_name())
+                break
+    return names
+
+
+def _float_reason(names: str, precision: str, quantized: set[str]) -> str:
+    if any(n in quantized for n in names.split(",")):
+        return (f"quantized in the IR, but the CPU plugin runs it in {precision} on this CPU (no INT8 kernel for this "
+                "layer here: OpenVINO's CPU plugin has fewer INT8 kernels without VNNI, e.g. depthwise/grouped convs)")
+    return (f"runs {precision}: NNCF left it unquantized (ignored scope, accuracy control reverted it, or its pattern "
+            "is not quantized)")

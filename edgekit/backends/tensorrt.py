@@ -15,7 +15,8 @@ Two modes, chosen by feature detection when the backend is created:
   to an engine here (Format.TENSORRT_PLAN), verified and timed with deploy/run_tensorrt.py;
 - host cannot (this CPU machine, a workstation preparing a Jetson bundle): the variants stay ONNX
   (FP32 ONNX for fp32/fp16, QDQ ONNX for int8). FP32 and INT8 are checked on ONNX Runtime's CPU
-  as a host proxy (the Q/DQ arithmetic is the same), nothing is timed, and the report says the
+  as a host proxy, INT8 with its Q/DQ math emulated in float (``session.disable_quant_qdq``: this CPU's
+  integer kernels are not TensorRT's and saturate where the GPU does not), nothing is timed, and the report says the
   engine is built and measured on the device by ``edgekit build-engine``.
 """
 
@@ -30,9 +31,12 @@ from typing import Any, ClassVar
 
 from edgekit.artifact import Format
 from edgekit.backends.base import KernelCoverage
+from edgekit.backends.int8 import plan_recipes
 from edgekit.data import Dataset
 from edgekit.errors import BackendUnavailableError, PipelineError
+from edgekit.hardware import HostFacts, detect
 from edgekit.profile import Profile
+from edgekit.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -66,36 +70,27 @@ def build_options(profile: Profile, precision: str) -> Any:
                         batch_sizes=tuple(profile.benchmark.batch_sizes), typing=c.typing)
 
 
-def quantize_for_tensorrt(src: Path, dst: Path, calib: Dataset, profile: Profile) -> dict[str, Any]:
-    """Symmetric INT8 QDQ that TensorRT accepts; raises PipelineError if the result breaks its rules."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-
-    from edgekit.backends.onnxruntime import calibration_method, calibration_reader, preprocess
+def quantize_for_tensorrt(src: Path, dst: Path, calib: Dataset, profile: Profile, *, evald: Dataset | None = None,
+                          host: HostFacts | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """Symmetric INT8 QDQ that TensorRT accepts, accuracy-aware like the ONNX Runtime backend's (calibration
+    method, then layers kept in float), checked with the Q/DQ math emulated in float: this host's integer kernels
+    are not TensorRT's. Raises PipelineError if the result breaks TensorRT's rules."""
+    from edgekit.backends.onnxruntime import quantize_accuracy_aware
     from edgekit.trt_rules import check_tensorrt_rules, describe_violations
 
-    cfg = profile.quantize
-    prepared, notes = preprocess(src, dst)
-    reader = calibration_reader(src, calib, profile)
-    quantize_static(
-        str(prepared), str(dst), reader, quant_format=QuantFormat.QDQ, per_channel=cfg.per_channel,
-        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, op_types_to_quantize=WEIGHTED_OPS,
-        calibrate_method=calibration_method(cfg.calibration_method),
-        nodes_to_exclude=list(cfg.ignored_names),
-        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
-                       "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}},
-        calibration_providers=["CPUExecutionProvider"],
-    )
-    if prepared != src:
-        prepared.unlink()
+    host = host or detect()
+    plan = plan_recipes(profile.quantize.recipe, "cuda", host)
+    info = quantize_accuracy_aware(
+        src, dst, calib, profile, plan, host, evald=evald, progress=progress, op_types=WEIGHTED_OPS,
+        quantizer="onnxruntime.quantization.quantize_static (TensorRT explicit INT8)",
+        extra={"QuantizeBias": False, "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}})
     rules = check_tensorrt_rules(dst)
     if not rules.ok:
         raise PipelineError(f"The INT8 ONNX breaks TensorRT's explicit-quantization rules: {describe_violations(rules)}",
                             "Report this model to edgekit; meanwhile exclude the named nodes with [quantize] "
                             "ignored_names in the profile.")
-    return {"quantizer": "onnxruntime.quantization.quantize_static (TensorRT explicit INT8)", "format": "QDQ",
-            "per_channel": cfg.per_channel, "activation_type": "int8 (symmetric)", "weight_type": "int8 (symmetric)",
-            "quantized_op_types": WEIGHTED_OPS, "calibration_method": cfg.calibration_method,
-            "calibration_samples": len(calib), "tensorrt_rules": rules.to_dict(), "notes": notes}
+    return {**info, "activation_type": "int8 (symmetric)", "weight_type": "int8 (symmetric)",
+            "quantized_op_types": WEIGHTED_OPS, "tensorrt_rules": rules.to_dict()}
 
 
 class TensorRTBackend:
@@ -119,8 +114,9 @@ class TensorRTBackend:
         return versions
 
     def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile, *, evald: Dataset | None = None,
-                 max_drop: float | None = None) -> dict[str, Any]:
-        return quantize_for_tensorrt(src, dst, calib, profile)
+                 max_drop: float | None = None, host: HostFacts | None = None,
+                 progress: Progress | None = None) -> dict[str, Any]:
+        return quantize_for_tensorrt(src, dst, calib, profile, evald=evald, host=host, progress=progress)
 
     def compile(self, src: Path, dst: Path, profile: Profile, precision: str = "fp32") -> dict[str, Any]:
         if not self.can_build:
@@ -138,7 +134,7 @@ class TensorRTBackend:
             raise PipelineError(f"TensorRT engine build failed: {exc}",
                                 "Check the profile's [compile]/[target] TensorRT settings.") from exc
 
-    def open(self, path: Path, profile: Profile) -> Any:
+    def open(self, path: Path, profile: Profile, *, emulate_qdq: bool = False) -> Any:
         if path.suffix == ".plan":
             from edgekit.deploy.run_tensorrt import open_session
 
@@ -148,7 +144,8 @@ class TensorRTBackend:
                 raise PipelineError(f"TensorRT cannot load {path}: {exc}", "Rebuild the engine on this device.") from exc
         from edgekit.backends.onnxruntime import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend().open(path, profile)  # host proxy for an ONNX bound for TensorRT
+        # host proxy for an ONNX bound for TensorRT (INT8: the Q/DQ math emulated in float, see backends.int8)
+        return OnnxRuntimeBackend().open(path, profile, emulate_qdq=emulate_qdq)
 
     def kernel_coverage(self, path: Path, profile: Profile, workdir: Path) -> KernelCoverage:
         """INT8 compute nodes: in a built engine, layers the inspector reports with INT8 inputs; in the

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from edgekit import __version__
+from edgekit.backends.int8 import RECIPE_CHOICES
 from edgekit.cli.distill import distill_options, pop_distill
 from edgekit.cli.energy import energy_options
 from edgekit.cli.errors import handle_errors
@@ -127,6 +128,8 @@ def _exit_for(report: Any) -> None:
 @click.option("--input-shape", type=INTS, help="Input shape, e.g. 1,3,224,224 (default: from the data).")
 @click.option("--max-accuracy-drop", type=float, help="Accuracy budget in points (default: the profile's, 1.0).")
 @click.option("--batch-sizes", type=INTS, help="Benchmark batch sizes, e.g. 1,8 (default: the profile's).")
+@click.option("--int8-recipe", type=click.Choice(RECIPE_CHOICES),
+              help="INT8 integer types for ONNX Runtime/TensorRT (default: the profile's, auto = the target ISA's).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Replace the output directory if it exists.")
 @image_options
@@ -139,7 +142,7 @@ def compress(model: str, profile: str | None, out: Path, image_size: Any, mean: 
              prune_scope: str | None,
              prune_importance: str | None, prune_steps: int | None, prune_round_to: int | None,
              prune_ignore: tuple[str, ...], prune_layers: tuple[str, ...], skip_unsupported: bool,
-             **kwargs: Any) -> None:
+             int8_recipe: str | None, **kwargs: Any) -> None:
     """Export, [prune,] quantize (INT8), verify and benchmark MODEL; write a deployable bundle to --out.
 
     MODEL: a torch.export .pt2, TorchScript file, .onnx file, or package.module:factory with --weights
@@ -148,6 +151,10 @@ def compress(model: str, profile: str | None, out: Path, image_size: Any, mean: 
     prune = _prune_config(profile, prune_ratio, target_macs, target_params, prune_mode, prune_scope, prune_importance,
                           prune_steps, prune_round_to, prune_ignore, prune_layers, skip_unsupported)
     kwargs.update(pop_distill(kwargs))
+    if int8_recipe:
+        from edgekit.api import resolve_profile
+
+        profile = resolve_profile(profile).replace_section("quantize", recipe=int8_recipe)
     report = _run_compress(model, out, profile=profile, image_prep=_image_prep(image_size, mean, std, grayscale),
                            prune=prune, **kwargs)
     _exit_for(report)
@@ -307,11 +314,15 @@ def profiles_list() -> None:
     """Built-in profiles (the default for this host is marked *)."""
     from edgekit.profile import builtin_profile_names, default_profile_name, load_profile
 
-    default = default_profile_name()
+    from edgekit.hardware import detect
+
+    host = detect()
+    default = default_profile_name(host)
+    click.echo(f"this host: {host.isa} ({host.cpu_model}); * = its default profile")
     for name in builtin_profile_names():
         prof = load_profile(name)
         mark = "*" if name == default else " "
-        click.echo(f"{mark} {name:<22} {prof.target.backend:<12} {prof.description}")
+        click.echo(f"{mark} {name:<25} {prof.target.backend:<12} {prof.target.isa:<10} {prof.description}")
 
 
 @profiles.command("show")

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from edgekit.report.energy import energy_summary
-from edgekit.report.markdown import COMPACT_COLUMNS, variant_row
+from edgekit.report.markdown import COMPACT_COLUMNS, host_line, int8_lines, measured_on_target, variant_row
 from edgekit.report.schema import Report
 
 console = Console(stderr=True)
@@ -61,7 +61,10 @@ SHORT_HEADERS = {"precision": "prec", "size": "size", "accuracy %": "acc %", "dr
 def report_table(report: Report) -> Table:
     # the terminal gets the columns that fit 80 characters; report.md has them all
     rows = [{k: r[k] for k in COMPACT_COLUMNS} for r in map(variant_row, report.variants)]
-    table = Table(title=f"edgekit · {report.profile} · {report.model.get('source', '')}", title_justify="left",
+    host = f" · host {report.host['isa']}" if report.host else ""
+    if not measured_on_target(report):
+        host += f" (target {report.target_isa})"
+    table = Table(title=f"edgekit · {report.profile} · {report.model.get('source', '')}{host}", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for header in rows[0] if rows else []:
         table.add_column(SHORT_HEADERS.get(header, header), no_wrap=True,
@@ -85,7 +88,11 @@ def print_report(report: Report) -> None:
     if precisions:
         out.print(f"{report.backend} ran float layers in {', '.join(precisions)} while timed "
                   "(parity is always checked in f32).")
+    if report.host:
+        out.print(host_line(report).replace("**", ""), markup=False, highlight=False)
     for v in report.variants:
+        for line in int8_lines(v.quantization)[:2]:
+            out.print(f"{v.name}: {line}", markup=False, highlight=False)
         if v.status == "rejected":
             out.print(f"[bold red]{v.name} rejected:[/] {v.reason}")
         elif v.status == "pending":

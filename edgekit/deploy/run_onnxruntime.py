@@ -33,7 +33,9 @@ summarize, make_batch, parity, peak_rss_bytes = common.summarize, common.make_ba
 _stdin_handshake = common.stdin_handshake
 
 
-def make_session(path, threads=0, optimization="all", optimized_model_path=None):
+def make_session(path, threads=0, optimization="all", optimized_model_path=None, emulate_qdq=False):
+    """``path``: a file or a serialized model (bytes). ``emulate_qdq``: run Q/DQ as float math instead of
+    fusing it into integer kernels (the quantization's own accuracy, independent of this CPU's kernels)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -44,7 +46,10 @@ def make_session(path, threads=0, optimization="all", optimized_model_path=None)
     options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPTIMIZATION_LEVELS[optimization])
     if optimized_model_path:
         options.optimized_model_filepath = str(optimized_model_path)
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    if emulate_qdq:
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def fixed_batch(session):

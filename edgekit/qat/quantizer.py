@@ -8,7 +8,7 @@ The rule here is the one ``onnxruntime.quantization.quantize_static`` (the ORT b
 applies, so QAT and PTQ artifacts fuse the same way in ORT:
 
 - Conv1d/2d/3d and Linear: the input activation (per tensor) and the weight (per output channel,
-  symmetric, [-127, 127]; BatchNorm is folded into it by PT2E during QAT and at conversion),
+  symmetric, [-127, 127], or [-64, 63] with the recipe's 7-bit weights; BatchNorm is folded into it by PT2E during QAT and at conversion),
 - the output of the chain conv/linear [-> BatchNorm] [-> ReLU]: a ReLU before the Q node is removed by
   ORT (the Q clamp does it), so Conv -> Q fuses to QLinearConv / QGemm,
 - max-pooling shares its input's quantization (an INT8 max-pool runs without re-quantizing).
@@ -54,6 +54,8 @@ class QatScheme:
     activation_type: str = "uint8"
     symmetric_activations: bool = False
     per_channel: bool = True
+    # the INT8 recipe's weight range: 7-bit (-64..63) where full-range u8 x s8 saturates (x86 without VNNI)
+    weight_range: tuple[int, int] = (-127, 127)
 
     def activation_spec(self) -> QuantizationSpec:
         dtype, qmin, qmax = RANGES[self.activation_type]
@@ -66,7 +68,7 @@ class QatScheme:
     def weight_spec(self) -> QuantizationSpec:
         per_channel = self.per_channel
         return QuantizationSpec(
-            dtype=torch.int8, quant_min=-127, quant_max=127, ch_axis=0,
+            dtype=torch.int8, quant_min=self.weight_range[0], quant_max=self.weight_range[1], ch_axis=0,
             qscheme=torch.per_channel_symmetric if per_channel else torch.per_tensor_symmetric,
             observer_or_fake_quant_ctr=FusedMovingAvgObsFakeQuantize.with_args(
                 observer=MovingAveragePerChannelMinMaxObserver if per_channel else MovingAverageMinMaxObserver,

@@ -54,12 +54,58 @@ def runtime_line(runtime: dict) -> str:
     return "; ".join(parts)
 
 
+def measured_on_target(report: Report) -> bool:
+    """Does the host that measured belong to the profile's target ISA ("host"/"cuda": the question does not arise)?"""
+    from edgekit.hardware import isa_matches
+
+    return not report.host or isa_matches(report.target_isa, report.host["isa"])
+
+
+def host_line(report: Report) -> str:
+    """Which hardware measured, and whether it is the profile's target."""
+    host, target = report.host, report.target_isa
+    text = f"Measured on {host['isa']} ({host['cpu_model']}, {host['logical_cpus']} logical CPUs)"
+    if target in ("", "host"):
+        return text + ", the profile's target."
+    if target == "cuda":
+        return text + "; the profile targets an NVIDIA GPU (engines are measured there)."
+    if measured_on_target(report):
+        return text + f"; the profile targets {target}."
+    return text + f"; the profile targets **{target}**: these timings are not the target's."
+
+
+def int8_lines(q: dict | None) -> list[str]:
+    """The INT8 recipe that ran, why, how it was checked and the accuracy-aware attempts."""
+    if not q or "recipe" not in q:
+        return []
+    recipe, check = q["recipe"], q.get("check", {})
+    why = (q.get("recipe_plan") or {}).get("why", "")
+    lines = [f"INT8 recipe {recipe['name']}: activations {recipe['activations']}, weights {recipe['weights']}"
+             + (f" ({why})" if why else "")]
+    if check:
+        lines.append(f"INT8 check: {check['why']}"
+                     + (f". Warning: {check['warning']}" if check.get("warning") else ""))
+    search = q.get("search") or {}
+    attempts = search.get("attempts", [])
+    if len(attempts) > 1:
+        tried = "; ".join(f"{i + 1}. {a['recipe']}/{a['calibration_method']}"
+                          + (f" +{len(a['float_layers'])} float" if a["float_layers"] else "")
+                          + f": {a['metric']} {a['value']:.4g}{'' if a['within_budget'] else ' (over)'}"
+                          for i, a in enumerate(attempts))
+        lines.append(f"accuracy-aware search ({search['criterion']}): {tried}; kept attempt {search['chosen'] + 1}")
+    if search.get("float_layers"):
+        lines.append(f"layers kept in float: {', '.join(search['float_layers'])}")
+    return lines
+
+
 def render_markdown(report: Report) -> str:
     rows = [variant_row(v) for v in report.variants]
     headers = list(rows[0]) if rows else []
     lines = [f"# edgekit report: {report.model.get('source', 'model')}", "",
              f"Profile **{report.profile}** (backend {report.backend}). "
              f"Recommended: **{report.recommended or 'none'}** — {report.recommended_reason}.", ""]
+    if report.host:
+        lines += [host_line(report), ""]
     ref = report.reference
     if ref.get("accuracy") is not None:
         lines.append(f"Original model (FP32, {ref['runtime']}): top-1 accuracy {ref['accuracy']:.2f}% "
@@ -78,6 +124,7 @@ def render_markdown(report: Report) -> str:
                          f"mean {stats['mean']:.3f} +- {stats['std']:.3f} ms, {_fmt(tput, '.0f')} items/s")
         if v.runtime:
             lines.append(f"  - runtime: {runtime_line(v.runtime)}")
+        lines += [f"  - {line}" for line in int8_lines(v.quantization)]
         if v.peak_rss_bytes:
             lines.append(f"  - peak RSS of the runner process {v.peak_rss_bytes / 2**20:.1f} MiB, load {v.load_s:.3f} s")
         lines += [f"  - {line.strip()}" for line in energy_lines(v.energy)]

@@ -54,6 +54,8 @@ class Report:
     distillation: dict[str, Any] | None = None
     sweep: dict[str, Any] | None = None  # edgekit sweep: trials, Pareto front, cache counts
     qat: dict[str, Any] | None = None  # quantization-aware distillation (--qat): PTQ vs QAT
+    host: dict[str, Any] = field(default_factory=dict)  # the CPU that measured (edgekit.hardware.HostFacts)
+    target_isa: str = ""  # what the profile targets ([target] isa)
     schema_version: int = SCHEMA_VERSION
     out_dir: str = ""
 

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Protocol
 from edgekit.artifact import Artifact, Format
 from edgekit.backends.base import Backend
 from edgekit.data import Dataset
+from edgekit.hardware import HostFacts, detect
 from edgekit.profile import Profile
 from edgekit.progress import NullProgress, Progress
 
@@ -23,6 +24,7 @@ class RunContext:
     progress: Progress = field(default_factory=NullProgress)
     train: Dataset | None = None  # training data (distillation)
     teacher: Any = None  # the original torch module, for stages that learn from it (distillation)
+    host: HostFacts = field(default_factory=detect)  # the CPU this runs on: picks INT8 recipes and how they are checked
 
 
 class Stage(Protocol):

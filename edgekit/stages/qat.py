@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgekit.artifact import Artifact, Format
+from edgekit.backends.int8 import CheckMode, Recipe, check_mode, plan_recipes
 from edgekit.distill.config import DistillConfig
 from edgekit.errors import DataError, PipelineError
 from edgekit.stages.base import RunContext
@@ -56,7 +57,8 @@ class QatStage:
             raise PipelineError("Quantization-aware distillation needs calibration data and the original model.",
                                 "Pass --calib-data; run it through edgekit.compress().")  # pragma: no cover
         q = ctx.profile.quantize
-        scheme = QatScheme(q.activation_type, q.symmetric_activations, q.per_channel)
+        recipe, check = qat_recipe(ctx)
+        scheme = QatScheme(recipe.activation_type, recipe.symmetric_activations, q.per_channel, recipe.weight_range)
         example = torch.zeros((2, *self.input_shape[1:]), dtype=torch.float32)
         student = prepare(artifact.meta["module"], example, scheme)
         batches = calibrate(student, ctx.calib.x)
@@ -70,9 +72,10 @@ class QatStage:
         summary = result.summary
         summary["history"] = result.history
         summary["calibration"] = {"samples": len(ctx.calib), "batches": batches}
-        summary["scheme"] = {"activations": f"{q.activation_type} per tensor, "
-                                            f"{'symmetric' if q.symmetric_activations else 'asymmetric'}",
-                             "weights": f"int8 symmetric {'per channel' if q.per_channel else 'per tensor'}",
+        summary["scheme"] = {"recipe": recipe.name, "activations": f"{recipe.activation_type} per tensor, "
+                                            f"{'symmetric' if recipe.symmetric_activations else 'asymmetric'}",
+                             "weights": f"int8 symmetric {recipe.weight_range} "
+                                        f"{'per channel' if q.per_channel else 'per tensor'}",
                              "batchnorm": "folded into the conv before QAT (frozen statistics)"}
         if main:
             export_qdq(result.student, example, out, INPUT_NAME, OUTPUT_NAME)
@@ -80,6 +83,18 @@ class QatStage:
             keep_checkpoint(checkpoint_dir, stage_dir)
             (stage_dir / "qat.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
         info = {"quantizer": "edgekit QAT (torchao PT2E prepare_qat_pt2e + convert_pt2e, dynamo ONNX export)",
-                "format": "QDQ", "per_channel": q.per_channel, "activation_type": q.activation_type,
-                "weight_type": "int8", "calibration_samples": len(ctx.calib), "trained_steps": summary["steps"]}
+                "format": "QDQ", "per_channel": q.per_channel, "recipe": recipe.to_dict(),
+                "activation_type": recipe.activation_type, "weight_type": "int8", "reduce_range": recipe.reduce_range,
+                "calibration_samples": len(ctx.calib), "trained_steps": summary["steps"], "check": check.to_dict()}
         return Artifact(Format.ONNX, out, {"quantization": info, "qat": summary, "module": result.student})
+
+
+def qat_recipe(ctx: RunContext) -> tuple[Recipe, CheckMode]:
+    """The target's first INT8 recipe with int8 weights (QAT trains symmetric int8 weights), and how it is checked."""
+    plan = plan_recipes(ctx.profile.quantize.recipe, ctx.profile.target.isa, ctx.host)
+    recipe = next((r for r in plan.ladder if r.weight_type == "int8"), None)
+    if recipe is None:
+        raise PipelineError(f"--qat trains symmetric int8 weights, but the profile's INT8 recipe is "
+                            f"{ctx.profile.quantize.recipe} (uint8 weights).",
+                            "Use another [quantize] recipe (or auto), or drop --qat.")
+    return recipe, check_mode(recipe, ctx.profile.target.isa, ctx.host)

@@ -32,7 +32,8 @@ class QuantizeStage:
         out = stage_dir / FILE_NAMES[self.produces]
         try:
             info = ctx.backend.quantize(artifact.path, out, ctx.calib, ctx.profile, evald=ctx.evald,
-                                        max_drop=ctx.profile.verify.max_accuracy_drop)
+                                        max_drop=ctx.profile.verify.max_accuracy_drop, host=ctx.host,
+                                        progress=ctx.progress)
         except PipelineError:
             raise
         except Exception as exc:

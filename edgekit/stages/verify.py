@@ -72,8 +72,9 @@ def judge(precision: str, cfg: VerifyConfig, *, accuracy_drop: float | None, par
         if coverage.int8_nodes == 0:
             problems.append("no INT8 kernel runs in ONNX Runtime's optimised graph: the file would execute as float")
         elif coverage.ratio < cfg.min_int8_coverage:
+            floats = f"; in float: {coverage.describe_float()}" if coverage.float_layers else ""
             problems.append(f"only {coverage.int8_nodes}/{coverage.int8_nodes + coverage.float_nodes} compute nodes "
-                            f"run INT8 ({coverage.ratio:.0%} < min_int8_coverage {cfg.min_int8_coverage:.0%})")
+                            f"run INT8 ({coverage.ratio:.0%} < min_int8_coverage {cfg.min_int8_coverage:.0%}){floats}")
     if problems:
         return Verdict("rejected", "; ".join(problems))
     if accuracy_drop is None:

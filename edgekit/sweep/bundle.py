@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from edgekit.hardware import detect
 from edgekit.report.schema import Report, VariantResult
 from edgekit.sweep.config import SweepConfig
 
@@ -90,7 +91,8 @@ def write_sweep_bundle(ctx: Any, cfg: SweepConfig, outcomes: list[Any], runner: 
                     data={"calibration": ctx.calib.describe() if ctx.calib else None,
                           "evaluation": ctx.evald.describe(),
                           **({"training": ctx.train.describe()} if ctx.train else {})},
-                    warnings=[] if choice.chosen else [choice.reason], sweep=sweep)
+                    warnings=[] if choice.chosen else [choice.reason], sweep=sweep,
+                    host=detect().to_dict(), target_isa=ctx.profile.target.isa)
     with staged_output(out, force) as root:
         _copy_artifacts(root, variants, set(front) | ({choice.chosen} if choice.chosen else set()), ctx.cache_root)
         sweep["plots"] = write_plots(root, variants, front, choice.chosen, ref.accuracy, max_drop)

@@ -163,7 +163,7 @@ def test_kernel_coverage_ratio_and_dict():
     cov = KernelCoverage(3, 1, {"QGemm": 1, "QLinearConv": 2, "Conv": 1})
     assert cov.ratio == 0.75
     assert cov.to_dict() == {"int8_nodes": 3, "float_nodes": 1, "ratio": 0.75,
-                             "by_op": {"Conv": 1, "QGemm": 1, "QLinearConv": 2}}
+                             "by_op": {"Conv": 1, "QGemm": 1, "QLinearConv": 2}, "float_layers": []}
     assert KernelCoverage(0, 0).ratio == 0.0
 
 
@@ -193,3 +193,9 @@ def test_padded_token_positions_are_left_out_of_parity():
     assert compare(ref, out).cosine < 0.5  # without the mask the padding dominates
     pooled = ref[:, 0]  # an output that is not per token is compared whole
     assert compare(pooled, pooled + 1.0, inputs).max_abs == pytest.approx(1.0)
+
+
+def test_coverage_rejection_names_the_layers_that_stayed_float():
+    floats = tuple({"name": f"conv{i}", "op": "GroupConvolution", "reason": "runs f32 here"} for i in range(6))
+    v = judge("int8", CFG, accuracy_drop=0.0, parity=GOOD_PARITY, coverage=KernelCoverage(4, 6, {}, floats))
+    assert v.status == "rejected" and "conv0 (GroupConvolution: runs f32 here)" in v.reason and "2 more" in v.reason
