@@ -56,6 +56,7 @@ class Outcome:
     value: float
     ok: bool
     path: Path
+    error: str = ""  # the quantizer or the runtime failed on this attempt (the search goes on with the next)
 
     @property
     def badness(self) -> float:
@@ -65,8 +66,9 @@ class Outcome:
 
     def to_dict(self) -> dict[str, Any]:
         return {"recipe": self.attempt.recipe.name, "calibration_method": self.attempt.calibration_method,
-                "float_layers": list(self.attempt.float_nodes), "metric": self.metric, "value": round(self.value, 5),
-                "within_budget": self.ok}
+                "float_layers": list(self.attempt.float_nodes), "metric": self.metric,
+                "value": round(self.value, 5) if math.isfinite(self.value) else None,
+                "within_budget": self.ok, **({"error": self.error} if self.error else {})}
 
 
 class Selection:
@@ -134,8 +136,16 @@ def search(quantize: Callable[[Attempt, Path], None], evaluate: Callable[[Attemp
             progress.start(key, "INT8 over budget: trying the next candidates", None)
         if outcomes:
             progress.update(key, len(outcomes), None, f"INT8 attempt {len(outcomes) + 1}: {a.label()}")
-        quantize(a, path)
-        metric, value, ok = selection.score(evaluate(a, path))
+        try:
+            quantize(a, path)
+            metric, value, ok = selection.score(evaluate(a, path))
+        except Exception as exc:  # recorded in the report; the search goes on, and fails only if every attempt did
+            error = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+            log.warning("INT8 attempt %s failed: %s", a.label(), error)
+            outcomes.append(Outcome(a, "error", math.inf, False, path, error))
+            if all(o.error for o in outcomes) and len(outcomes) == len(attempts):
+                raise
+            return outcomes[-1]
         outcomes.append(Outcome(a, metric, value, ok, path))
         log.info("INT8 attempt %s: %s %.4f (%s)", a.label(), metric, value, "ok" if ok else "over budget")
         return outcomes[-1]
@@ -152,8 +162,8 @@ def _search(attempt: Callable[[Attempt], Outcome], outcomes: list[Outcome], atte
     for a in attempts:
         if attempt(a).ok:
             return SearchResult(outcomes[-1], outcomes)
-    best = min(outcomes, key=lambda o: o.badness)
-    if rank is None or compute_nodes == 0:
+    best = min(outcomes, key=lambda o: (o.badness, bool(o.error)))
+    if rank is None or compute_nodes == 0 or best.error:
         return SearchResult(best, outcomes)
     ranked = rank(best.path)
     # keep min_int8_coverage: at most this many compute layers may fall back to float
@@ -163,7 +173,7 @@ def _search(attempt: Callable[[Attempt], Outcome], outcomes: list[Outcome], atte
         floats.append(node)
         if attempt(replace(best.attempt, float_nodes=tuple(floats))).ok:
             return SearchResult(outcomes[-1], outcomes, ranked)
-    return SearchResult(min(outcomes, key=lambda o: o.badness), outcomes, ranked)
+    return SearchResult(min(outcomes, key=lambda o: (o.badness, bool(o.error))), outcomes, ranked)
 
 
 def compute_node_names(path: Path) -> list[str]:

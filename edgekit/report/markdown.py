@@ -90,7 +90,8 @@ def int8_lines(q: dict | None) -> list[str]:
     if len(attempts) > 1:
         tried = "; ".join(f"{i + 1}. {a['recipe']}/{a['calibration_method']}"
                           + (f" +{len(a['float_layers'])} float" if a["float_layers"] else "")
-                          + f": {a['metric']} {a['value']:.4g}{'' if a['within_budget'] else ' (over)'}"
+                          + (f": failed ({a['error']})" if a.get("error") else
+                             f": {a['metric']} {a['value']:.4g}{'' if a['within_budget'] else ' (over)'}")
                           for i, a in enumerate(attempts))
         lines.append(f"accuracy-aware search ({search['criterion']}): {tried}; kept attempt {search['chosen'] + 1}")
     if search.get("float_layers"):

@@ -117,30 +117,38 @@ def test_unpinned_precision_is_reported_as_what_the_cpu_ran(model_files, tmp_pat
     assert backend.open(ir, profile).precision == "f32"  # parity sessions are always pinned
 
 
-def test_accuracy_control_reverts_layers_to_meet_the_budget(demo_assets, model_files, tmp_path: Path) -> None:
-    """Calibration at 5% of the real input scale wrecks plain INT8; accuracy control must put layers
-    back in float until the held-out drop fits the budget, and say which."""
+def test_accuracy_control_reverts_layers_to_meet_the_budget(demo_assets, digits_model, tmp_path: Path) -> None:
+    """conv2 reads a dead channel through huge weights (tests/int8_models.py): plain INT8 rounds its real weights
+    to zero; accuracy control, selecting on the labelled calibration split (never the evaluation data that
+    judges), must put layers back in float until the drop fits, and say which. The held-out data then judges."""
+    import warnings
+
     import openvino as ov
+    import torch
 
     from edgekit.backends.openvino import OpenVinoBackend
     from edgekit.data import load_data
     from edgekit.profile import load_profile
+    from int8_models import dead_channel_outlier
 
-    with np.load(demo_assets.calib) as data:
-        bad = load_data((data["x"] * 0.05, data["y"]))
-    evald = load_data(str(demo_assets.eval))
-    src = tmp_path / "fp32.xml"
-    ov.save_model(ov.convert_model(str(model_files["onnx"])), str(src), compress_to_fp16=False)
+    calib, evald = load_data(str(demo_assets.calib)), load_data(str(demo_assets.eval))
+    onnx_file, src = tmp_path / "outlier.onnx", tmp_path / "fp32.xml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(dead_channel_outlier(digits_model), (torch.from_numpy(calib.x[:2]),), str(onnx_file),
+                          dynamo=False, opset_version=17, input_names=["input"], output_names=["output"],
+                          dynamic_axes={"input": {0: "n"}, "output": {0: "n"}})
+    ov.save_model(ov.convert_model(str(onnx_file)), str(src), compress_to_fp16=False)
     profile = load_profile("x86-openvino")
     backend = OpenVinoBackend()
-    backend.quantize(src, tmp_path / "plain.xml", bad, profile.replace_section("quantize", accuracy_control=False))
-    info = backend.quantize(src, tmp_path / "ac.xml", bad, profile, evald=evald, max_drop=1.0)
+    backend.quantize(src, tmp_path / "plain.xml", calib, profile.replace_section("quantize", accuracy_control=False))
+    info = backend.quantize(src, tmp_path / "ac.xml", calib, profile, evald=evald, max_drop=1.0)
 
     def accuracy(path: Path) -> float:
         return float(np.mean(backend.open(path, profile).run(evald.x).argmax(1) == evald.y) * 100)
 
     reference = accuracy(src)
-    assert reference - accuracy(tmp_path / "plain.xml") > 1.0  # the bad calibration really hurts
+    assert reference - accuracy(tmp_path / "plain.xml") > 1.0  # the dead channel's weights really hurt
     assert info["accuracy_control"]["reverted_to_float"]
     assert reference - accuracy(tmp_path / "ac.xml") <= 1.0
 

@@ -15,6 +15,7 @@ import pytest
 
 import edgekit
 from clitools import run
+from int8_models import dead_channel_outlier
 from edgekit.hardware import detect
 from edgekit.profile import load_profile
 
@@ -62,23 +63,6 @@ def test_the_portable_profile_uses_7_bit_weights_and_the_integer_kernels(demo_as
     assert weights and max(int(np.abs(w).max()) for w in weights) <= 64  # reduce_range: 7-bit weights
     if detect().arch == "x86_64":  # every x86-64 host is this profile's target
         assert not any("targets x86-64" in w for w in report.warnings)
-
-
-def dead_channel_outlier(digits_model):
-    """The trained digits CNN with conv1's channel 0 switched off (its BatchNorm outputs -1, ReLU makes it 0) and
-    conv2 reading that dead channel through weights of 1000: still an accurate model in FP32, but each of conv2's
-    per-channel INT8 weight scales is set by the dead weight and its real weights round to zero. Dead channels
-    with large stale weights happen in real trained networks; no recipe or calibration method fixes this,
-    keeping conv2 in float does."""
-    import copy
-
-    import torch
-
-    model = copy.deepcopy(digits_model).eval()
-    with torch.no_grad():
-        model.bn1.weight[0], model.bn1.bias[0] = 0.0, -1.0
-        model.conv2.weight[:, 0] = 1000.0
-    return model
 
 
 def test_the_search_keeps_the_sensitive_layer_in_float_and_says_so(demo_assets, digits_model, tmp_path: Path) -> None:

@@ -133,6 +133,12 @@ def test_minilm_on_onnxruntime(minilm_files, tmp_path: Path) -> None:
     # here, so the cosine floor is what rejects it, and the FP32 model ships
     int8 = report.variant("int8")
     assert int8.status == "rejected" and "below min_cosine 0.9" in int8.reason and int8.parity["cosine"] < 0.9
+    # ... after the accuracy-aware search tried the other recipe, the other calibrations and float layers
+    search = int8.quantization["search"]
+    assert search["criterion"].startswith("mean output cosine >= 0.9")
+    assert [(a["recipe"], a["calibration_method"]) for a in search["attempts"][:2]] == [("u8s8-rr", "minmax"),
+                                                                                       ("u8u8", "minmax")]
+    assert len(search["attempts"]) > 4 and not any(a["within_budget"] for a in search["attempts"])
     assert report.recommended == "fp32"
     assert sentence_cosine(report, out, evald, "onnxruntime") < 0.99
 
@@ -146,7 +152,8 @@ def test_minilm_on_openvino_with_the_transformer_model_type(minilm_files, tmp_pa
     report = edgekit.compress(str(onnx_path), fast("x86-openvino-transformer"), calib_data=str(calib),
                               eval_data=str(evald), out_dir=out)
     check_bundle(out, report, "openvino")
-    assert report.variant("int8").status == "accepted" and report.recommended == "int8"
+    # which variant is recommended is a latency race (INT8 vs FP32 within the noise band): not asserted here
+    assert report.variant("int8").status == "accepted" and report.recommended in ("int8", "fp32")
     assert report.variant("int8").quantization["model_type"] == "transformer"
     assert sentence_cosine(report, out, evald, "openvino") > 0.99  # issue 5's bar for MiniLM INT8
 

@@ -116,3 +116,25 @@ def test_nan_outputs_never_pass() -> None:
     broken[0, 0] = np.nan
     assert not selection().score(broken)[2]
     assert not selection(labels=False).score(broken)[2]
+
+
+def test_an_attempt_that_fails_is_recorded_and_the_next_one_tried(tmp_path: Path) -> None:
+    fake = FakeQuantizer({"u8s8-rr": 0.05, "u8u8": 0.0})
+
+    def flaky(attempt: Attempt, path: Path) -> None:
+        if attempt.recipe.name == "u8s8-rr":
+            raise ValueError("autodetected range of [0.1, inf] is not finite")
+        fake.quantize(attempt, path)
+
+    result = search(flaky, fake.evaluate, selection(), first_attempts(LADDER, "minmax", True), tmp_path)
+    first = result.to_dict("c")["attempts"][0]
+    assert first["error"].startswith("autodetected range") and first["value"] is None and not first["within_budget"]
+    assert result.chosen.attempt.recipe.name == "u8u8" and result.chosen.ok
+
+
+def test_when_every_attempt_fails_the_error_surfaces(tmp_path: Path) -> None:
+    def broken(attempt: Attempt, path: Path) -> None:
+        raise ValueError("no kernel")
+
+    with pytest.raises(ValueError, match="no kernel"):
+        search(broken, FakeQuantizer({}).evaluate, selection(), first_attempts(LADDER, "minmax", True), tmp_path)

@@ -27,9 +27,10 @@ def onnx_pair(tmp_path_factory, model_files, eval_arrays):
 
 
 def reference(onnx_file, x):
-    import onnxruntime as ort
+    """What the fake GPU computes: the ONNX with its Q/DQ math in float (no x86 int16 saturation)."""
+    from edgekit.deploy.run_onnxruntime import make_session
 
-    return ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    return make_session(onnx_file, emulate_qdq=True).run(None, {"input": x})[0]
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
