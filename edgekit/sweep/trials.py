@@ -113,8 +113,8 @@ def trial_chain(ctx: SweepContext, spec: TrialSpec) -> list[StepDef]:
     if native is not Format.ONNX:
         steps.append(_step(ctx, f"compile{suffix}", CompileStage(native), steps[-1]))
     if spec.precision == "int8":
-        # OpenVINO's accuracy-controlled quantization also reads the eval data and the budget; ORT's does not
-        controlled = ctx.backend_name == "openvino" and ctx.profile.quantize.accuracy_control
+        # accuracy-controlled quantization (every backend) also reads the budget, and whether the eval data has labels
+        controlled = ctx.profile.quantize.accuracy_control
         quantize = _QuantizeKeyed(QuantizeStage("int8", native), ctx.profile, controlled)
         steps.append(_step(ctx, f"quantize{suffix}-int8", quantize, steps[-1],
                            ("calib", "eval") if controlled else ("calib",)))
@@ -122,8 +122,8 @@ def trial_chain(ctx: SweepContext, spec: TrialSpec) -> list[StepDef]:
 
 
 class _QuantizeKeyed:
-    """QuantizeStage whose key also holds what it reads: the profile's [quantize] section (and, for accuracy-controlled
-    quantization, the budget)."""
+    """QuantizeStage whose key also holds what it reads: the profile's [quantize] section, the target ISA and this
+    host's (they pick the recipe and how it is checked), and, for accuracy-controlled quantization, the budget."""
 
     def __init__(self, stage: Any, profile: Profile, accuracy_controlled: bool) -> None:
         self.stage, self.profile, self.controlled = stage, profile, accuracy_controlled
@@ -131,9 +131,12 @@ class _QuantizeKeyed:
         self.consumes, self.produces = stage.consumes, stage.produces
 
     def config_dict(self) -> dict[str, Any]:
+        from edgekit.hardware import detect
+
         return {**self.stage.config_dict(), "format": self.produces.value,
-                "quantize": dataclasses.asdict(self.profile.quantize),
-                **({"max_accuracy_drop": self.profile.verify.max_accuracy_drop} if self.controlled else {})}
+                "quantize": dataclasses.asdict(self.profile.quantize), "target_isa": self.profile.target.isa,
+                "host_isa": detect().isa,
+                **({"verify": dataclasses.asdict(self.profile.verify)} if self.controlled else {})}
 
     def run(self, artifact: Artifact, ctx: Any, stage_dir: Path) -> Artifact:
         return self.stage.run(artifact, ctx, stage_dir)
