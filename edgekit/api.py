@@ -156,7 +156,9 @@ def _check_multi_input(model: LoadedModel, profile: Profile, prune: PruneConfig 
         blockers.append("pruning (--prune) needs a torch model")
     if distill is not None:
         blockers.append("distillation (--distill) needs a torch model")
-    if profile.target.backend not in ("onnxruntime", "openvino"):
+    from edgekit.backends import backend_spec
+
+    if not backend_spec(profile.target.backend).multi_input:
         blockers.append(f"the {profile.target.backend} bundle and runner feed single-input models "
                         "(use a cpu-onnxruntime, arm64-onnxruntime or OpenVINO profile)")
     if blockers:
@@ -282,13 +284,12 @@ def benchmark(artifact: str | Path, profile: str | Path | Profile | None = None,
             "energy": plan.report(result)}
 
 
-ARTIFACT_SUFFIXES = {"onnxruntime": (".onnx",), "openvino": (".xml", ".onnx")}
-
-
 def _check_artifact(path: Path, backend: str) -> None:
     if not path.is_file():
         raise ModelNotFoundError(f"Artifact {path} does not exist.", "Pass the path of a compiled model.")
-    suffixes = ARTIFACT_SUFFIXES.get(backend, (".onnx",))
+    from edgekit.backends import backend_spec
+
+    suffixes = backend_spec(backend).artifact_suffixes
     if path.suffix.lower() not in suffixes:
         raise DataError(f"{path} is not an artifact the {backend} backend runs ({', '.join(suffixes)}).",
                         "edgekit bench times compiled artifacts; export torch models first (edgekit compress/export).")

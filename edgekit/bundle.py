@@ -53,11 +53,6 @@ def _markdown_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r.values()) + " |" for r in rows])
 
 
-# backend -> (display name, pip package the device needs, artifact suffix)
-RUNTIMES = {"onnxruntime": ("ONNX Runtime", "onnxruntime", ".onnx"), "openvino": ("OpenVINO", "openvino", ".xml"),
-            "tensorrt": ("TensorRT", "tensorrt", ".plan")}
-
-
 def artifact_files(path: Path) -> list[Path]:
     """An artifact and its sidecar files (an OpenVINO IR is .xml + .bin)."""
     sidecar = path.with_suffix(".bin")
@@ -70,12 +65,14 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
 
     from edgekit import __version__
     from edgekit.bench.latency import runner_args
-    from edgekit.deploy import DEPLOY_DIR, RUNNERS
+    from edgekit.backends import backend_spec
+    from edgekit.deploy import DEPLOY_DIR
     from edgekit.report.markdown import variant_row
 
     deploy = root / "deploy"
     deploy.mkdir()
-    shutil.copy2(DEPLOY_DIR / RUNNERS[report.backend], deploy / "run.py")
+    spec = backend_spec(report.backend)
+    shutil.copy2(DEPLOY_DIR / spec.runner, deploy / "run.py")
     shutil.copy2(DEPLOY_DIR / "runner_common.py", deploy / "runner_common.py")
     samples = min(8, reference.outputs.shape[0])
     inputs = reference.inputs.head(samples)
@@ -87,17 +84,15 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
     else:
         input_text = f"Input `{input_name}`: float32, shape {['N', *reference.inputs.x.shape[1:]]} (N first)."
     chosen = report.variant(report.recommended) if report.recommended else None
-    tensorrt = report.backend == "tensorrt"
-    model_file = "model" + (Path(chosen.artifact).suffix if chosen else RUNTIMES[report.backend][2])
-    if tensorrt:  # engines are built on the device (deploy/jetson/), from the model-<variant>.onnx files
+    model_file = "model" + (Path(chosen.artifact).suffix if chosen else spec.bundle_suffix)
+    if spec.engines_on_device:  # engines are built on the device (deploy/jetson/), from the model-<variant>.onnx files
         model_file = f"engines/model-{chosen.name}.plan" if chosen else "engines/model.plan"
     elif chosen is not None:
         for src in artifact_files(root / chosen.artifact):
             shutil.copy2(src, deploy / f"model{src.suffix}")
-    runtime_name, pip_package, _ = RUNTIMES[report.backend]
     template = (DEPLOY_DIR / "README.template.md").read_text(encoding="utf-8")
     text = template.format(
-        runtime_name=runtime_name, pip_package=pip_package, model_file=model_file,
+        runtime_name=spec.runtime_name, pip_package=spec.device_package, model_file=model_file,
         run_options=" ".join(runner_args(profile)),
         model_source=report.model.get("source", "model"), edgekit_version=__version__, profile=profile.name,
         description=profile.description, variant=chosen.name if chosen else "NONE",
@@ -112,7 +107,7 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
     if chosen is None:
         text = (f"**No variant passed verification: there is no {model_file} here.** "
                 "See ../report.md for why.\n\n") + text
-    if tensorrt:
+    if spec.engines_on_device:
         from edgekit.jetson_bundle import jetson_readme, write_tensorrt_deploy
 
         write_tensorrt_deploy(root, report, reference, profile, input_name)

@@ -49,7 +49,7 @@ def _variant_steps(base: str, suffix: str, precisions: tuple[str, ...], backend_
     """FP32 is the exported model itself; INT8 adds a quantize step. OpenVINO compiles to IR first and
     quantizes the IR; TensorRT (when the host can build engines) quantizes the ONNX, then compiles each
     precision to an engine (FP16 is a build setting there, so its ONNX is the FP32 one)."""
-    from edgekit.backends import PRECISIONS
+    from edgekit.backends import backend_spec
 
     steps, variants, kinds = [], {}, {}
     compile_first = native is Format.OPENVINO_IR
@@ -59,7 +59,7 @@ def _variant_steps(base: str, suffix: str, precisions: tuple[str, ...], backend_
         base = compiled
     for precision in precisions:
         name = f"{suffix}{precision}"
-        if precision not in PRECISIONS.get(backend_name, ("fp32", "int8")):
+        if precision not in backend_spec(backend_name).precisions:
             raise PipelineError(f"Precision '{precision}' is not available on the {backend_name} backend.",
                                 "Remove it from [compile] precisions in the profile.")
         source = base
@@ -119,8 +119,8 @@ def _qat_steps(distill: DistillConfig, export: ExportConfig, source: str, prefix
     if importlib.util.find_spec("torchao") is None:
         raise BackendUnavailableError("Quantization-aware distillation (--qat) needs torchao (PT2E fake quantization), "
                                       "which is not installed.", "pip install 'edgekit[qat]' (or torchao), or drop --qat.")
-    if backend_name == "tensorrt":
-        raise PipelineError("--qat is not available for TensorRT profiles yet: its QDQ export (torch.export + "
+    if not backend_spec(backend_name).qat:
+        raise PipelineError(f"--qat is not available for {backend_name} profiles yet: its QDQ export (torch.export + "
                             "dynamo ONNX) has not been validated against TensorRT's explicit-quantization rules.",
                             "Drop --qat (the TensorRT INT8 PTQ variant is still built), or use an onnxruntime/openvino "
                             "profile for QAT.")

@@ -238,15 +238,19 @@ def _build(cls: type, data: dict[str, Any], source: str, prefix: str) -> Any:
         if kwargs.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
             raise _fail(source, "schema_version", f"unsupported version {kwargs['schema_version']}",
                         f"this edgekit reads schema_version = {SCHEMA_VERSION}.")
-        _check_tensorrt(kwargs, source)
+        _check_recipe(kwargs, source)
     return cls(**kwargs)
 
 
-def _check_tensorrt(sections: dict[str, Any], source: str) -> None:
+def _check_recipe(sections: dict[str, Any], source: str) -> None:
+    from edgekit.backends import BACKENDS
+
     target, quantize = sections.get("target", TargetConfig()), sections.get("quantize", QuantizeConfig())
-    if target.backend == "tensorrt" and quantize.recipe not in ("auto", "s8s8"):
-        raise _fail(source, "quantize.recipe", f"TensorRT takes symmetric S8/S8 explicit quantization only, not "
-                    f"{quantize.recipe!r}", 'Use recipe = "auto" (or "s8s8") in a TensorRT profile.')
+    spec = BACKENDS[target.backend]
+    if quantize.recipe not in spec.int8_recipes:
+        raise _fail(source, "quantize.recipe", f"the {spec.runtime_name} backend takes INT8 recipe(s) "
+                    f"{', '.join(spec.int8_recipes)}, not {quantize.recipe!r}",
+                    f'Use recipe = "{spec.int8_recipes[0]}" in a {target.backend} profile.')
 
 
 def builtin_profile_names() -> list[str]:

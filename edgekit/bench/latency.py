@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.deploy import DEPLOY_DIR, RUNNERS
+from edgekit.deploy import DEPLOY_DIR
 from edgekit.errors import BackendUnavailableError, PipelineError
 from edgekit.progress import NullProgress, Progress
 
@@ -41,13 +41,9 @@ class BenchSettings:
 
 def runner_args(profile: Profile) -> tuple[str, ...]:
     """The profile's runtime settings as options of that backend's standalone runner."""
-    t = profile.target
-    if t.backend == "openvino":
-        return ("--threads", str(t.threads), "--hint", t.performance_hint, "--streams", str(t.streams),
-                "--precision", t.inference_precision, "--async-requests", str(profile.benchmark.async_requests))
-    if t.backend == "tensorrt":  # the engine carries its own settings (built by trt_build.py)
-        return ()
-    return ("--threads", str(t.threads), "--optimization", t.graph_optimization)
+    from edgekit.backends import backend_spec
+
+    return backend_spec(profile.target.backend).runner_args(profile)
 
 
 def settings_from_profile(profile: Profile) -> BenchSettings:
@@ -105,11 +101,10 @@ def run_benchmark(backend_name: str, model: Path, sample: np.ndarray | None, set
                   energy: EnergySession | None = None) -> dict[str, Any]:
     """Latency per batch size, throughput, load time and peak RSS of one artifact; with ``energy``, the
     runner then runs the energy windows that session measures (edgekit.energy.protocol)."""
-    if backend_name not in RUNNERS:
-        raise BackendUnavailableError(f"No standalone runner for backend '{backend_name}'.",
-                                      f"Runners exist for: {', '.join(RUNNERS)}.")
+    from edgekit.backends import backend_spec
+
     progress = progress or NullProgress()
-    runner = DEPLOY_DIR / RUNNERS[backend_name]
+    runner = DEPLOY_DIR / backend_spec(backend_name).runner
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
         inputs, out = Path(tmp) / "inputs.npz", Path(tmp) / "result.json"
         if sample is None:

@@ -7,7 +7,4 @@ from __future__ import annotations
 from pathlib import Path
 
 DEPLOY_DIR = Path(__file__).resolve().parent
-
-# backend name -> runner script in this folder (copied into the bundle as deploy/run.py)
-RUNNERS: dict[str, str] = {"onnxruntime": "run_onnxruntime.py", "openvino": "run_openvino.py",
-                           "tensorrt": "run_tensorrt.py"}
+# which runner each backend uses is its BackendSpec.runner (edgekit.backends.BACKENDS)

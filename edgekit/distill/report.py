@@ -22,7 +22,8 @@ def distillation_report(summary: dict[str, Any], variants: list[Any], stage_dir:
             "reference_accuracy": reference_accuracy, "variant_accuracy": measured}
 
 
-def render_distillation_markdown(d: dict[str, Any]) -> list[str]:
+def render_distillation_markdown(report: Any) -> list[str]:
+    d = report.distillation
     cfg = d["config"]
     lines = ["", "## Distillation", "",
              f"Student trained against the original model: {d['steps']} steps ({d['epochs_run']} epochs of "

@@ -22,7 +22,8 @@ def pruning_report(summary: dict[str, Any], variants: list[Any]) -> dict[str, An
     return {**summary, "measured": speedups}
 
 
-def render_pruning_markdown(pruning: dict[str, Any]) -> list[str]:
+def render_pruning_markdown(report: Any) -> list[str]:
+    pruning = report.pruning
     b, a = pruning["totals_before"], pruning["totals_after"]
     lines = ["", "## Pruning", "",
              f"Mode **{pruning['mode']}**: parameters {b['params']:,} -> {a['params']:,} "

@@ -42,7 +42,8 @@ def _row(label: str, where: str, m: dict[str, Any] | None) -> str:
     return f"| {label} | {where} | {_pct(m.get('accuracy'))} | {drop} | {m.get('status', '-')} |"
 
 
-def render_qat_markdown(d: dict[str, Any]) -> list[str]:
+def render_qat_markdown(report: Any) -> list[str]:
+    d = report.qat
     cfg = d["config"]
     lines = ["", "## Quantization-aware distillation (INT8)", "",
              f"The INT8 model was fake-quantized ({d['scheme']['weights']} weights, {d['scheme']['activations']} "

@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from edgekit.report.energy import energy_cell, energy_lines
 from edgekit.report.schema import Report, VariantResult
+
+
+# Sections a feature adds to report.md when the report holds its data: attribute -> "module:function(report) -> lines".
+# The one registration table (no import-time registry): report/ names the renderers here and imports none of them,
+# so it never depends on the features above it (tests/unit/test_import_graph.py).
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("pruning", "edgekit.pruning.report:render_pruning_markdown"),
+    ("distillation", "edgekit.distill.report:render_distillation_markdown"),
+    ("sweep", "edgekit.sweep.report:render_sweep_markdown"),
+    ("qat", "edgekit.qat.report:render_qat_markdown"),
+)
+
+
+def _renderer(target: str) -> Any:
+    import importlib
+
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def _fmt(value: float | None, spec: str, missing: str = "n/a") -> str:
@@ -132,22 +152,9 @@ def render_markdown(report: Report) -> str:
     model = report.model
     lines += ["", "## Model", "", f"- parameters: {model.get('params', 0):,} (counted on the FP32 ONNX graph, BatchNorm folded into convs)", f"- MACs per sample: {model.get('macs', 0):,}",
               f"- inputs: {model.get('inputs')}", f"- outputs: {model.get('outputs')}"]
-    if report.pruning:
-        from edgekit.pruning.report import render_pruning_markdown
-
-        lines += render_pruning_markdown(report.pruning)
-    if report.distillation:
-        from edgekit.distill.report import render_distillation_markdown
-
-        lines += render_distillation_markdown(report.distillation)
-    if report.sweep:
-        from edgekit.sweep.report import render_sweep_markdown
-
-        lines += render_sweep_markdown(report)
-    if report.qat:
-        from edgekit.qat.report import render_qat_markdown
-
-        lines += render_qat_markdown(report.qat)
+    for attribute, target in SECTIONS:
+        if getattr(report, attribute):
+            lines += _renderer(target)(report)
     lines += ["", "## Data", ""] + [f"- {k}: {v}" for k, v in report.data.items()]
     if report.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from edgekit import backends
-from edgekit.backends import BACKENDS, EXTRAS, get_backend
+from edgekit.backends import BACKENDS, BackendSpec, get_backend
+from edgekit.backends.int8 import RECIPE_CHOICES
 from edgekit.backends.onnxruntime import OnnxRuntimeBackend, CalibrationReader
-from edgekit.deploy import DEPLOY_DIR, RUNNERS
+from edgekit.deploy import DEPLOY_DIR
 from edgekit.errors import BackendUnavailableError, ExitCode, PipelineError
 from edgekit.profile import load_profile
 
@@ -26,9 +27,10 @@ def profile():
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
 def test_every_backend_string_resolves(name):
-    module_name, _, attr = BACKENDS[name].partition(":")
+    spec = BACKENDS[name]
+    module_name, _, attr = spec.implementation.partition(":")
     cls = getattr(importlib.import_module(module_name), attr)
-    assert cls.name == name
+    assert cls.name == name == spec.name
     backend = get_backend(name)
     assert isinstance(backend, cls)
     for method in ("versions", "quantize", "open", "kernel_coverage"):
@@ -36,19 +38,21 @@ def test_every_backend_string_resolves(name):
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
-def test_every_backend_names_its_pip_extra(name):
-    assert EXTRAS.get(name), f"backend {name!r} has no EXTRAS entry for BackendUnavailableError"
-
-
-@pytest.mark.parametrize("name", sorted(RUNNERS))
-def test_every_runner_file_exists_for_a_known_backend(name):
-    assert name in BACKENDS
-    assert (DEPLOY_DIR / RUNNERS[name]).is_file()
-
-
-@pytest.mark.parametrize("name", sorted(BACKENDS))
-def test_every_backend_has_a_runner(name):
-    assert name in RUNNERS, "write_deploy and the benchmark need a standalone runner per backend"
+def test_every_spec_fact_is_usable(name):
+    spec = BACKENDS[name]
+    assert spec.extra and spec.runtime_name and spec.device_package
+    assert (DEPLOY_DIR / spec.runner).is_file(), "write_deploy and the benchmark need a standalone runner"
+    assert set(spec.precisions) <= {"fp32", "fp16", "int8"} and "fp32" in spec.precisions
+    assert spec.bundle_suffix in spec.artifact_suffixes
+    assert spec.int8_recipes[0] == "auto" and set(spec.int8_recipes) <= set(RECIPE_CHOICES)
+    # every runner option names a real profile key, and the runner accepts the option
+    profile = load_profile("cpu-onnxruntime")
+    runner_text = (DEPLOY_DIR / spec.runner).read_text() + (DEPLOY_DIR / "runner_common.py").read_text()
+    for option, key in spec.runner_options:
+        section, _, field = key.partition(".")
+        assert hasattr(getattr(profile, section), field), key
+        assert f'"{option}"' in runner_text, option
+    assert len(spec.runner_args(profile)) == 2 * len(spec.runner_options)
 
 
 def test_unknown_backend_is_a_pipeline_error():
@@ -57,9 +61,13 @@ def test_unknown_backend_is_a_pipeline_error():
     assert "onnxruntime" in info.value.hint
 
 
+def fake_spec(name: str, implementation: str) -> BackendSpec:
+    return BackendSpec(name, implementation, ("fp32",), f"edgekit[{name}]", "run_onnxruntime.py", name, name,
+                       (".onnx",), ".onnx", ("auto",))
+
+
 def test_missing_runtime_names_the_pip_extra(monkeypatch):
-    monkeypatch.setitem(BACKENDS, "fakert", "edgekit_no_such_runtime_xyz.backend:FakeBackend")
-    monkeypatch.setitem(EXTRAS, "fakert", "edgekit[fakert]")
+    monkeypatch.setitem(BACKENDS, "fakert", fake_spec("fakert", "edgekit_no_such_runtime_xyz.backend:FakeBackend"))
     with pytest.raises(BackendUnavailableError) as info:
         get_backend("fakert")
     err = info.value
@@ -73,15 +81,26 @@ def test_import_error_inside_the_backend_module_is_reported(monkeypatch, tmp_pat
     # a backend module that exists but whose runtime import fails (the usual missing-extra case)
     (tmp_path / "edgekit_fake_backend_mod.py").write_text("import edgekit_fake_runtime_xyz\nclass B: name = 'fb'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(BACKENDS, "fb", "edgekit_fake_backend_mod:B")
-    monkeypatch.setitem(EXTRAS, "fb", "edgekit[fb]")
+    monkeypatch.setitem(BACKENDS, "fb", fake_spec("fb", "edgekit_fake_backend_mod:B"))
     with pytest.raises(BackendUnavailableError, match="edgekit_fake_runtime_xyz"):
         get_backend("fb")
 
 
 def test_backend_table_is_not_imported_eagerly():
-    # the table holds strings; resolving one is the only import
-    assert all(isinstance(v, str) and ":" in v for v in backends.BACKENDS.values())
+    # the table holds facts and "module:Class" strings; resolving one is the only import
+    assert all(":" in spec.implementation for spec in backends.BACKENDS.values())
+
+
+def test_backends_are_named_only_in_the_table():
+    """No `backend == "tensorrt"` ladders outside the table: a fourth backend is a spec, a class and a runner."""
+    import re
+    from pathlib import Path
+
+    root = Path(backends.__file__).resolve().parents[1]
+    pattern = re.compile(r"""(backend(_name)?|\.backend)\s*(==|!=|in|not in)\s*[("']+(onnxruntime|openvino|tensorrt)""")
+    offenders = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py")
+                 for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not offenders, offenders
 
 
 # --- onnxruntime backend on the real digits model ------------------------------------------

@@ -277,6 +277,7 @@ def test_negative_energy_settings(tmp_path, line, key):
     assert f"'{key}'" in err.message and "must be >= 0" in err.message
 
 
-def test_tensorrt_profile_refuses_a_non_symmetric_recipe(tmp_path):
-    err = profile_error(tmp_path, MINIMAL + '[target]\nbackend = "tensorrt"\n[quantize]\nrecipe = "u8s8"\n')
-    assert "'quantize.recipe'" in err.message and "S8/S8" in err.message and "auto" in err.hint
+@pytest.mark.parametrize(("backend", "recipe"), [("tensorrt", "u8s8"), ("openvino", "u8s8-rr")])
+def test_a_recipe_the_backend_does_not_take_is_refused(tmp_path, backend, recipe):
+    err = profile_error(tmp_path, MINIMAL + f'[target]\nbackend = "{backend}"\n[quantize]\nrecipe = "{recipe}"\n')
+    assert "'quantize.recipe'" in err.message and recipe in err.message and '"auto"' in err.hint
