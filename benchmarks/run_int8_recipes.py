@@ -71,7 +71,7 @@ def _quantize(fp32: Path, dst: Path, calib_x: np.ndarray, recipe: str) -> None:
 
 
 def _quality(out: np.ndarray, ref: np.ndarray, y: np.ndarray | None) -> str:
-    from edgekit.stages.verify import accuracy, compare
+    from edgekit.parity import accuracy, compare
 
     if y is not None:
         return f"{accuracy(out, y):.2f}"

@@ -40,7 +40,7 @@ def _context(teacher, train, test, calib):
 
 
 def _ort(ctx, path: Path) -> tuple[float, str]:
-    from edgekit.stages.verify import accuracy
+    from edgekit.parity import accuracy
 
     acc = accuracy(ctx.backend.open(path, ctx.profile).run(ctx.evald.x), ctx.evald.y)
     cov = ctx.backend.kernel_coverage(path, ctx.profile, path.parent)

@@ -4,7 +4,7 @@ For the digits CNN (trained, real held-out digits) and plain-torch ResNet-18 / M
 weights, BatchNorm statistics on real photos, as in run.py), quantize the same FP32 ONNX twice:
 ONNX Runtime's CPU recipe (UINT8 activations, INT32 bias: edgekit's cpu-onnxruntime profile) and
 edgekit's TensorRT recipe (symmetric INT8, float bias, weighted ops only). For each: does it meet
-TensorRT's explicit-quantization rules (edgekit.trt_rules), and how close is it to FP32 when the
+TensorRT's explicit-quantization rules (edgekit.backends.tensorrt.rules), and how close is it to FP32 when the
 same Q/DQ arithmetic runs on ONNX Runtime's CPU (top-1 agreement, cosine, accuracy on digits).
 Writes the block <!-- BEGIN tensorrt-quant --> of RESULTS.md. No latency: that needs the GPU.
 
@@ -49,7 +49,7 @@ def _export(model, x, path):
 
 
 def _row(name, recipe, path, fp32_out, x, y, emulate=False):
-    from edgekit.trt_rules import check_tensorrt_rules
+    from edgekit.backends.tensorrt.rules import check_tensorrt_rules
 
     out = _session(path, emulate).run(None, {"input": x})[0]
     rules = check_tensorrt_rules(path)
@@ -64,7 +64,7 @@ def _row(name, recipe, path, fp32_out, x, y, emulate=False):
 
 def run_model(name, model, calib_x, eval_x, eval_y, work):
     from edgekit.backends.onnxruntime import OnnxRuntimeBackend
-    from edgekit.backends.tensorrt import quantize_for_tensorrt
+    from edgekit.backends.tensorrt.backend import quantize_for_tensorrt
     from edgekit.data import Dataset
     from edgekit.profile import load_profile
 

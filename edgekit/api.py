@@ -110,8 +110,8 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, calib_d
     override the profile's energy measurement (edgekit.energy).
     """
     from edgekit.backends import get_backend
-    from edgekit.bundle import check_output
-    from edgekit.runner import CompressJob
+    from edgekit.pipeline.bundle import check_output
+    from edgekit.pipeline.compress import CompressJob
 
     prof = resolve_profile(profile, max_accuracy_drop=max_accuracy_drop, batch_sizes=batch_sizes)
     prof = with_energy(prof, meter=energy, seconds=energy_seconds, tdp_watts=tdp_watts)
@@ -334,8 +334,8 @@ def inspect_model(model: Any, *, input_shape: Sequence[int] | None = None, weigh
 
 
 def tensorrt_rules(model: str | Path) -> Any:
-    """Check an ONNX file against TensorRT's explicit-quantization rules (edgekit.trt_rules); no GPU needed."""
-    from edgekit.trt_rules import check_tensorrt_rules
+    """Check an ONNX file against TensorRT's explicit-quantization rules (edgekit.backends.tensorrt.rules); no GPU needed."""
+    from edgekit.backends.tensorrt.rules import check_tensorrt_rules
 
     path = Path(model)
     if not path.is_file():
@@ -353,7 +353,7 @@ def tensorrt_rules(model: str | Path) -> Any:
 
 def build_engine(bundle: str | Path, *, variants: Sequence[str] = (), force: bool = False,
                  progress: Progress | None = None) -> Report:
-    """On the device: build, verify and benchmark the TensorRT engines of a bundle (see edgekit.engine)."""
-    from edgekit.engine import build_engines
+    """On the device: build, verify and benchmark the TensorRT engines of a bundle (see edgekit.pipeline.build_engine)."""
+    from edgekit.pipeline.build_engine import build_engines
 
     return build_engines(bundle, variants=tuple(variants), force=force, progress=progress)

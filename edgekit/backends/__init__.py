@@ -60,7 +60,7 @@ BACKENDS: dict[str, BackendSpec] = {spec.name: spec for spec in (
                                 ("--streams", "target.streams"), ("--precision", "target.inference_precision"),
                                 ("--async-requests", "benchmark.async_requests"))),
     # the engine carries its own settings (built by deploy/trt_build.py): no runner options
-    BackendSpec("tensorrt", "edgekit.backends.tensorrt:TensorRTBackend", ("fp32", "fp16", "int8"),
+    BackendSpec("tensorrt", "edgekit.backends.tensorrt.backend:TensorRTBackend", ("fp32", "fp16", "int8"),
                 "'edgekit[tensorrt]' on a machine with an NVIDIA GPU (TensorRT itself comes with JetPack or "
                 "NVIDIA's index)", "run_tensorrt.py", "TensorRT", "tensorrt", (".plan",), ".plan", ("auto", "s8s8"),
                 qat=False, multi_input=False, engines_on_device=True),

@@ -29,7 +29,7 @@ import numpy as np
 
 from edgekit.backends.int8 import Recipe
 from edgekit.progress import NullProgress, Progress
-from edgekit.stages.verify import accuracy, compare
+from edgekit.parity import accuracy, compare
 
 log = logging.getLogger(__name__)
 

@@ -253,7 +253,7 @@ def inspect(model: str, input_shape: Any, weights: Path | None, trust_pickle: bo
 def _tensorrt_rules(model: str, as_json: bool) -> None:
     from edgekit.api import tensorrt_rules
     from edgekit.errors import VerificationError
-    from edgekit.trt_rules import describe_violations
+    from edgekit.backends.tensorrt.rules import describe_violations
 
     result = tensorrt_rules(model)
     if as_json:

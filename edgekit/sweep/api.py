@@ -52,7 +52,7 @@ def sweep(model: Any, profile: Any = None, *, out_dir: str | Path, eval_data: An
     closest variant (the CLI exits 9).
     """
     from edgekit.api import resolve_profile, with_energy
-    from edgekit.bundle import check_output
+    from edgekit.pipeline.bundle import check_output
 
     search = None if target_latency is None else LatencyTarget(float(target_latency), search_steps, max_prune)
     cfg = SweepConfig(prune_ratios=tuple(float(r) for r in prune_ratios),
@@ -85,9 +85,9 @@ def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, *, eval_data: A
              calib_random: bool, input_shape: Any, image_prep: Any, seed: int) -> Any:
     from edgekit.api import _input_shape, _load_datasets, _require_calibration, _training_data, prune_config
     from edgekit.backends import get_backend
-    from edgekit.evaluate import compute_reference
+    from edgekit.pipeline.verify import compute_reference
     from edgekit.models import load_model
-    from edgekit.pipeline import library_versions
+    from edgekit.pipeline.execute import library_versions
     from edgekit.sweep.trials import SweepContext
 
     if eval_data is None:

@@ -42,7 +42,7 @@ def _trial_rows(outcomes: list[Any]) -> list[dict[str, Any]]:
 
 def _copy_artifacts(root: Path, variants: list[VariantResult], keep: set[str], cache_root: Path) -> None:
     """Front + chosen artifacts into variants/NAME/; the others are referenced in the cache (absolute path)."""
-    from edgekit.bundle import artifact_files
+    from edgekit.pipeline.bundle import artifact_files
 
     for v in variants:
         source = cache_root / v.artifact
@@ -58,7 +58,7 @@ def _copy_artifacts(root: Path, variants: list[VariantResult], keep: set[str], c
 
 def write_sweep_bundle(ctx: Any, cfg: SweepConfig, outcomes: list[Any], runner: Any, search: Any, out: Path,
                        force: bool, wall_s: float, command: list[str]) -> Report:
-    from edgekit.bundle import staged_output, write_deploy, write_manifest
+    from edgekit.pipeline.bundle import staged_output, write_deploy, write_manifest
     from edgekit.stages.export import INPUT_NAME
     from edgekit.summary import summarize_onnx
     from edgekit.sweep.pareto import choose, pareto_front

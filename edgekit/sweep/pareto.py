@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from edgekit.evaluate import NOISE_MARGIN
+from edgekit.pipeline.verify import NOISE_MARGIN
 from edgekit.report.schema import VariantResult
 from edgekit.sweep.config import Objective
 

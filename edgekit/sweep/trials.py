@@ -17,7 +17,7 @@ from typing import Any
 
 from edgekit.artifact import Artifact, Format
 from edgekit.data import Dataset
-from edgekit.evaluate import Reference
+from edgekit.pipeline.verify import Reference
 from edgekit.models import LoadedModel
 from edgekit.profile import Profile
 from edgekit.progress import NullProgress, Progress
@@ -215,7 +215,7 @@ class BuiltTrial:
 
 def build_trial(ctx: SweepContext, spec: TrialSpec) -> BuiltTrial:
     """Build (or fetch) the trial's artifact and verify it against the original (parity, accuracy, INT8)."""
-    from edgekit.evaluate import verify_variant
+    from edgekit.pipeline.verify import verify_variant
 
     started = time.perf_counter()
     cache = StageCache(ctx.cache_root)
@@ -231,7 +231,7 @@ def build_trial(ctx: SweepContext, spec: TrialSpec) -> BuiltTrial:
 
 def measure_trial(ctx: SweepContext, built: BuiltTrial, progress: Progress | None = None) -> VariantResult:
     """Time the built artifact with the bundle's own runner in a fresh process (bench/latency.py)."""
-    from edgekit.evaluate import benchmark_into
+    from edgekit.pipeline.verify import benchmark_into
 
     result = copy.deepcopy(built.result)
     benchmark_into(result, Path(built.artifact), ctx.reference, backend_for(ctx.backend_name), ctx.profile,

@@ -104,12 +104,12 @@ def test_force_replaces_output_dir(base, tmp_path) -> None:
 
 
 def test_ctrl_c_mid_run_leaves_nothing(base, tmp_path, monkeypatch) -> None:
-    import edgekit.runner
+    import edgekit.pipeline.compress
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(edgekit.runner, "verify_and_bench", interrupted)
+    monkeypatch.setattr(edgekit.pipeline.compress, "verify_and_bench", interrupted)
     code, output = run("compress", *base)
     assert code == ExitCode.INTERRUPTED and "Interrupted" in output and "Traceback" not in output
     assert not (tmp_path / "out").exists()

@@ -120,7 +120,7 @@ def test_kernel_coverage_of_the_fp32_model(digits_onnx, profile, tmp_path):
 
 
 def test_quantized_model_is_close_to_the_original(quantized_digits, digits_onnx, profile, eval_arrays):
-    from edgekit.stages.verify import accuracy, compare
+    from edgekit.parity import accuracy, compare
 
     x, y = eval_arrays
     backend = OnnxRuntimeBackend()

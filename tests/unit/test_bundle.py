@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.bundle import check_output, staged_output, write_manifest
+from edgekit.pipeline.bundle import check_output, staged_output, write_manifest
 from edgekit.errors import ExitCode, OutputExistsError
 
 

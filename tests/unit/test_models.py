@@ -125,11 +125,10 @@ def test_truncated_pt2_head(model_files, tmp_path):
     assert str(path) in err.message and "truncated or corrupt" in err.message
 
 
-# BUG: a .pt2 missing only its last bytes (an interrupted copy) is classified by the *nested*
-# zip archive torch.export stores inside it (data/sample_inputs/model.pt, whose end-of-central-
-# directory record is still intact and is the last one zipfile finds), so edgekit reports
-# "a whole pickled model ... pass --trust-pickle" -- telling the user to disable the pickle guard
-# for a corrupt file. It should say the file is truncated/corrupt.
+# A .pt2 missing only its last bytes (an interrupted copy) still holds the *nested* zip archive
+# torch.export stores inside it (data/sample_inputs/model.pt, whose end-of-central-directory record
+# is intact and is the last one zipfile finds): it must be called truncated/corrupt, never "a whole
+# pickled model ... pass --trust-pickle" (which would tell the user to disable the pickle guard).
 
 def test_truncated_pt2_tail_is_not_called_a_pickle(model_files, tmp_path):
     path = tmp_path / "tail.pt2"
@@ -139,9 +138,8 @@ def test_truncated_pt2_tail_is_not_called_a_pickle(model_files, tmp_path):
     assert "--trust-pickle" not in err.hint
 
 
-# BUG: with trust_pickle=True, _load_pickle calls torch.load(weights_only=False) outside any
-# try/except, so a corrupt archive raises torch's raw RuntimeError ("PytorchStreamReader failed
-# reading zip archive") instead of a ModelLoadError (exit code 3 with a hint).
+# With trust_pickle=True a corrupt archive must still be a ModelLoadError (exit code 3 with a hint),
+# not torch's raw RuntimeError ("PytorchStreamReader failed reading zip archive").
 
 def test_corrupt_file_with_trust_pickle_is_a_model_load_error(model_files, tmp_path):
     path = tmp_path / "tail.pt2"

@@ -10,7 +10,8 @@ import pytest
 
 from edgekit.artifact import Artifact, Format, sha256_file
 from edgekit.errors import ExitCode, PipelineError
-from edgekit.pipeline import INPUT, Plan, Step, build_plan, check_chain, describe_chain, run_plan
+from edgekit.pipeline.plan import INPUT, Plan, Step, build_plan, check_chain, describe_chain
+from edgekit.pipeline.execute import run_plan
 from edgekit.profile import Profile
 from edgekit.stages.base import RunContext
 from edgekit.stages.export import ExportConfig, ExportStage
@@ -208,7 +209,7 @@ def test_qat_is_refused_for_tensorrt_profiles():
     from edgekit.artifact import Format
     from edgekit.distill.config import DistillConfig
     from edgekit.errors import PipelineError
-    from edgekit.pipeline import build_plan
+    from edgekit.pipeline.plan import build_plan
     from edgekit.pruning.config import PruneConfig
     from edgekit.stages.export import ExportConfig
 

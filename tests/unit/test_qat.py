@@ -13,7 +13,7 @@ from edgekit.data import Dataset, load_data
 from edgekit.distill.config import DistillConfig
 from edgekit.errors import PipelineError
 from edgekit.profile import load_profile
-from edgekit.stages.verify import accuracy, compare
+from edgekit.parity import accuracy, compare
 
 pytest.importorskip("torchao", reason="--qat needs torchao (edgekit[qat])")
 
@@ -125,7 +125,7 @@ def test_eval_mode_freezes_the_ranges(setup) -> None:
 
 
 def test_plan_puts_the_qat_variant_beside_ptq() -> None:
-    from edgekit.pipeline import build_plan
+    from edgekit.pipeline.plan import build_plan
     from edgekit.pruning.config import PruneConfig
     from edgekit.stages.export import ExportConfig
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgekit.evaluate import NOISE_MARGIN, recommend
+from edgekit.pipeline.verify import NOISE_MARGIN, recommend
 from edgekit.report.schema import VariantResult
 
 MIB = 2**20

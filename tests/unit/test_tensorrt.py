@@ -17,7 +17,7 @@ from edgekit.deploy.trt_build import BuildError, BuildOptions
 @pytest.fixture(scope="module")
 def onnx_pair(tmp_path_factory, model_files, eval_arrays):
     """The digits model as FP32 ONNX and as TensorRT-style INT8 QDQ ONNX."""
-    from edgekit.backends.tensorrt import quantize_for_tensorrt
+    from edgekit.backends.tensorrt.backend import quantize_for_tensorrt
     from edgekit.data import Dataset
     from edgekit.profile import load_profile
 
@@ -155,7 +155,7 @@ def test_engine_from_another_gpu_is_refused_with_the_fix(monkeypatch, tmp_path, 
 def test_backend_probe_and_missing_tensorrt(monkeypatch):
     import sys
 
-    from edgekit.backends.tensorrt import TensorRTBackend, host_status
+    from edgekit.backends.tensorrt.backend import TensorRTBackend, host_status
 
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import tensorrt -> ImportError
     ok, why = host_status()
@@ -172,7 +172,7 @@ def test_backend_probe_and_missing_tensorrt(monkeypatch):
 
 
 def test_engine_inspector_counts_int8_layers(monkeypatch, tmp_path, onnx_pair):
-    from edgekit.backends.tensorrt import TensorRTBackend
+    from edgekit.backends.tensorrt.backend import TensorRTBackend
     from edgekit.profile import load_profile
 
     faketrt.install(monkeypatch)

@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from clitools import run
-from edgekit.trt_rules import check_tensorrt_rules, describe_violations
+from edgekit.backends.tensorrt.rules import check_tensorrt_rules, describe_violations
 
 
 def qdq_conv(*, act_type=TensorProto.INT8, act_zp=0, weight_axis=0, weight_type=TensorProto.INT8, opset=17,
@@ -82,7 +82,7 @@ def test_float_model_has_nothing_to_break(model_files):
 def quantized_pair(tmp_path_factory, model_files, eval_arrays):
     """The same digits model quantized for ONNX Runtime's CPU (UINT8, INT32 bias) and for TensorRT."""
     from edgekit.backends.onnxruntime import OnnxRuntimeBackend
-    from edgekit.backends.tensorrt import quantize_for_tensorrt
+    from edgekit.backends.tensorrt.backend import quantize_for_tensorrt
     from edgekit.data import Dataset
     from edgekit.profile import load_profile
 

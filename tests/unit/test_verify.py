@@ -9,7 +9,8 @@ import pytest
 
 from edgekit.backends.base import KernelCoverage
 from edgekit.profile import VerifyConfig
-from edgekit.stages.verify import Parity, accuracy, compare, judge
+from edgekit.parity import Parity, accuracy, compare
+from edgekit.pipeline.verify import judge
 
 CFG = VerifyConfig(max_accuracy_drop=1.0, min_int8_coverage=0.8)
 GOOD_PARITY = Parity(top1_agreement=0.99, max_abs=0.05, mean_abs=0.01, cosine=0.999, samples=100)

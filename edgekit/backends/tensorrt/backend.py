@@ -5,7 +5,7 @@ INT8 is explicit quantization only (TensorRT 10.1 deprecated the INT8 calibrator
 (zero point 0), per-channel weights on the output axis, QDQ format, no INT32 bias, and only the
 weighted ops (Conv/ConvTranspose/Gemm/MatMul) quantized, so Softmax, LayerNorm and the like stay
 in float as TensorRT prefers. Every INT8 file is checked against TensorRT's rules
-(edgekit.trt_rules) before it is accepted. Why not NVIDIA's ModelOpt: its ``[onnx]`` extra
+(edgekit.backends.tensorrt.rules) before it is accepted. Why not NVIDIA's ModelOpt: its ``[onnx]`` extra
 installs onnxruntime-gpu next to onnxruntime, downgrades onnx and pulls cupy (benchmarks/RESULTS.md),
 which breaks the CPU stack edgekit runs on; it remains the quantizer to try on a GPU host.
 
@@ -76,7 +76,7 @@ def quantize_for_tensorrt(src: Path, dst: Path, calib: Dataset, profile: Profile
     method, then layers kept in float), checked with the Q/DQ math emulated in float: this host's integer kernels
     are not TensorRT's. Raises PipelineError if the result breaks TensorRT's rules."""
     from edgekit.backends.onnxruntime import quantize_accuracy_aware
-    from edgekit.trt_rules import check_tensorrt_rules, describe_violations
+    from edgekit.backends.tensorrt.rules import check_tensorrt_rules, describe_violations
 
     host = host or detect()
     plan = plan_recipes(profile.quantize.recipe, "cuda", host)
@@ -152,7 +152,7 @@ class TensorRTBackend:
         ONNX that ships to the device, Conv/Gemm/MatMul with Q/DQ on input and weight (TensorRT's rule)."""
         if path.suffix == ".plan":
             return engine_coverage(self.open(path, profile))
-        from edgekit.trt_rules import check_tensorrt_rules
+        from edgekit.backends.tensorrt.rules import check_tensorrt_rules
 
         rules = check_tensorrt_rules(path)
         return KernelCoverage(rules.quantized_compute_nodes, rules.compute_nodes - rules.quantized_compute_nodes,

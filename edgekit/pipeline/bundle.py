@@ -108,7 +108,7 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
         text = (f"**No variant passed verification: there is no {model_file} here.** "
                 "See ../report.md for why.\n\n") + text
     if spec.engines_on_device:
-        from edgekit.jetson_bundle import jetson_readme, write_tensorrt_deploy
+        from edgekit.backends.tensorrt.jetson_bundle import jetson_readme, write_tensorrt_deploy
 
         write_tensorrt_deploy(root, report, reference, profile, input_name)
         text += jetson_readme(report, profile)

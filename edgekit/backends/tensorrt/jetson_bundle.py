@@ -34,7 +34,7 @@ def variant_onnx(root: Path, artifact: str) -> Path:
 
 
 def write_tensorrt_deploy(root: Path, report: Any, reference: Any, profile: Any, input_name: str) -> None:
-    from edgekit.backends.tensorrt import build_options
+    from edgekit.backends.tensorrt.backend import build_options
     from edgekit.deploy.trt_build import trtexec_command
 
     deploy = root / "deploy"

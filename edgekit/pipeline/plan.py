@@ -1,21 +1,20 @@
-"""Plans the stage chain, checks it before any work, runs it, and writes stage dirs.
+"""The one plan builder: the stage chain of a run, checked before any work.
 
 A plan is a list of steps; each step names the step whose artifact it consumes, so variants
 that share a prefix (FP32 and INT8 both start from the one exported ONNX) share its work.
+``execute.run_plan`` runs it into stage dirs.
 """
 
 from __future__ import annotations
 
-import json
-import platform
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.artifact import Artifact, Format, sha256_path
+from edgekit.artifact import Format
+from edgekit.backends import BACKENDS, backend_spec
 from edgekit.errors import BackendUnavailableError, PipelineError
-from edgekit.stages.base import RunContext, Stage
+from edgekit.stages.base import Stage
 from edgekit.distill.config import DistillConfig
 from edgekit.pruning.config import PruneConfig
 from edgekit.stages.compile import CompileStage
@@ -49,8 +48,6 @@ def _variant_steps(base: str, suffix: str, precisions: tuple[str, ...], backend_
     """FP32 is the exported model itself; INT8 adds a quantize step. OpenVINO compiles to IR first and
     quantizes the IR; TensorRT (when the host can build engines) quantizes the ONNX, then compiles each
     precision to an engine (FP16 is a build setting there, so its ONNX is the FP32 one)."""
-    from edgekit.backends import backend_spec
-
     steps, variants, kinds = [], {}, {}
     compile_first = native is Format.OPENVINO_IR
     if compile_first:
@@ -119,11 +116,13 @@ def _qat_steps(distill: DistillConfig, export: ExportConfig, source: str, prefix
     if importlib.util.find_spec("torchao") is None:
         raise BackendUnavailableError("Quantization-aware distillation (--qat) needs torchao (PT2E fake quantization), "
                                       "which is not installed.", "pip install 'edgekit[qat]' (or torchao), or drop --qat.")
-    if not backend_spec(backend_name).qat:
-        raise PipelineError(f"--qat is not available for {backend_name} profiles yet: its QDQ export (torch.export + "
-                            "dynamo ONNX) has not been validated against TensorRT's explicit-quantization rules.",
-                            "Drop --qat (the TensorRT INT8 PTQ variant is still built), or use an onnxruntime/openvino "
-                            "profile for QAT.")
+    spec = backend_spec(backend_name)
+    if not spec.qat:
+        able = ", ".join(name for name, s in BACKENDS.items() if s.qat)
+        raise PipelineError(f"--qat is not available for {spec.runtime_name} profiles yet: its QDQ export (torch.export "
+                            f"+ dynamo ONNX) has not been validated against {spec.runtime_name}.",
+                            f"Drop --qat (the {spec.runtime_name} INT8 PTQ variant is still built), or use a profile "
+                            f"of a backend that takes it ({able}).")
     if "int8" not in precisions:
         raise PipelineError(f"--qat fine-tunes the INT8 variant, but the profile builds only {', '.join(precisions)}.",
                             "Add \"int8\" to [compile] precisions in the profile, or drop --qat.")
@@ -191,44 +190,3 @@ def check_chain(plan: Plan, input_format: Format) -> None:
                                 f"{', '.join(sorted(f.value for f in step.stage.consumes))}).",
                                 f"Chain: {describe_chain(plan, input_format)}")
         produced[step.id] = step.stage.produces
-
-
-def _stage_record(step: Step, index: int, src: Artifact, out: Artifact, wall_s: float,
-                  versions: dict[str, str]) -> dict[str, Any]:
-    return {"stage": step.stage.name, "step": step.id, "index": index, "source": step.source,
-            "config": step.stage.config_dict(), "wall_s": round(wall_s, 4), "versions": versions,
-            "input": {"format": src.format.value, "sha256": sha256_path(src.path) if src.path else src.meta.get("sha256")},
-            "output": {"format": out.format.value, "path": str(out.path.name) if out.path else None,
-                       "sha256": sha256_path(out.path) if out.path else None},
-            "meta": {k: v for k, v in out.meta.items() if k not in ("module", "exported_program")}}
-
-
-def run_plan(plan: Plan, source: Artifact, ctx: RunContext, root: Path, versions: dict[str, str]
-             ) -> tuple[dict[str, Artifact], list[dict[str, Any]]]:
-    """Run every step into ``root/stages/NN-id/``; returns the artifact of every step and the records."""
-    artifacts: dict[str, Artifact] = {INPUT: source}
-    records = []
-    for index, step in enumerate(plan.steps, start=1):
-        stage_dir = root / "stages" / f"{index:02d}-{step.id}"
-        stage_dir.mkdir(parents=True)
-        ctx.progress.start(step.id, f"{step.id}", None)
-        started = time.perf_counter()
-        try:
-            out = step.stage.run(artifacts[step.source], ctx, stage_dir)
-        finally:
-            ctx.progress.finish(step.id)
-        record = _stage_record(step, index, artifacts[step.source], out, time.perf_counter() - started, versions)
-        (stage_dir / "stage.json").write_text(json.dumps(record, indent=2) + "\n")
-        artifacts[step.id] = out
-        records.append(record)
-    return artifacts, records
-
-
-def library_versions(backend_versions: dict[str, str]) -> dict[str, str]:
-    import numpy
-    import torch
-
-    from edgekit import __version__
-
-    return {"edgekit": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": numpy.__version__, **backend_versions}

@@ -10,13 +10,14 @@ from typing import Any
 
 from edgekit.artifact import Artifact, Format
 from edgekit.backends.base import Backend
-from edgekit.bundle import staged_output, write_deploy, write_manifest
+from edgekit.pipeline.bundle import staged_output, write_deploy, write_manifest
 from edgekit.data import Dataset
 from edgekit.distill.config import DistillConfig
 from edgekit.hardware import HostFacts, detect, mismatch_warning
-from edgekit.evaluate import Reference, compute_reference, recommend, verify_and_bench
+from edgekit.pipeline.verify import Reference, compute_reference, recommend, verify_and_bench
 from edgekit.models import LoadedModel
-from edgekit.pipeline import Plan, build_plan, library_versions, run_plan
+from edgekit.pipeline.plan import Plan, build_plan
+from edgekit.pipeline.execute import library_versions, run_plan
 from edgekit.profile import Profile
 from edgekit.pruning.config import PruneConfig
 from edgekit.distill.report import distillation_report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,17 +10,17 @@ from typing import Any
 import numpy as np
 
 from edgekit.artifact import Artifact, sha256_path, size_bytes
-from edgekit.backends.base import Backend
-from edgekit.bundle import artifact_files
+from edgekit.backends.base import Backend, KernelCoverage
+from edgekit.pipeline.bundle import artifact_files
 from edgekit.bench.latency import run_benchmark, settings_from_profile
 from edgekit.data import Dataset
 from edgekit.energy.protocol import EnergySettings, plan_energy
 from edgekit.errors import ShapeMismatchError
 from edgekit.models import LoadedModel
-from edgekit.profile import Profile
+from edgekit.profile import Profile, VerifyConfig
 from edgekit.progress import Progress
 from edgekit.report.schema import VariantResult
-from edgekit.stages.verify import accuracy, compare, judge
+from edgekit.parity import Parity, accuracy, compare
 
 
 def _first_tensor(out: Any) -> Any:
@@ -205,3 +206,39 @@ def recommend(variants: list[VariantResult], untimed_order: tuple[str, ...] | No
         return best.name, f"fastest accepted variant (p50 {p50(best):.3f} ms at {batch})"
     return best.name, (f"smallest of the accepted variants within {NOISE_MARGIN - 1:.0%} of the fastest p50 "
                        f"({p50(best):.3f} ms vs {fastest:.3f} ms at {batch}, {best.size_bytes / 2**20:.2f} MiB)")
+
+
+# --- the verdict: a variant is rejected, never silently reported, when it breaks the accuracy budget or when an
+# INT8 file does not run INT8 kernels (an INT8 file that runs as float is not a variant)
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # "accepted" | "rejected"
+    reason: str
+
+
+def judge(precision: str, cfg: VerifyConfig, *, accuracy_drop: float | None, parity: Parity,
+          coverage: KernelCoverage | None) -> Verdict:
+    problems = []
+    if not (math.isfinite(parity.max_abs) and math.isfinite(parity.cosine)):
+        problems.append("outputs contain NaN or Inf")
+    # without labels, output parity is the budget; with labels accuracy is (a distilled student's logits
+    # legitimately differ from the teacher's: cosine 0.83 at the same top-1)
+    if accuracy_drop is None and math.isfinite(parity.cosine) and parity.cosine < cfg.min_cosine:
+        problems.append(f"outputs' mean cosine to the original {parity.cosine:.4f} is below min_cosine "
+                        f"{cfg.min_cosine:g}")
+    if accuracy_drop is not None and accuracy_drop > cfg.max_accuracy_drop:
+        problems.append(f"accuracy drop {accuracy_drop:.2f} points exceeds the budget of {cfg.max_accuracy_drop:g}")
+    if precision == "int8" and coverage is not None:
+        if coverage.int8_nodes == 0:
+            problems.append("no INT8 kernel runs in ONNX Runtime's optimised graph: the file would execute as float")
+        elif coverage.ratio < cfg.min_int8_coverage:
+            floats = f"; in float: {coverage.describe_float()}" if coverage.float_layers else ""
+            problems.append(f"only {coverage.int8_nodes}/{coverage.int8_nodes + coverage.float_nodes} compute nodes "
+                            f"run INT8 ({coverage.ratio:.0%} < min_int8_coverage {cfg.min_int8_coverage:.0%}){floats}")
+    if problems:
+        return Verdict("rejected", "; ".join(problems))
+    if accuracy_drop is None:
+        return Verdict("accepted", "no labels: accuracy budget not checked "
+                                   f"(top-1 agreement with the original {parity.top1_agreement:.1%})")
+    return Verdict("accepted", f"accuracy drop {accuracy_drop:.2f} <= {cfg.max_accuracy_drop:g} points")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.artifact import Artifact, Format, sha256_path
-from edgekit.bundle import staged_output
+from edgekit.pipeline.bundle import staged_output
 from edgekit.data import Dataset
 from edgekit.errors import BackendUnavailableError, ModelNotFoundError, PipelineError
 from edgekit.hardware import detect
@@ -43,7 +43,7 @@ def _load_bundle(bundle: Path) -> tuple[dict[str, Any], Profile]:
 
 
 def _reference(deploy: Path, info: dict[str, Any]) -> Any:
-    from edgekit.evaluate import Reference
+    from edgekit.pipeline.verify import Reference
 
     with np.load(deploy / "verify.npz", allow_pickle=False) as data:
         x, ref = data["x"].astype(np.float32), data["ref"]
@@ -60,7 +60,7 @@ def device_slug(env: dict[str, Any]) -> str:
 def _engine_for(deploy: Path, variant: dict[str, Any], profile: Profile, env: dict[str, Any],
                 log: Any) -> tuple[Path, bool]:
     """The cached engine of this variant on this device, built when missing; (path, reused)."""
-    from edgekit.backends.tensorrt import build_options
+    from edgekit.backends.tensorrt.backend import build_options
     from edgekit.deploy.trt_build import BuildError, build_engine, check_engine_matches, engine_key
 
     onnx = deploy / variant["onnx"]
@@ -80,9 +80,9 @@ def _engine_for(deploy: Path, variant: dict[str, Any], profile: Profile, env: di
 def build_engines(bundle: str | Path, *, variants: tuple[str, ...] = (), force: bool = False,
                   progress: Progress | None = None, backend: Any = None) -> Report:
     """Build, verify and benchmark the engines of a TensorRT bundle on this machine (its GPU)."""
-    from edgekit.backends.tensorrt import TensorRTBackend
+    from edgekit.backends.tensorrt.backend import TensorRTBackend
     from edgekit.deploy import trt_build
-    from edgekit.evaluate import recommend, verify_and_bench
+    from edgekit.pipeline.verify import recommend, verify_and_bench
 
     bundle = Path(bundle)
     info, profile = _load_bundle(bundle)

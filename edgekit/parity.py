@@ -1,0 +1,46 @@
+"""How close a variant's outputs are to the original's: top-1 agreement, errors, cosine; top-1 accuracy.
+
+Pure numpy, used by the verdict (pipeline/verify.py) and by the INT8 search (backends/int8_search.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from edgekit.deploy.runner_common import without_padding
+
+
+@dataclass(frozen=True)
+class Parity:
+    top1_agreement: float
+    max_abs: float
+    mean_abs: float
+    cosine: float
+    samples: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _flat(x: np.ndarray) -> np.ndarray:
+    return x.reshape(x.shape[0], -1).astype(np.float64)
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, inputs: Any = None) -> Parity:
+    """Parity of ``candidate`` vs ``reference``; with multi-input ``inputs`` holding an attention_mask, padded
+    token positions are left out (runner_common.without_padding)."""
+    reference, candidate = without_padding(inputs, reference, candidate)
+    ref, out = _flat(reference), _flat(candidate)
+    denom = np.linalg.norm(ref, axis=1) * np.linalg.norm(out, axis=1)
+    cosine = np.sum(ref * out, axis=1) / np.maximum(denom, 1e-12)
+    diff = np.abs(ref - out)
+    return Parity(top1_agreement=float(np.mean(ref.argmax(1) == out.argmax(1))), max_abs=float(diff.max()),
+                  mean_abs=float(diff.mean()), cosine=float(cosine.mean()), samples=int(ref.shape[0]))
+
+
+def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy in percent."""
+    return float(np.mean(_flat(outputs).argmax(1) == labels) * 100.0)
