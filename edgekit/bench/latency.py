@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgekit.deploy import DEPLOY_DIR
-from edgekit.errors import BackendUnavailableError, PipelineError
+from edgekit.errors import PipelineError
 from edgekit.progress import NullProgress, Progress
 
 if TYPE_CHECKING:

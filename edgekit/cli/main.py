@@ -15,7 +15,7 @@ from edgekit.cli.distill import distill_options, pop_distill
 from edgekit.cli.energy import energy_options
 from edgekit.cli.errors import handle_errors
 from edgekit.cli.sweep import sweep as sweep_command
-from edgekit.cli.options import FLOATS, INTS, image_options
+from edgekit.cli.options import INTS, image_options
 from edgekit.cli.options import image_prep as _image_prep
 from edgekit.errors import ExitCode
 

@@ -8,7 +8,6 @@ that share a prefix (FP32 and INT8 both start from the one exported ONNX) share 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from edgekit.artifact import Format

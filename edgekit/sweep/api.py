@@ -51,7 +51,8 @@ def sweep(model: Any, profile: Any = None, *, out_dir: str | Path, eval_data: An
     time on a whole node. No variant within budget: ``report.recommended`` is None and the reason names the
     closest variant (the CLI exits 9).
     """
-    from edgekit.api import resolve_profile, with_energy
+    from edgekit.energy.protocol import with_energy
+    from edgekit.pipeline.inputs import resolve_profile
     from edgekit.pipeline.bundle import check_output
 
     search = None if target_latency is None else LatencyTarget(float(target_latency), search_steps, max_prune)
@@ -83,7 +84,8 @@ def sweep(model: Any, profile: Any = None, *, out_dir: str | Path, eval_data: An
 def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, *, eval_data: Any, calib_data: Any, train_data: Any,
              prune: PruneConfig | None, distill: DistillConfig | None, weights: Any, trust_pickle: bool,
              calib_random: bool, input_shape: Any, image_prep: Any, seed: int) -> Any:
-    from edgekit.api import _input_shape, _load_datasets, _require_calibration, _training_data, prune_config
+    from edgekit.api import prune_config
+    from edgekit.pipeline import inputs
     from edgekit.backends import get_backend
     from edgekit.pipeline.verify import compute_reference
     from edgekit.models import load_model
@@ -100,7 +102,7 @@ def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, *, eval_data: A
                             "Run the sweep on the device (Jetson/GPU with TensorRT), or use edgekit compress here "
                             "and edgekit build-engine there.")
     loaded = load_model(model, weights=weights, trust_pickle=trust_pickle)
-    calib, evald = _load_datasets(prof, calib_data, eval_data, image_prep, seed)
+    calib, evald = inputs.load_datasets(prof, calib_data, eval_data, image_prep, seed)
     if evald is None or evald.y is None:
         raise DataError(f"The evaluation data {eval_data} has no labels (y): the accuracy budget cannot be checked.",
                         "Save it with np.savez(path, x=inputs, y=labels).")
@@ -109,11 +111,11 @@ def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, *, eval_data: A
                             "and re-export a torch model with one input.",
                             "For a multi-input ONNX model, run edgekit compress (FP32 and INT8 on ONNX Runtime or "
                             "OpenVINO).")
-    train = _training_data(train_data, distill, image_prep)
-    shape = _input_shape(input_shape, loaded, calib, evald, train)
+    train = inputs.training_data(train_data, distill, image_prep)
+    shape = inputs.input_shape(input_shape, loaded, calib, evald, train)
     if shape is None:
         raise DataError("The sweep needs the model's input shape.", "Pass --input-shape, e.g. 1,3,224,224.")
-    calib = _require_calibration(prof, calib, calib_random, shape, seed)
+    calib = inputs.require_calibration(prof, calib, calib_random, shape, seed)
     wants_pruning = any(r > 0 for r in cfg.prune_ratios) or cfg.latency_target is not None
     if wants_pruning and not loaded.is_torch or wants_pruning and loaded.kind.value in ("exported_program", "torchscript"):
         raise PipelineError(f"Pruning needs the model's layers, and {loaded.source} is a "

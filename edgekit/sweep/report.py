@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
-from typing import Any
 
-from edgekit.report.schema import Report, VariantResult
+from edgekit.report.schema import Report
 from edgekit.sweep.pareto import p50
 
 

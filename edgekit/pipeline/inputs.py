@@ -1,0 +1,147 @@
+"""What a run starts from: the profile with the user's overrides, the model, the data, checked before any work.
+
+Shared by the drivers (api.compress, sweep): each resolves its inputs here, then hands them to the spine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edgekit.data import Dataset, ImagePreprocessing, load_data, random_data
+from edgekit.distill.config import DistillConfig
+from edgekit.errors import DataError, ModelLoadError, PipelineError, ShapeMismatchError
+from edgekit.models import LoadedModel, load_model
+from edgekit.profile import Profile, default_profile_name, load_profile
+from edgekit.pruning.config import PruneConfig
+
+
+def resolve_profile(profile: str | Path | Profile | None, *, max_accuracy_drop: float | None = None,
+                    batch_sizes: Sequence[int] | None = None) -> Profile:
+    """A Profile from a name/path/object (None = this host's default), with overrides applied."""
+    if not isinstance(profile, Profile):
+        profile = load_profile(profile or default_profile_name())
+    if max_accuracy_drop is not None:
+        profile = profile.replace_section("verify", max_accuracy_drop=float(max_accuracy_drop))
+    if batch_sizes:
+        profile = profile.replace_section("benchmark", batch_sizes=[int(b) for b in batch_sizes])
+    return profile
+
+
+def input_shape(explicit: Sequence[int] | None, model: LoadedModel, *datasets: Dataset | None) -> tuple[int, ...] | None:
+    data_shape = next(((1, *d.sample_shape) for d in datasets if d is not None and d.sample_shape is not None), None)
+    if explicit is not None:
+        shape = tuple(int(v) for v in explicit)
+        if data_shape is not None and tuple(shape[1:]) != tuple(data_shape[1:]):
+            raise ShapeMismatchError(f"--input-shape {list(shape)} does not match the data's sample shape "
+                                     f"{list(data_shape[1:])}.", "Drop --input-shape or fix the data.")
+        return shape
+    return data_shape or model.example_shape
+
+
+def load_datasets(profile: Profile, calib_data: Any, eval_data: Any, image_prep: ImagePreprocessing | None,
+                   seed: int) -> tuple[Dataset | None, Dataset | None]:
+    calib = evald = None
+    if calib_data is not None:
+        calib = load_data(calib_data, limit=profile.quantize.calibration_samples, image_prep=image_prep,
+                          what="calibration data").subset(profile.quantize.calibration_samples, seed)
+    if eval_data is not None:
+        evald = load_data(eval_data, limit=profile.verify.max_samples, image_prep=image_prep,
+                          what="evaluation data").subset(profile.verify.max_samples, seed)
+    return calib, evald
+
+
+def require_calibration(profile: Profile, calib: Dataset | None, calib_random: bool,
+                         shape: tuple[int, ...] | None, seed: int) -> Dataset | None:
+    if "int8" not in profile.compile.precisions or calib is not None:
+        return calib
+    if not calib_random:
+        raise DataError(
+            "INT8 quantization needs calibration data: the INT8 ranges are measured on it, and ranges from "
+            "made-up inputs can silently cost many points of accuracy.",
+            "Pass --calib-data (a .npz with x, an image folder, or module:callable) with a few hundred "
+            "representative inputs, or --calib-random to accept random calibration (flagged in the report).",
+        )
+    if shape is None:
+        raise DataError("--calib-random needs the input shape.", "Pass --input-shape, e.g. 1,3,224,224.")
+    return random_data(shape, min(64, profile.quantize.calibration_samples), seed)
+
+
+def check_multi_input(model: LoadedModel, profile: Profile, prune: PruneConfig | None,
+                       distill: DistillConfig | None, *datasets: Dataset | None) -> None:
+    """Multi-input data (named arrays) is supported for ONNX models on ONNX Runtime and OpenVINO: plain
+    FP32 + INT8 (PTQ) variants, verified and timed like any other. Say so before any work when asked more."""
+    given = [d for d in datasets if d is not None]
+    if not any(d.multi_input for d in given):
+        return
+    if not all(d.multi_input for d in given):
+        raise DataError("The calibration and evaluation data disagree: one is named arrays (a multi-input model), "
+                        "the other a single array.", "Save both the same way, one array per model input.")
+    names = [sorted(d.x) for d in given]
+    if any(n != names[0] for n in names):
+        raise DataError(f"The calibration and evaluation data name different inputs ({' vs '.join(map(str, names))}).",
+                        "Save both with one array per model input, named after it.")
+    if model.is_torch:
+        source = next(d.source for d in given if d.multi_input)
+        raise DataError(f"The data from {source} has no array named 'x' but {', '.join(names[0])}: for a torch "
+                        f"model ({model.source}) edgekit reads the inputs from x (and labels from y). Named "
+                        "arrays, one per input, are for multi-input ONNX models.",
+                        "Save it with np.savez(path, x=inputs, y=labels); for a multi-input model export it to "
+                        "ONNX with input_names matching the arrays (torch.onnx.export(..., input_names=[...])).")
+    blockers = []
+    if prune is not None:
+        blockers.append("pruning (--prune) needs a torch model")
+    if distill is not None:
+        blockers.append("distillation (--distill) needs a torch model")
+    from edgekit.backends import backend_spec
+
+    if not backend_spec(profile.target.backend).multi_input:
+        blockers.append(f"the {profile.target.backend} bundle and runner feed single-input models "
+                        "(use a cpu-onnxruntime, arm64-onnxruntime or OpenVINO profile)")
+    if blockers:
+        raise PipelineError(f"Multi-input models (data with named arrays: {', '.join(names[0])}) are supported "
+                            "for ONNX models on ONNX Runtime and OpenVINO, FP32 and INT8; here " + "; ".join(blockers)
+                            + ".", "Pass the model as .onnx without --prune/--distill, with an ONNX Runtime or "
+                                   "OpenVINO profile.")
+
+
+def training_data(train_data: Any, distill: DistillConfig | None, image_prep: ImagePreprocessing | None
+                   ) -> Dataset | None:
+    from edgekit.distill.distributed import env_world_size
+
+    if distill is None:
+        if train_data is not None:
+            raise PipelineError("Training data is only used by distillation.", "Add --distill, or drop --train-data.")
+        if env_world_size() > 1:
+            raise PipelineError("Only distillation runs data-parallel: under torchrun every process would write "
+                                "the same bundle.", "Run compress without torchrun, or add --distill.")
+        return None
+    if train_data is None:
+        what = "Quantization-aware distillation (--qat)" if distill.qat else "Distillation"
+        raise DataError(f"{what} needs training data (the student learns from the teacher's outputs on it; "
+                        "labels are optional).", "Pass --train-data: a .npz with x[, y], an image folder, or "
+                        "package.module:callable.")
+    return load_data(train_data, image_prep=image_prep, what="training data")
+
+
+def with_checkpoint_dir(distill: DistillConfig | None, out: Path) -> DistillConfig | None:
+    """Checkpoints live beside --out, not in the bundle's build dir (a killed run deletes that dir)."""
+    if distill is None or distill.checkpoint_dir is not None:
+        return distill
+    out = out.resolve()
+    return dataclasses.replace(distill, checkpoint_dir=str(out.parent / f".{out.name}.distill"))
+
+
+def load_student(student: Any, weights: str | Path | None) -> LoadedModel | None:
+    if student is None:
+        if weights is not None:
+            raise PipelineError("--student-weights without --student.", "Pass --student package.module:factory.")
+        return None
+    loaded = load_model(student, weights=weights)
+    if not loaded.is_torch or loaded.kind.value in ("exported_program", "torchscript"):
+        raise ModelLoadError(f"The student {loaded.source} is a {loaded.kind.value.replace('_', ' ')}: distillation "
+                             "trains the student's layers, which a traced graph or ONNX file does not have.",
+                             "Pass the student as 'package.module:factory' (or an nn.Module from Python).")
+    return loaded
