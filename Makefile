@@ -24,11 +24,11 @@ test: setup
 
 bench: setup
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
-	$(PY) benchmarks/run.py
+	$(PY) -m benchmarks ort
 
 bench-pruning: setup
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
-	$(PY) benchmarks/run_pruning.py
+	$(PY) -m benchmarks pruning
 
 clean:
 	rm -rf $(VENV) edgekit-demo .pytest_cache

@@ -1,6 +1,6 @@
 """PTQ vs quantization-aware distillation (QAT) on the digits CNN, pruned 65%, measured in ONNX Runtime.
 
-    python benchmarks/run_qat.py [--seeds 0,1,2] [--epochs 10] [--qat-epochs 3] [--out benchmarks/RESULTS.md]
+    python -m benchmarks qat [--seeds 0,1,2] [--epochs 10] [--qat-epochs 3] [--out benchmarks/RESULTS.md]
 
 Per seed (its own split, teacher and pruning, as in run_distill.py): the pruned student is distilled
 in FP32 (KD T=4 a=0.7, no eval data, no keep-best), exported, and quantized two ways from the same
@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_md import write_block  # noqa: E402  (the marked-block writer every suite shares)
+from benchmarks.shared import ROOT
+from benchmarks.shared.results_md import write_block  # noqa: E402  (the marked-block writer every suite shares)
 
 KEYS = ["teacher (FP32, torch)", "student FP32 (pruned 65% + KD, ORT)", "PTQ INT8", "QAT INT8",
         "PTQ INT8, bad calibration", "QAT INT8, bad calibration"]
@@ -101,7 +101,7 @@ def table(rows: list[dict], args: argparse.Namespace, wall: float) -> str:
 
     teacher = statistics.mean(r[KEYS[0]][0] for r in rows)
     lines = ["## Quantization-aware distillation vs PTQ (digits CNN, pruned 65%, ONNX Runtime INT8)", "",
-             f"Produced by `python benchmarks/run_qat.py --seeds {args.seeds} --epochs {args.epochs} --qat-epochs "
+             f"Produced by `python -m benchmarks qat --seeds {args.seeds} --epochs {args.epochs} --qat-epochs "
              f"{args.qat_epochs} --ratio {args.ratio} --lr {args.lr}` in {wall:.0f} s (torch {torch.__version__}, "
              f"Python {platform.python_version()}, 1 thread). Per seed: its own split, teacher and 65% structured "
              f"pruning; the student is distilled in FP32 ({args.epochs} epochs KD), then quantized by PTQ "
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qat-epochs", type=int, default=3)
     ap.add_argument("--ratio", type=float, default=0.65)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "RESULTS.md")
     args = ap.parse_args(argv)
     args.seed_list = [int(s) for s in args.seeds.split(",")]
     import torch

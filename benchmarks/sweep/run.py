@@ -1,6 +1,6 @@
 """Sweeps as evidence: digits CNN and ResNet-18, local vs Ray, interrupted + resumed, latency-targeted pruning.
 
-    python benchmarks/run_sweep.py [--work-dir /tmp/edgekit-sweep] [--out benchmarks/RESULTS.md]
+    python -m benchmarks sweep [--work-dir /tmp/edgekit-sweep] [--out benchmarks/RESULTS.md]
 
 Digits: the real digits CNN (edgekit.demo, 99.26% on 540 held-out digits). ResNet-18: plain-torch,
 seeded random weights with BatchNorm statistics from real photos (benchmarks/prepare.py; nothing can
@@ -18,11 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common_cli import setup_logging  # noqa: E402
-from report import machine_facts  # noqa: E402
-from results_md import write_block  # noqa: E402
+from benchmarks.shared import ROOT
+from benchmarks.shared.common_cli import setup_logging
+from benchmarks.shared.report import machine_facts
+from benchmarks.shared.results_md import write_block
 
 log = logging.getLogger("run_sweep")
 
@@ -46,8 +46,8 @@ def resnet_inputs(work: Path) -> dict:
     import numpy as np
     import torch
 
-    from calib import make_calibration_set, write_calibration_npz
-    from prepare import build_model
+    from benchmarks.shared.calib import make_calibration_set, write_calibration_npz
+    from benchmarks.shared.prepare import build_model
 
     calib = write_calibration_npz(work / "r18-calib.npz", n=32, seed=0)
     model = build_model("resnet18", 0, np.load(calib)["x"])
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work-dir", type=Path, default=Path("/tmp/edgekit-sweep"))
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "RESULTS.md")
     ap.add_argument("--iterations", type=int, default=100)
     ap.add_argument("--models", default="digits,resnet18")
     args = ap.parse_args(argv)
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_facts()
     prof = profile(args.iterations)
     lines = ["## Sweeps (edgekit sweep)", "",
-             f"Produced by `python benchmarks/run_sweep.py --iterations {args.iterations}`: profile cpu-onnxruntime "
+             f"Produced by `python -m benchmarks sweep --iterations {args.iterations}`: profile cpu-onnxruntime "
              f"(ONNX Runtime CPU EP, 2 threads), batch 1, {prof.benchmark.warmup} warm-up + {args.iterations} timed "
              "inferences per artifact in a fresh runner process; objective latency (p50), budget 1 point; "
              f"machine: {machine.get('CPU')}, {machine.get('logical CPUs (os.cpu_count / usable)')} logical CPUs "

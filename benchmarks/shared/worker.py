@@ -1,6 +1,6 @@
 """Time ONE artifact in THIS process, then exit. Launched fresh per measurement by run.py.
 
-Usage: ``python benchmarks/worker.py '<json spec>'``; prints one JSON line on stdout.
+Usage: ``python -m benchmarks.shared.worker '<json spec>'``; prints one JSON line on stdout.
 spec keys: kind ("torch" | "ort"), path, input (npz with key x), iterations, warmup,
 threads; for kind "torch" also model (name in models.MODELS).
 
@@ -14,7 +14,6 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -22,8 +21,7 @@ import numpy as np
 def _torch_runner(spec: dict, x: np.ndarray) -> Callable[[], object]:
     import torch
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from models import MODELS
+    from benchmarks.shared.models import MODELS
 
     # torch eager with 2 threads can be 20x slower than with 1 on a busy box unless pinned.
     torch.set_num_threads(spec["threads"])

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-import parity
-from openvino_worker import ov_config
-from prepare import reference_model
+from benchmarks.shared import parity
+from benchmarks.openvino.worker import ov_config
+from benchmarks.shared.prepare import reference_model
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from timing import Settings, _rotated, run_worker, wait_for_quiet
+from benchmarks.shared.timing import Settings, _rotated, run_worker, wait_for_quiet
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from timing import _busy_cpu_s, _children_cpu_s
+from benchmarks.shared.timing import _busy_cpu_s, _children_cpu_s
 
 THREADS = 2
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from pruning import EXPORT_COSINE_MIN, STRUCTURED_RATIO, UNSTRUCTURED_RATIO, PruneRun, PruningModel
-from report import (Ratio, Verdict, fmt_ratio, quiet_rounds, ratio_verdict, round_medians,
+from benchmarks.pruning.measure import EXPORT_COSINE_MIN, STRUCTURED_RATIO, UNSTRUCTURED_RATIO, PruneRun, PruningModel
+from benchmarks.shared.report import (Ratio, Verdict, fmt_ratio, quiet_rounds, ratio_verdict, round_medians,
                     within_round_ratio)
-from results_md import write_block
+from benchmarks.shared.results_md import write_block
 
 BLOCK = "pruning-benchmark"
 NOISE = 0.15  # latency differences under this are within the shared box's noise (FIELD-NOTES)
 SPEEDUP_TARGET = 2.0  # ResNet-18, 50% channels, FP32 ONNX Runtime: unpruned latency / pruned latency
 
 METHOD = """\
-- Models: the same seeded ResNet-18 and MobileNetV2 as above (`benchmarks/models.py`, BatchNorm
+- Models: the same seeded ResNet-18 and MobileNetV2 as above (`benchmarks/shared/models.py`, BatchNorm
   statistics estimated on the calibration photos), input 1x3x224x224 float32, batch 1.
 - Structured: `edgekit.compress(model, "cpu-onnxruntime", calib_data=calib.npz, input_shape=(1, 3, 224, 224),
   prune=edgekit.prune_config("cpu-onnxruntime", ratio={s_ratio}), batch_sizes=[1])` — {s_ratio:.0%} of the
@@ -37,7 +37,7 @@ METHOD = """\
   variant, and ONNX Runtime's logits match the reloaded torch module on all {n_calib} calibration images
   (top-1 100%, cosine >= {cos_min}).
 - Zip size: the ONNX file deflated (zip's default), and edgekit's own figure (the state_dict deflated).
-- Timing: the suite's timing code (`timing.py`, `worker.py`): one fresh process per artifact, ONNX
+- Timing: the suite's timing code (`shared/timing.py`, `shared/worker.py`): one fresh process per artifact, ONNX
   Runtime CPU EP, `intra_op_num_threads=2`, `inter_op_num_threads=1`, sequential, ORT_ENABLE_ALL,
   {warmup} warm-up and {iterations} timed inferences, median per process; {rounds} interleaved rounds
   (every artifact of every model per round, start rotated). Ratios are taken within a round; the

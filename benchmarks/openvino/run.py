@@ -1,6 +1,6 @@
 """edgekit on OpenVINO vs FP32 torch eager vs nncf.quantize by hand, and vs benchmark_app, in one run.
 
-    python benchmarks/run_openvino.py [--models resnet18,mobilenet_v2] [--rounds 6] [--iterations 300]
+    python -m benchmarks openvino [--models resnet18,mobilenet_v2] [--rounds 6] [--iterations 300]
                                       [--app-rounds 5] [--out benchmarks/RESULTS.md]
 
 Writes (or replaces) only the marked OpenVINO section of RESULTS.md. See benchmarks/README.md.
@@ -18,23 +18,22 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # sibling modules, also when run from another directory
 
-import timing  # noqa: E402
-from calib import write_calibration_npz  # noqa: E402
-from models import MODELS  # noqa: E402
-from common_cli import check_args, setup_logging  # noqa: E402
-from openvino_app import app_groups, benchmark_app_path  # noqa: E402
-from openvino_prepare import prepare_openvino  # noqa: E402
-from openvino_rounds import Budgets, interleaved, worker_groups  # noqa: E402
-from report import machine_facts  # noqa: E402
-from results_openvino import write_openvino_results  # noqa: E402
-from timing import Settings  # noqa: E402
+from benchmarks.shared import ROOT
+from benchmarks.shared import timing
+from benchmarks.shared.calib import write_calibration_npz
+from benchmarks.shared.models import MODELS
+from benchmarks.shared.common_cli import check_args, setup_logging
+from benchmarks.openvino.app import app_groups, benchmark_app_path
+from benchmarks.openvino.prepare import prepare_openvino
+from benchmarks.openvino.rounds import Budgets, interleaved, worker_groups
+from benchmarks.shared.report import machine_facts
+from benchmarks.openvino.results import write_openvino_results
+from benchmarks.shared.timing import Settings
 
 log = logging.getLogger("benchmarks")
 
-OV_WORKER = HERE / "openvino_worker.py"
+OV_WORKER = "benchmarks.openvino.worker"
 # Bounds on waiting for a quiet box and on re-measuring contended rounds, so that a busy box still
 # finishes (about 6 minutes when quiet, at most ~4 more).
 QUIET_BUDGET_S = 90.0
@@ -64,8 +63,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                     help="benchmark_app -niter, and edgekit's timed iterations in that comparison")
     ap.add_argument("--calib-samples", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--work-dir", type=Path, default=HERE / ".work" / "openvino", help="artifacts and calibration .npz")
-    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="its OpenVINO section is replaced")
+    ap.add_argument("--work-dir", type=Path, default=ROOT / ".work" / "openvino", help="artifacts and calibration .npz")
+    ap.add_argument("--out", type=Path, default=ROOT / "RESULTS.md", help="its OpenVINO section is replaced")
     return check_args(ap, ap.parse_args(argv), MODELS, rounds=("rounds", "app_rounds"))
 
 
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "app_discarded": app_discarded}, indent=1) + "\n")
     machine["load average at end (1/5/15 min)"] = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     machine["suite wall time"] = f"{time.perf_counter() - t0:.0f} s"
-    command = "python benchmarks/run_openvino.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks openvino " + shlex.join(argv if argv is not None else sys.argv[1:])
     write_openvino_results(
         args.out, prepared, results, app, discarded={"variants": discarded, "app": app_discarded},
         machine=machine, command=command.strip(),

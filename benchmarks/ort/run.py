@@ -1,6 +1,6 @@
 """edgekit vs FP32 torch eager vs ONNX Runtime quantization by hand, ratios in one run.
 
-    python benchmarks/run.py [--models resnet18,mobilenet_v2] [--rounds 7] [--iterations 150]
+    python -m benchmarks ort [--models resnet18,mobilenet_v2] [--rounds 7] [--iterations 150]
                              [--out benchmarks/RESULTS.md]
 
 See benchmarks/README.md for what is measured and why.
@@ -16,16 +16,15 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # sibling modules, also when run from another directory
 
-from calib import write_calibration_npz  # noqa: E402
-from models import MODELS  # noqa: E402
-from common_cli import check_args, setup_logging  # noqa: E402
-from prepare import prepare_model  # noqa: E402
-from report import machine_facts  # noqa: E402
-from results_md import write_results  # noqa: E402
-from timing import Settings, time_all  # noqa: E402
+from benchmarks.shared import ROOT
+from benchmarks.shared.calib import write_calibration_npz
+from benchmarks.shared.models import MODELS
+from benchmarks.shared.common_cli import check_args, setup_logging
+from benchmarks.shared.prepare import prepare_model
+from benchmarks.shared.report import machine_facts
+from benchmarks.shared.results_md import write_results
+from benchmarks.shared.timing import Settings, time_all
 
 log = logging.getLogger("benchmarks")
 
@@ -38,8 +37,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=20, help="untimed inferences per process")
     ap.add_argument("--calib-samples", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--work-dir", type=Path, default=HERE / ".work", help="artifacts and calibration .npz")
-    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    ap.add_argument("--work-dir", type=Path, default=ROOT / ".work", help="artifacts and calibration .npz")
+    ap.add_argument("--out", type=Path, default=ROOT / "RESULTS.md")
     return check_args(ap, ap.parse_args(argv), MODELS)
 
 
@@ -56,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     results = time_all(prepared, settings)
     machine["load average at end (1/5/15 min)"] = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     machine["suite wall time"] = f"{time.perf_counter() - t0:.0f} s"
-    command = "python benchmarks/run.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks ort " + shlex.join(argv if argv is not None else sys.argv[1:])
     write_results(
         args.out, prepared=prepared, results=results, machine=machine, command=command.strip(),
         settings={"n_calib": args.calib_samples, "warmup": args.warmup, "iterations": args.iterations,

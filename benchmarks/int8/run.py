@@ -13,7 +13,7 @@ per-channel, minmax) exactly as edgekit does (``run_quantize_static``), then mea
 
 Writes the block <!-- BEGIN int8-recipes --> of RESULTS.md, naming the host's ISA.
 
-    python benchmarks/run_int8_recipes.py [--rounds 3]
+    python -m benchmarks int8-recipes [--rounds 3]
 """
 
 from __future__ import annotations
@@ -27,12 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-from calib import write_calibration_npz  # noqa: E402
-from prepare import build_model  # noqa: E402
-from results_md import write_block  # noqa: E402
+from benchmarks.shared import ROOT
+from benchmarks.shared.calib import write_calibration_npz
+from benchmarks.shared.prepare import build_model
+from benchmarks.shared.results_md import write_block
 
 THREADS = 2
 
@@ -132,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.parse_args(argv).rounds
     torch.set_num_threads(1)
     host = detect()
-    work = HERE / ".work" / "int8-recipes"
+    work = ROOT / ".work" / "int8-recipes"
     assets = prepare_demo(seed=0)
     model = digits_cnn()
     model.load_state_dict(torch.load(assets.weights, weights_only=True))
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     picks = {t: plan_recipes("auto", t, host).ladder[0].name for t in ("host", "x86-64", "x86-vnni", "x86-avx2")}
     body = "\n".join([
         "## INT8 recipes per ISA (ONNX Runtime)", "",
-        f"`python benchmarks/run_int8_recipes.py --rounds {rounds}` on **{host.isa}** ({host.cpu_model}, "
+        f"`python -m benchmarks int8-recipes --rounds {rounds}` on **{host.isa}** ({host.cpu_model}, "
         f"{host.logical_cpus} logical CPUs; flags {', '.join(host.flags)}), onnxruntime "
         f"{__import__('onnxruntime').__version__}. Quantized by edgekit's `run_quantize_static` (QDQ, per-channel, "
         "minmax, the same calibration data per model). digits: top-1 % on held-out real digits (540); "
@@ -171,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
            "(u8s8-rr) is exercised through the faked-ISA tests, its accuracy on an AVX2 host was not measured "
            "in this run."),
     ])
-    write_block(HERE / "RESULTS.md", "int8-recipes", body)
+    write_block(ROOT / "RESULTS.md", "int8-recipes", body)
     print(body)
     return 0
 

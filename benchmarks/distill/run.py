@@ -1,6 +1,6 @@
 """Accuracy recovery after pruning on the digits CNN: BN re-estimation, fine-tuning, KD, pure KD.
 
-    python benchmarks/run_distill.py [--seeds 0,1,2] [--epochs 20] [--ratio 0.65] [--out benchmarks/RESULTS.md]
+    python -m benchmarks distill [--seeds 0,1,2] [--epochs 20] [--ratio 0.65] [--out benchmarks/RESULTS.md]
 
 Real data (scikit-learn digits), held-out 30% test split per seed (edgekit.demo.digits_splits).
 Every trained arm starts from the same pruned + BN-re-estimated student, uses the same loop
@@ -22,7 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from results_md import write_block  # the marked-block writer every suite shares (script dir on sys.path)
+from benchmarks.shared import ROOT
+from benchmarks.shared.results_md import write_block  # the marked-block writer every suite shares
 
 BLOCK = "distill"  # RESULTS.md block, written by results_md.write_block
 
@@ -75,7 +76,7 @@ def table(rows: list[dict[str, float]], args: argparse.Namespace, wall: float) -
 
     teacher = statistics.mean(r["teacher"] for r in rows)
     lines = ["## Distillation: accuracy recovery after pruning (digits CNN)", "",
-             f"Produced by `python benchmarks/run_distill.py --seeds {args.seeds} --epochs {args.epochs} "
+             f"Produced by `python -m benchmarks distill --seeds {args.seeds} --epochs {args.epochs} "
              f"--ratio {args.ratio} --lr {args.lr}` in {wall:.0f} s (torch {torch.__version__}, Python "
              f"{platform.python_version()}, 1 thread). Structured pruning of {args.ratio:.0%} of the channels of "
              f"conv2/fc1 (stem and head kept): parameters {statistics.mean(r['params'] for r in rows):.1%}, MACs "
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--ratio", type=float, default=0.65)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "RESULTS.md")
     args = ap.parse_args(argv)
     args.seed_list = [int(s) for s in args.seeds.split(",")]
     import torch

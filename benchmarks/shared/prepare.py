@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-import parity
-from artifacts import build_edgekit
-from models import MODELS
-from peer import quantize_by_hand
+from benchmarks.shared import parity
+from benchmarks.shared.artifacts import build_edgekit
+from benchmarks.shared.models import MODELS
+from benchmarks.shared.peer import quantize_by_hand
 
 log = logging.getLogger(__name__)
 

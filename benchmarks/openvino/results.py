@@ -5,10 +5,10 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from openvino_app import benchmark_app_command
-from openvino_prepare import OvPrepared
-from report import Verdict, quiet_rounds, ratio_verdict, round_medians, within_round_ratio
-from results_md import write_block
+from benchmarks.openvino.app import benchmark_app_command
+from benchmarks.openvino.prepare import OvPrepared
+from benchmarks.shared.report import Verdict, quiet_rounds, ratio_verdict, round_medians, within_round_ratio
+from benchmarks.shared.results_md import write_block
 
 BLOCK = "openvino-benchmark"
 SPEEDUP_TARGET = 3.0  # edgekit INT8 ResNet-18 vs FP32 torch eager (issue 5)
@@ -16,10 +16,10 @@ PEER_TOLERANCE = 1.05  # edgekit INT8 latency / peer INT8 latency
 APP_TOLERANCE = 0.10  # |edgekit runner p50 / benchmark_app median - 1|
 
 METHOD = """\
-- Models: plain-torch ResNet-18 and MobileNetV2 (`benchmarks/models.py`), seeded random weights with
+- Models: plain-torch ResNet-18 and MobileNetV2 (`benchmarks/shared/models.py`), seeded random weights with
   BatchNorm statistics estimated on the calibration photos (`prepare.build_model`, as in the ONNX Runtime
   suite). Input 1x3x224x224 float32, batch 1. Calibration / parity images: the suite's {n_calib}
-  scikit-image photo crops (`benchmarks/calib.py`).
+  scikit-image photo crops (`benchmarks/shared/calib.py`).
 - Variants: (a) FP32 torch eager, `torch.inference_mode`, `torch.set_num_threads(2)`;
   (b) edgekit FP32 IR and (c) edgekit INT8 IR, both from one call
   `edgekit.compress(model, "x86-openvino", calib_data=calib.npz, out_dir=..., input_shape=(1, 3, 224, 224),
@@ -32,7 +32,7 @@ METHOD = """\
   `INFERENCE_NUM_THREADS=2`, and **`INFERENCE_PRECISION_HINT=f32` for (b), (c) and (d)**, so "FP32" is
   true f32 and INT8 speed-ups are against f32; (b') sets no precision hint. Each worker reads back the
   precision, threads and streams the plugin resolved; the table shows them.
-- Timing: one fresh Python process per measurement (`benchmarks/openvino_worker.py`, which uses
+- Timing: one fresh Python process per measurement (`benchmarks/openvino/worker.py`, which uses
   worker.py's timing loop): load, {warmup} warm-up and {iterations} timed synchronous `infer()` calls,
   median. {rounds} interleaved rounds (`openvino_rounds.interleaved`, a variant of `timing.time_all` built
   on its helpers): round r runs every variant of a model back to back, each in its own process, from a

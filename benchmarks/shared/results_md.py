@@ -6,22 +6,22 @@ import re
 import statistics
 from pathlib import Path
 
-from prepare import Prepared
-from report import round_medians, verdicts, within_round_ratio
+from benchmarks.shared.prepare import Prepared
+from benchmarks.shared.report import round_medians, verdicts, within_round_ratio
 
 METHOD = """\
-- Models: plain-torch ResNet-18 and MobileNetV2 (`benchmarks/models.py`, torchvision's
+- Models: plain-torch ResNet-18 and MobileNetV2 (`benchmarks/shared/models.py`, torchvision's
   architectures and parameter counts), seeded random weights; BatchNorm statistics estimated
   on the calibration photos so activations have realistic ranges (no pretrained weights can
   be downloaded here). Input 1x3x224x224 float32, batch 1.
 - Calibration / parity images: {n_calib} random-resized 224x224 crops of real photos bundled
-  with scikit-image, ImageNet mean/std normalised (`benchmarks/calib.py`).
+  with scikit-image, ImageNet mean/std normalised (`benchmarks/shared/calib.py`).
 - Variants: (a) FP32 torch eager, `torch.inference_mode`, `torch.set_num_threads(2)`;
   (b) edgekit FP32 and (c) edgekit INT8 ONNX Runtime artifacts, both from one call
   `edgekit.compress(model, "cpu-onnxruntime", calib_data=calib.npz, input_shape=(1, 3, 224, 224))`;
   (d) the peer: edgekit's FP32 ONNX (b) quantized by hand with `quant_pre_process` +
   `quantize_static(QDQ, per_channel=True, QUInt8 activations, QInt8 weights)`, same images.
-- Timing: every measurement is a fresh Python process (`benchmarks/worker.py`) that loads one
+- Timing: every measurement is a fresh Python process (`benchmarks/shared/worker.py`) that loads one
   artifact, runs {warmup} warm-up and {iterations} timed inferences and reports the median.
   ONNX Runtime: CPU EP, `intra_op_num_threads=2`, `inter_op_num_threads=1`, sequential, ORT_ENABLE_ALL.
   {rounds} rounds, interleaved: round r runs a, b, c, d of every model, each in its own process,

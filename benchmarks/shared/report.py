@@ -9,7 +9,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from prepare import Prepared
+from benchmarks.shared.prepare import Prepared
 
 SPEEDUP_TARGET = 4.0  # edgekit INT8 ResNet-18 vs FP32 torch eager
 PEER_TOLERANCE = 1.05  # edgekit INT8 latency / peer INT8 latency

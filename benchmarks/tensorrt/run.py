@@ -8,7 +8,7 @@ TensorRT's explicit-quantization rules (edgekit.backends.tensorrt.rules), and ho
 same Q/DQ arithmetic runs on ONNX Runtime's CPU (top-1 agreement, cosine, accuracy on digits).
 Writes the block <!-- BEGIN tensorrt-quant --> of RESULTS.md. No latency: that needs the GPU.
 
-    python benchmarks/run_tensorrt_quant.py
+    python -m benchmarks tensorrt-quant
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ from __future__ import annotations
 import platform
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-from calib import write_calibration_npz  # noqa: E402
-from prepare import build_model  # noqa: E402
-from results_md import write_block  # noqa: E402
+from benchmarks.shared import ROOT
+from benchmarks.shared.calib import write_calibration_npz
+from benchmarks.shared.prepare import build_model
+from benchmarks.shared.results_md import write_block
 
 MODELOPT_DRY_RUN = ("pip install --dry-run 'nvidia-modelopt[onnx]==0.47.0' (this venv: onnx 1.23.2, onnxruntime "
                     "1.31.1) -> Would install ... cupy-cuda12x-14.2.0 ... onnx-1.21.0 ... onnxruntime-gpu-1.24.4 "
@@ -83,13 +81,19 @@ def run_model(name, model, calib_x, eval_x, eval_y, work):
                  eval_y, emulate=True)]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     import torch
 
     from edgekit.demo import digits_cnn, prepare_demo
+    from edgekit.hardware import detect
+
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    host = detect()
 
     torch.set_num_threads(1)
-    work = HERE / ".work" / "tensorrt-quant"
+    work = ROOT / ".work" / "tensorrt-quant"
     assets = prepare_demo(seed=0)
     model = digits_cnn()
     model.load_state_dict(torch.load(assets.weights, weights_only=True))
@@ -102,7 +106,7 @@ def main() -> int:
         rows += run_model(name, build_model(name, 0, x[:32]), x[:32], x[32:], None, work)
     body = "\n".join([
         "## TensorRT INT8 quantizer: which recipe TensorRT accepts (CPU evidence)", "",
-        f"`python benchmarks/run_tensorrt_quant.py` on {platform.machine()}, {platform.python_version()}; "
+        f"`python -m benchmarks tensorrt-quant` on {host.isa} ({host.cpu_model}), Python {platform.python_version()}; "
         "no GPU was lent, so no engine was built here. Parity against the FP32 ONNX: the CPU recipe with ONNX "
         "Runtime's integer kernels, the TensorRT recipe with its Q/DQ math emulated in float "
         "(`session.disable_quant_qdq`), as edgekit checks it: this CPU's S8S8 kernels saturate on hosts without "
@@ -115,15 +119,15 @@ def main() -> int:
         "cannot represent, INT32 bias dequantization TensorRT does not have); edgekit's TensorRT recipe "
         "passes them with every Conv/Gemm quantized, which is why the TensorRT profiles use it. It is not "
         "free: symmetric INT8 activations spend half their range on negatives a ReLU never produces, so "
-        "its cosine is a little lower than the CPU recipe's, and on the trained digits CNN it lost one "
-        "of 540 digits in this run. On the seeded-weight ResNet-18 / MobileNetV2 the top-1 agreement of "
+        "its cosine is a little lower than the CPU recipe's (the CPU recipe here is cpu-onnxruntime's, "
+        "7-bit weights, run on this host's integer kernels). On the seeded-weight ResNet-18 / MobileNetV2 the top-1 agreement of "
         "both recipes is low because random-weight logits are nearly tied; read the cosine there. Whether "
         "TensorRT's own INT8 kernels match this CPU arithmetic is only shown on a GPU (not lent yet).", "",
         f"NVIDIA ModelOpt's ONNX PTQ, the alternative the issue names, cannot share this environment: "
         f"{MODELOPT_DRY_RUN}. It would replace the CPU onnxruntime with a GPU build and downgrade onnx; "
         "on a GPU host it remains worth comparing (parity of the engine vs FP32 is what decides).",
     ])
-    write_block(HERE / "RESULTS.md", "tensorrt-quant", body)
+    write_block(ROOT / "RESULTS.md", "tensorrt-quant", body)
     print(body)
     return 0
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-import parity
-from artifacts import INPUT_SHAPE, PROFILE
-from models import MODELS
-from prepare import build_model, onnx_size_mb
+from benchmarks.shared import parity
+from benchmarks.shared.artifacts import INPUT_SHAPE, PROFILE
+from benchmarks.shared.models import MODELS
+from benchmarks.shared.prepare import build_model, onnx_size_mb
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,9 @@ from typing import Protocol
 
 log = logging.getLogger(__name__)
 
-WORKER = Path(__file__).resolve().parent / "worker.py"
+# the module run fresh per measurement (python -m, with the repo root on PYTHONPATH)
+WORKER = "benchmarks.shared.worker"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 THREADS = 2
 _HZ = os.sysconf("SC_CLK_TCK")
 
@@ -78,6 +80,7 @@ def _worker_env() -> dict[str, str]:
     env = dict(os.environ)
     # Belt and braces: the worker pins threads itself, these keep OpenMP/MKL pools in line.
     env.update(OMP_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
 
@@ -93,7 +96,7 @@ def run_worker(model: str, variant: Timed, settings: Settings) -> dict:
     }
     busy0, child0, t0 = _busy_cpu_s(), _children_cpu_s(), time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, str(WORKER), json.dumps(spec)],
+        [sys.executable, "-m", WORKER, json.dumps(spec)],
         capture_output=True, text=True, timeout=settings.timeout_s, env=_worker_env(), check=False,
     )
     if proc.returncode != 0:
