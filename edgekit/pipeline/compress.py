@@ -148,7 +148,7 @@ class CompressJob:
         warnings = []
         mismatch = mismatch_warning(self.profile.name, self.profile.target.isa, self.host)
         if mismatch:
-            warnings.append(mismatch)
+            warnings.append(mismatch + self._profiles_for_host())
         if self.calib is not None and self.calib.random:
             warnings.append("INT8 was calibrated on RANDOM inputs (--calib-random): its ranges do not reflect real "
                             "data; trust the accuracy figures, not the parity on random inputs.")
@@ -170,6 +170,16 @@ class CompressJob:
         return Report(profile=self.profile.name, backend=self.backend.name, model=model, variants=variants,
                       recommended=chosen, recommended_reason=why, reference=ref, data=data, warnings=warnings,
                       host=self.host.to_dict(), target_isa=self.profile.target.isa)
+
+    def _profiles_for_host(self) -> str:
+        """' Profiles for this host (backend): ...' naming the built-in profiles of the same backend that target it."""
+        from edgekit.hardware import target_matches
+        from edgekit.profile import builtin_profile_names, load_profile
+
+        fits = [name for name in builtin_profile_names()
+                if (p := load_profile(name)).target.backend == self.profile.target.backend
+                and p.target.isa != "host" and target_matches(p.target.isa, self.host)]
+        return f" Built-in {self.profile.target.backend} profiles for this host: {', '.join(fits)}." if fits else ""
 
     def _manifest(self, versions: dict[str, str], records: list[dict[str, Any]]) -> dict[str, Any]:
         return {"schema_version": 1, "versions": versions, "seed": self.seed, "command": self.command,
