@@ -20,9 +20,8 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
-from benchmarks.shared import ROOT
+from benchmarks.shared.common_cli import seeded_digits_parser
 from benchmarks.shared.results_md import write_block  # the marked-block writer every suite shares
 
 BLOCK = "distill"  # RESULTS.md block, written by results_md.write_block
@@ -113,12 +112,7 @@ def table(rows: list[dict[str, float]], args: argparse.Namespace, wall: float) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--ratio", type=float, default=0.65)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--out", type=Path, default=ROOT / "RESULTS.md")
+    ap = seeded_digits_parser(__doc__, epochs=20)
     args = ap.parse_args(argv)
     args.seed_list = [int(s) for s in args.seeds.split(",")]
     import torch

@@ -16,14 +16,12 @@ import os
 import shlex
 import sys
 import time
-from pathlib import Path
 
 
-from benchmarks.shared import ROOT
 from benchmarks.shared import timing
 from benchmarks.shared.calib import write_calibration_npz
 from benchmarks.shared.models import MODELS
-from benchmarks.shared.common_cli import check_args, setup_logging
+from benchmarks.shared.common_cli import check_args, setup_logging, timing_parser
 from benchmarks.openvino.app import app_groups, benchmark_app_path
 from benchmarks.openvino.prepare import prepare_openvino
 from benchmarks.openvino.rounds import Budgets, interleaved, worker_groups
@@ -53,18 +51,11 @@ def openvino_worker():
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="resnet18,mobilenet_v2", help=f"comma list of {sorted(MODELS)}")
-    ap.add_argument("--rounds", type=int, default=6, help="interleaved rounds (>= 3)")
-    ap.add_argument("--iterations", type=int, default=300, help="timed inferences per process")
-    ap.add_argument("--warmup", type=int, default=30, help="untimed inferences per process")
+    ap = timing_parser(__doc__, rounds=6, iterations=300, warmup=30, work="openvino",
+                       out_help="its OpenVINO section is replaced")
     ap.add_argument("--app-rounds", type=int, default=5, help="rounds of edgekit runner vs benchmark_app (>= 3)")
     ap.add_argument("--app-niter", type=int, default=400,
                     help="benchmark_app -niter, and edgekit's timed iterations in that comparison")
-    ap.add_argument("--calib-samples", type=int, default=48)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--work-dir", type=Path, default=ROOT / ".work" / "openvino", help="artifacts and calibration .npz")
-    ap.add_argument("--out", type=Path, default=ROOT / "RESULTS.md", help="its OpenVINO section is replaced")
     return check_args(ap, ap.parse_args(argv), MODELS, rounds=("rounds", "app_rounds"))
 
 

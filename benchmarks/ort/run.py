@@ -14,13 +14,11 @@ import os
 import shlex
 import sys
 import time
-from pathlib import Path
 
 
-from benchmarks.shared import ROOT
 from benchmarks.shared.calib import write_calibration_npz
 from benchmarks.shared.models import MODELS
-from benchmarks.shared.common_cli import check_args, setup_logging
+from benchmarks.shared.common_cli import check_args, setup_logging, timing_parser
 from benchmarks.shared.prepare import prepare_model
 from benchmarks.shared.report import machine_facts
 from benchmarks.shared.results_md import write_results
@@ -30,15 +28,7 @@ log = logging.getLogger("benchmarks")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="resnet18,mobilenet_v2", help=f"comma list of {sorted(MODELS)}")
-    ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds (>= 3)")
-    ap.add_argument("--iterations", type=int, default=150, help="timed inferences per process")
-    ap.add_argument("--warmup", type=int, default=20, help="untimed inferences per process")
-    ap.add_argument("--calib-samples", type=int, default=48)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--work-dir", type=Path, default=ROOT / ".work", help="artifacts and calibration .npz")
-    ap.add_argument("--out", type=Path, default=ROOT / "RESULTS.md")
+    ap = timing_parser(__doc__, rounds=7, iterations=150, warmup=20, work="", out_help="RESULTS.md (marked blocks kept)")
     return check_args(ap, ap.parse_args(argv), MODELS)
 
 

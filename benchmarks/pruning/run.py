@@ -16,13 +16,11 @@ import os
 import shlex
 import sys
 import time
-from pathlib import Path
 
 
-from benchmarks.shared import ROOT
 from benchmarks.shared.calib import write_calibration_npz
 from benchmarks.shared.models import MODELS
-from benchmarks.shared.common_cli import check_args, setup_logging
+from benchmarks.shared.common_cli import check_args, setup_logging, timing_parser
 from benchmarks.pruning.measure import prepare_pruning
 from benchmarks.shared.report import machine_facts
 from benchmarks.pruning.results import write_pruning_results
@@ -34,16 +32,9 @@ UNSTRUCTURED_MODELS = {"resnet18"}  # the issue asks for 80% sparsity on ResNet-
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="resnet18,mobilenet_v2", help=f"comma list of {sorted(MODELS)}")
-    ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds (>= 3)")
-    ap.add_argument("--iterations", type=int, default=150, help="timed inferences per process")
-    ap.add_argument("--warmup", type=int, default=20, help="untimed inferences per process")
-    ap.add_argument("--calib-samples", type=int, default=48)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = timing_parser(__doc__, rounds=7, iterations=150, warmup=20, work="pruning",
+                       out_help="its pruning section is replaced")
     ap.add_argument("--no-unstructured", action="store_true", help="skip ResNet-18's 80%% unstructured sparsity")
-    ap.add_argument("--work-dir", type=Path, default=ROOT / ".work" / "pruning", help="artifacts and calibration .npz")
-    ap.add_argument("--out", type=Path, default=ROOT / "RESULTS.md", help="its pruning section is replaced")
     return check_args(ap, ap.parse_args(argv), MODELS)
 
 

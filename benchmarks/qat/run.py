@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.shared import ROOT
+from benchmarks.shared.common_cli import seeded_digits_parser
 from benchmarks.shared.results_md import write_block  # noqa: E402  (the marked-block writer every suite shares)
 
 KEYS = ["teacher (FP32, torch)", "student FP32 (pruned 65% + KD, ORT)", "PTQ INT8", "QAT INT8",
@@ -131,13 +131,8 @@ def table(rows: list[dict], args: argparse.Namespace, wall: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--epochs", type=int, default=10)
+    ap = seeded_digits_parser(__doc__, epochs=10)
     ap.add_argument("--qat-epochs", type=int, default=3)
-    ap.add_argument("--ratio", type=float, default=0.65)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--out", type=Path, default=ROOT / "RESULTS.md")
     args = ap.parse_args(argv)
     args.seed_list = [int(s) for s in args.seeds.split(",")]
     import torch
