@@ -160,6 +160,11 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "quantize.overflow_fix": ("enable", "first_layer_only", "disable"),
     "compile.typing": ("auto", "weak", "strong"),
 }
+# keys that earlier profiles had, and what took their place
+_RECIPE_FIX = ('The INT8 integer types are one [quantize] recipe now: "auto" (the target ISA\'s choice), "u8s8", '
+               '"u8s8-rr" (7-bit weights), "u8u8" or "s8s8"; delete this key.')
+REPLACED = {f"quantize.{key}": _RECIPE_FIX
+            for key in ("activation_type", "weight_type", "symmetric_activations", "symmetric_weights")}
 _POSITIVE = {"quantize.calibration_samples", "benchmark.iterations", "compile.opset", "verify.max_samples",
              "benchmark.energy_seconds", "benchmark.energy_trials",
              "prune.round_to", "prune.steps"}
@@ -214,6 +219,7 @@ def _build(cls: type, data: dict[str, Any], source: str, prefix: str) -> Any:
         if key not in valid:
             close = difflib.get_close_matches(key, list(valid), n=1)
             fix = f"Did you mean '{prefix}{close[0]}'?" if close else f"Valid keys here: {', '.join(valid)}."
+            fix = REPLACED.get(prefix + key, fix)
             raise _fail(source, prefix + key, "unknown key", fix)
     kwargs: dict[str, Any] = {}
     for name, spec in valid.items():

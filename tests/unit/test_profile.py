@@ -281,3 +281,9 @@ def test_negative_energy_settings(tmp_path, line, key):
 def test_a_recipe_the_backend_does_not_take_is_refused(tmp_path, backend, recipe):
     err = profile_error(tmp_path, MINIMAL + f'[target]\nbackend = "{backend}"\n[quantize]\nrecipe = "{recipe}"\n')
     assert "'quantize.recipe'" in err.message and recipe in err.message and '"auto"' in err.hint
+
+
+@pytest.mark.parametrize("key", ["activation_type", "weight_type", "symmetric_activations", "symmetric_weights"])
+def test_a_replaced_int8_type_key_points_to_the_recipe(tmp_path, key):
+    err = profile_error(tmp_path, MINIMAL + f'[quantize]\n{key} = "x"\n')
+    assert f"'quantize.{key}'" in err.message and "recipe" in err.hint and "u8s8-rr" in err.hint
