@@ -41,6 +41,15 @@ class Plan:
     def precision(self, variant: str) -> str:
         return self.precisions.get(variant, variant)
 
+    def chain(self, variant: str) -> list[Step]:
+        """The steps that produce ``variant``'s artifact, from the input on (what a sweep trial runs and caches)."""
+        by_id = {s.id: s for s in self.steps}
+        chain, step_id = [], self.variants[variant]
+        while step_id != INPUT:
+            chain.append(by_id[step_id])
+            step_id = chain[-1].source
+        return chain[::-1]
+
 
 def _variant_steps(base: str, suffix: str, precisions: tuple[str, ...], backend_name: str,
                    native: Format = Format.ONNX) -> tuple[list[Step], dict[str, str], dict[str, str]]:

@@ -83,41 +83,37 @@ def _step(ctx: SweepContext, step_id: str, stage: Any, parent: StepDef | None, d
     return StepDef(step_id, stage, parent, key)
 
 
+# what each stage reads besides its input artifact: part of its cache key
+DATA_READS = {"prune": ("calib",), "distill": ("train", "eval"), "quantize": ("calib",)}
+
+
 def trial_chain(ctx: SweepContext, spec: TrialSpec) -> list[StepDef]:
-    """The stages of one trial, root first; trials that share a prefix share its keys (and its work)."""
-    from edgekit.stages.compile import CompileStage
-    from edgekit.stages.distill import DistillStage
-    from edgekit.stages.export import ExportConfig, ExportStage, ImportOnnxStage
-    from edgekit.stages.prune import PruneStage
-    from edgekit.stages.quantize import QuantizeStage
+    """The stages of one trial, root first, from the one plan builder (pipeline/plan.py) compress uses; trials that
+    share a prefix share its keys (and its work). Step ids carry the trial's ratio (and -kd), for the cache log."""
+    from edgekit.pipeline.plan import build_plan
+    from edgekit.stages.export import ExportConfig
 
     native = backend_for(ctx.backend_name).native_format
-    export = ExportStage(ExportConfig(tuple(ctx.input_shape), ctx.profile.compile.opset))
-    steps: list[StepDef] = []
+    fmt = Format.TORCH if ctx.model.is_torch else Format.ONNX
+    export = ExportConfig(tuple(ctx.input_shape), ctx.profile.compile.opset) if ctx.model.is_torch else None
+    prune = distill = None
     suffix = ""
     if spec.prune > 0:
         if ctx.prune_base is None:
             raise AssertionError("sweep() builds prune_base whenever a ratio > 0 is asked for")  # pragma: no cover
         prune = dataclasses.replace(ctx.prune_base, ratio=spec.prune, target_macs=None, target_params=None)
-        suffix = f"-{spec.prune:.2f}"
-        steps.append(_step(ctx, f"prune{suffix}", PruneStage(prune, tuple(ctx.input_shape)), None, ("calib",)))
-        if spec.distill:
-            suffix += "-kd"
-            stage = DistillStage(ctx.distill, tuple(ctx.input_shape))
-            steps.append(_step(ctx, f"distill{suffix}", stage, steps[-1], ("train", "eval")))
-        steps.append(_step(ctx, f"export{suffix}", export, steps[-1]))
-    elif ctx.model.is_torch:
-        steps.append(_step(ctx, "export", export, None))
-    else:
-        steps.append(_step(ctx, "import", ImportOnnxStage(), None))
-    if native is not Format.ONNX:
-        steps.append(_step(ctx, f"compile{suffix}", CompileStage(native), steps[-1]))
-    if spec.precision == "int8":
-        # accuracy-controlled quantization (every backend) also reads the budget, and whether the eval data has labels
-        controlled = ctx.profile.quantize.accuracy_control
-        quantize = _QuantizeKeyed(QuantizeStage("int8", native), ctx.profile, controlled)
-        steps.append(_step(ctx, f"quantize{suffix}-int8", quantize, steps[-1],
-                           ("calib", "eval") if controlled else ("calib",)))
+        suffix = f"-{spec.prune:.2f}" + ("-kd" if spec.distill else "")
+        distill = ctx.distill if spec.distill else None
+    plan = build_plan(fmt, (spec.precision,), ctx.backend_name, export, prune=prune, native=native, distill=distill)
+    steps: list[StepDef] = []
+    for step in plan.chain(("pruned-" if prune else "") + spec.precision):
+        stage, reads = step.stage, DATA_READS.get(step.stage.name, ())
+        if stage.name == "quantize":
+            # accuracy-controlled quantization (every backend) also reads the budget and whether eval has labels
+            controlled = ctx.profile.quantize.accuracy_control
+            stage = _QuantizeKeyed(stage, ctx.profile, controlled)
+            reads = ("calib", "eval") if controlled else reads
+        steps.append(_step(ctx, f"{step.id}{suffix}", stage, steps[-1] if steps else None, reads))
     return steps
 
 

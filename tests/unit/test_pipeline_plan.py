@@ -218,3 +218,16 @@ def test_qat_is_refused_for_tensorrt_profiles():
     with pytest.raises(PipelineError, match="not available for TensorRT"):
         build_plan(Format.TORCH, ("int8", "fp16"), "tensorrt", ExportConfig((1, 1, 8, 8), 17),
                    prune=PruneConfig(ratio=0.5), distill=DistillConfig(qat=True))
+
+
+def test_a_variant_chain_walks_back_to_the_input():
+    """What a sweep trial runs: only the steps its variant needs, from the one plan builder compress uses."""
+    from edgekit.pruning.config import PruneConfig
+
+    plan = build_plan(Format.TORCH, ("fp32", "int8"), "openvino", EXPORT, prune=PruneConfig(ratio=0.5),
+                      native=Format.OPENVINO_IR)
+    assert [s.id for s in plan.chain("pruned-int8")] == ["prune", "export-pruned", "compile-pruned",
+                                                        "quantize-pruned-int8"]
+    assert [s.id for s in plan.chain("fp32")] == ["export", "compile"]
+    chain = plan.chain("int8")
+    assert all(later.source == earlier.id for earlier, later in zip(chain, chain[1:])) and chain[0].source == INPUT
