@@ -162,7 +162,7 @@ def _search(attempt: Callable[[Attempt], Outcome], outcomes: list[Outcome], atte
     for a in attempts:
         if attempt(a).ok:
             return SearchResult(outcomes[-1], outcomes)
-    best = min(outcomes, key=lambda o: (o.badness, bool(o.error)))
+    best = _best(outcomes)
     if rank is None or compute_nodes == 0 or best.error:
         return SearchResult(best, outcomes)
     ranked = rank(best.path)
@@ -173,7 +173,12 @@ def _search(attempt: Callable[[Attempt], Outcome], outcomes: list[Outcome], atte
         floats.append(node)
         if attempt(replace(best.attempt, float_nodes=tuple(floats))).ok:
             return SearchResult(outcomes[-1], outcomes, ranked)
-    return SearchResult(min(outcomes, key=lambda o: (o.badness, bool(o.error))), outcomes, ranked)
+    return SearchResult(_best(outcomes), outcomes, ranked)
+
+
+def _best(outcomes: list[Outcome]) -> Outcome:
+    """The closest to the budget; on a tie, one that ran rather than one that failed."""
+    return min(outcomes, key=lambda o: (o.badness, bool(o.error)))
 
 
 def compute_node_names(path: Path) -> list[str]:
