@@ -21,7 +21,7 @@ import statistics
 import sys
 import time
 
-from benchmarks.shared.common_cli import seeded_digits_parser
+from benchmarks.shared.common_cli import seeded_digits_parser, parse_seeded
 from benchmarks.shared.results_md import write_block  # the marked-block writer every suite shares
 
 BLOCK = "distill"  # RESULTS.md block, written by results_md.write_block
@@ -112,12 +112,7 @@ def table(rows: list[dict[str, float]], args: argparse.Namespace, wall: float) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = seeded_digits_parser(__doc__, epochs=20)
-    args = ap.parse_args(argv)
-    args.seed_list = [int(s) for s in args.seeds.split(",")]
-    import torch
-
-    torch.set_num_threads(1)  # tiny models: 2 threads on a busy 2-core box ran 45x slower
+    args = parse_seeded(seeded_digits_parser(__doc__, epochs=20), argv)
     started = time.perf_counter()
     rows = []
     for seed in args.seed_list:

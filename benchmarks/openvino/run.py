@@ -12,8 +12,6 @@ import argparse
 import contextlib
 import json
 import logging
-import os
-import shlex
 import sys
 import time
 
@@ -21,7 +19,7 @@ import time
 from benchmarks.shared import timing
 from benchmarks.shared.calib import write_calibration_npz
 from benchmarks.shared.models import MODELS
-from benchmarks.shared.common_cli import check_args, setup_logging, timing_parser
+from benchmarks.shared.common_cli import check_args, setup_logging, timing_parser, suite_record
 from benchmarks.openvino.app import app_groups, benchmark_app_path
 from benchmarks.openvino.prepare import prepare_openvino
 from benchmarks.openvino.rounds import Budgets, interleaved, worker_groups
@@ -90,17 +88,10 @@ def main(argv: list[str] | None = None) -> int:
                                                 args.app_niter), args.app_rounds, budgets)
     timings.write_text(json.dumps({"variants": results, "app": app, "discarded": discarded,
                                    "app_discarded": app_discarded}, indent=1) + "\n")
-    machine["load average at end (1/5/15 min)"] = " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    machine["suite wall time"] = f"{time.perf_counter() - t0:.0f} s"
-    command = "python -m benchmarks openvino " + shlex.join(argv if argv is not None else sys.argv[1:])
-    write_openvino_results(
-        args.out, prepared, results, app, discarded={"variants": discarded, "app": app_discarded},
-        machine=machine, command=command.strip(),
-        settings={"n_calib": args.calib_samples, "warmup": args.warmup, "iterations": args.iterations,
-                  "rounds": args.rounds, "app_rounds": args.app_rounds, "app_niter": args.app_niter,
-                  "quiet_cpus": settings.quiet_cpus, "quiet_wait_s": settings.quiet_wait_s,
-                  "quiet_budget_s": QUIET_BUDGET_S, "retry_budget_s": RETRY_BUDGET_S},
-    )
+    command, recorded = suite_record("openvino", argv, args, settings, machine, t0, app_rounds=args.app_rounds,
+                                     app_niter=args.app_niter, retry_budget_s=RETRY_BUDGET_S)
+    write_openvino_results(args.out, prepared, results, app, discarded={"variants": discarded, "app": app_discarded},
+                           machine=machine, command=command, settings=recorded)
     log.info("wrote the OpenVINO section of %s in %.0f s", args.out, time.perf_counter() - t0)
     return 0
 

@@ -12,15 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import shlex
 import sys
 import time
 
 
 from benchmarks.shared.calib import write_calibration_npz
 from benchmarks.shared.models import MODELS
-from benchmarks.shared.common_cli import check_args, setup_logging, timing_parser
+from benchmarks.shared.common_cli import check_args, setup_logging, timing_parser, suite_record
 from benchmarks.pruning.measure import prepare_pruning
 from benchmarks.shared.report import machine_facts
 from benchmarks.pruning.results import write_pruning_results
@@ -53,15 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(rounds=args.rounds, iterations=args.iterations, warmup=args.warmup, input_npz=calib)
     results = time_all(models, settings)
     (args.work_dir / "timings.json").write_text(json.dumps(results, indent=1) + "\n")  # raw rounds, for re-analysis
-    machine["load average at end (1/5/15 min)"] = " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    machine["suite wall time"] = f"{time.perf_counter() - t0:.0f} s"
-    command = "python -m benchmarks pruning " + shlex.join(argv if argv is not None else sys.argv[1:])
-    write_pruning_results(
-        args.out, models, results, machine=machine, command=command.strip(),
-        settings={"n_calib": args.calib_samples, "warmup": args.warmup, "iterations": args.iterations,
-                  "rounds": args.rounds, "quiet_cpus": settings.quiet_cpus, "quiet_wait_s": settings.quiet_wait_s,
-                  "quiet_budget_s": settings.quiet_budget_s},
-    )
+    command, recorded = suite_record("pruning", argv, args, settings, machine, t0)
+    write_pruning_results(args.out, models, results, machine=machine, command=command, settings=recorded)
     log.info("wrote the pruning section of %s in %.0f s", args.out, time.perf_counter() - t0)
     return 0
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.shared.common_cli import seeded_digits_parser
+from benchmarks.shared.common_cli import seeded_digits_parser, parse_seeded
 from benchmarks.shared.results_md import write_block  # noqa: E402  (the marked-block writer every suite shares)
 
 KEYS = ["teacher (FP32, torch)", "student FP32 (pruned 65% + KD, ORT)", "PTQ INT8", "QAT INT8",
@@ -133,11 +133,7 @@ def table(rows: list[dict], args: argparse.Namespace, wall: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = seeded_digits_parser(__doc__, epochs=10)
     ap.add_argument("--qat-epochs", type=int, default=3)
-    args = ap.parse_args(argv)
-    args.seed_list = [int(s) for s in args.seeds.split(",")]
-    import torch
-
-    torch.set_num_threads(1)  # tiny models: 2 threads on a busy 2-core box ran 45x slower
+    args = parse_seeded(ap, argv)
     started = time.perf_counter()
     rows = []
     for seed in args.seed_list:

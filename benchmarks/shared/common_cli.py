@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shlex
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.shared import ROOT
 from benchmarks.shared.models import MODELS
@@ -53,3 +58,26 @@ def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace, models: di
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("onnxruntime.quantization.shape_inference").setLevel(logging.WARNING)
+
+
+def suite_record(suite: str, argv: list[str] | None, args: argparse.Namespace, settings: Any,
+                 machine: dict[str, str], started: float, **extra: Any) -> tuple[str, dict[str, Any]]:
+    """What a timing suite writes beside its numbers: the machine at the end (load, wall time), the command line
+    that reproduces the run, and its settings (``extra`` for the suite's own)."""
+    machine["load average at end (1/5/15 min)"] = " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    machine["suite wall time"] = f"{time.perf_counter() - started:.0f} s"
+    command = f"python -m benchmarks {suite} " + shlex.join(argv if argv is not None else sys.argv[1:])
+    recorded = {"n_calib": args.calib_samples, "warmup": args.warmup, "iterations": args.iterations,
+                "rounds": args.rounds, "quiet_cpus": settings.quiet_cpus, "quiet_wait_s": settings.quiet_wait_s,
+                "quiet_budget_s": settings.quiet_budget_s, **extra}
+    return command.strip(), recorded
+
+
+def parse_seeded(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse a digits training suite's options (``args.seed_list``) and pin torch to one thread."""
+    import torch
+
+    args = ap.parse_args(argv)
+    args.seed_list = [int(s) for s in args.seeds.split(",")]
+    torch.set_num_threads(1)  # tiny models: 2 threads on a busy 2-core box ran 45x slower
+    return args
