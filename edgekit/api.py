@@ -79,13 +79,19 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, calib_d
     return job.run(out, force)
 
 
-def distill_config(*, epochs: int = 10, steps: int | None = None, batch_size: int = 64, optimizer: str = "adamw",
-                   lr: float = 1e-3, weight_decay: float = 1e-4, warmup: float = 0.05, grad_clip: float = 5.0,
-                   temperature: float = 4.0, alpha: float = 0.7, use_labels: bool = True,
-                   hints: Sequence[str] = (), hint_weight: float = 1.0, patience: int = 0, keep_best: bool = True,
-                   checkpoint_every: int = 0, checkpoint_dir: str | Path | None = None, resume: bool = False,
-                   augment: Sequence[str] = (), device: str = "auto", seed: int | None = None, qat: bool = False,
-                   qat_epochs: int = 3, qat_lr: float | None = None) -> DistillConfig:
+# DistillConfig's defaults are the only ones: distill_config() and the CLI options read them from here
+_D = DistillConfig()
+
+
+def distill_config(*, epochs: int = _D.epochs, steps: int | None = _D.steps, batch_size: int = _D.batch_size,
+                   optimizer: str = _D.optimizer.value, lr: float = _D.lr, weight_decay: float = _D.weight_decay,
+                   warmup: float = _D.warmup, grad_clip: float = _D.grad_clip, temperature: float = _D.temperature,
+                   alpha: float = _D.alpha, use_labels: bool = _D.use_labels, hints: Sequence[str] = (),
+                   hint_weight: float = _D.hint_weight, patience: int = _D.patience, keep_best: bool = _D.keep_best,
+                   checkpoint_every: int = _D.checkpoint_every, checkpoint_dir: str | Path | None = None,
+                   resume: bool = _D.resume, augment: Sequence[str] = (), device: str = _D.device,
+                   seed: int | None = _D.seed, qat: bool = _D.qat, qat_epochs: int = _D.qat_epochs,
+                   qat_lr: float | None = _D.qat_lr) -> DistillConfig:
     """A DistillConfig from plain values; a bad value raises PipelineError naming it.
 
     ``qat``: also build the INT8 variant by quantization-aware distillation (``qat_epochs`` of fake-quantized

@@ -7,6 +7,11 @@ from typing import Any
 
 import click
 
+from edgekit.distill.config import AUGMENTATIONS, DistillConfig, Optimizer
+
+# the one source of every default below: the dataclass the options end up in
+D = DistillConfig()
+
 # options that only mean something with --distill: given alone they are a usage error, not ignored
 TRAINING_PARAMS = ("epochs", "distill_steps", "distill_batch_size", "optimizer", "lr", "weight_decay", "warmup",
                    "grad_clip", "kd_temperature", "kd_alpha", "kd_no_labels", "hints", "hint_weight", "patience",
@@ -17,43 +22,43 @@ TRAINING_PARAMS = ("epochs", "distill_steps", "distill_batch_size", "optimizer",
 def distill_options(func: Any) -> Any:
     options = [
         click.option("--qat-lr", type=float, help="QAT learning rate (default: --lr / 10)."),
-        click.option("--qat-epochs", type=click.IntRange(min=1), default=3, show_default=True,
+        click.option("--qat-epochs", type=click.IntRange(min=1), default=D.qat_epochs, show_default=True,
                      help="Epochs of quantization-aware fine-tuning."),
         click.option("--qat", is_flag=True,
                      help="Quantization-aware distillation: add an INT8 variant fine-tuned with fake quantization "
                           "against the original (needs int8 in the profile's precisions), beside the PTQ one. "
                           "Without --prune/--student the original itself is fine-tuned."),
-        click.option("--distill-device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+        click.option("--distill-device", type=click.Choice(["auto", "cpu", "cuda"]), default=D.device, show_default=True,
                      help="Distillation device (auto: the local GPU when there is one; bf16 AMP on CUDA only)."),
-        click.option("--augment", multiple=True, type=click.Choice(["hflip", "shift"]),
+        click.option("--augment", multiple=True, type=click.Choice(AUGMENTATIONS),
                      help="Training augmentation of image batches (repeatable)."),
         click.option("--resume", is_flag=True,
                      help="Continue a killed distillation from its last checkpoint (same options, same result)."),
         click.option("--checkpoint-dir", type=click.Path(path_type=Path),
                      help="Where checkpoints go while training (default: .OUT.distill beside --out)."),
-        click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
+        click.option("--checkpoint-every", type=click.IntRange(min=0), default=D.checkpoint_every, show_default=True,
                      help="Checkpoint every N steps (0: at the end of each epoch only)."),
         click.option("--no-keep-best", is_flag=True, help="End with the last weights, not the best eval epoch's."),
-        click.option("--patience", type=click.IntRange(min=0), default=0, show_default=True,
+        click.option("--patience", type=click.IntRange(min=0), default=D.patience, show_default=True,
                      help="Stop after N epochs without eval improvement (0: never)."),
-        click.option("--hint-weight", type=float, default=1.0, show_default=True, help="Weight of the hint losses."),
+        click.option("--hint-weight", type=float, default=D.hint_weight, show_default=True, help="Weight of the hint losses."),
         click.option("--hint", "hints", multiple=True, metavar="STUDENT:TEACHER",
                      help="Feature distillation between named layers, e.g. conv2:conv2 (repeatable; "
                           "an adapter maps the student's width to the teacher's)."),
         click.option("--kd-no-labels", is_flag=True, help="Pure KD: ignore the labels of the training data."),
-        click.option("--kd-alpha", type=float, default=0.7, show_default=True,
+        click.option("--kd-alpha", type=float, default=D.alpha, show_default=True,
                      help="Weight of the KD term; 1 - alpha weighs cross-entropy on labels."),
-        click.option("--kd-temperature", type=float, default=4.0, show_default=True, help="Softmax temperature T."),
-        click.option("--grad-clip", type=float, default=5.0, show_default=True, help="Max gradient norm (0: off)."),
-        click.option("--warmup", type=float, default=0.05, show_default=True,
+        click.option("--kd-temperature", type=float, default=D.temperature, show_default=True, help="Softmax temperature T."),
+        click.option("--grad-clip", type=float, default=D.grad_clip, show_default=True, help="Max gradient norm (0: off)."),
+        click.option("--warmup", type=float, default=D.warmup, show_default=True,
                      help="Share of the steps with linear warm-up (then cosine decay)."),
-        click.option("--weight-decay", type=float, default=1e-4, show_default=True),
-        click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate."),
-        click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), default="adamw", show_default=True),
-        click.option("--distill-batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+        click.option("--weight-decay", type=float, default=D.weight_decay, show_default=True),
+        click.option("--lr", type=float, default=D.lr, show_default=True, help="Peak learning rate."),
+        click.option("--optimizer", type=click.Choice([o.value for o in Optimizer]), default=D.optimizer.value, show_default=True),
+        click.option("--distill-batch-size", type=click.IntRange(min=1), default=D.batch_size, show_default=True,
                      help="Global batch size (split across torchrun processes)."),
         click.option("--steps", "distill_steps", type=click.IntRange(min=1), help="Total steps (overrides --epochs)."),
-        click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True),
+        click.option("--epochs", type=click.IntRange(min=1), default=D.epochs, show_default=True),
         click.option("--student-weights", type=click.Path(path_type=Path), help="Initial state_dict for --student."),
         click.option("--student", help="Student architecture 'package.module:factory' (instead of --prune)."),
         click.option("--train-data", help="Distillation training data: .npz (x[, y]), image folder, or module:callable."),
