@@ -126,22 +126,3 @@ def test_deploy_files_import_nothing_of_edgekit_but_each_other(graph: dict[str, 
                      for t in targets if not t.startswith("edgekit.deploy"))
     assert outside == []
 
-
-def test_distillation_defaults_have_one_source() -> None:
-    """The CLI options and distill_config() read DistillConfig's defaults; none is written twice."""
-    import inspect
-
-    import click
-
-    from edgekit.api import distill_config
-    from edgekit.cli.main import compress
-    from edgekit.distill.config import DistillConfig
-
-    defaults = DistillConfig()
-    params = inspect.signature(distill_config).parameters
-    for name in ("epochs", "batch_size", "lr", "weight_decay", "warmup", "grad_clip", "temperature", "alpha",
-                 "hint_weight", "patience", "checkpoint_every", "qat_epochs"):
-        assert params[name].default == getattr(defaults, name), name
-    options = {p.name: p.default for p in compress.params if isinstance(p, click.Option)}
-    assert options["epochs"] == defaults.epochs and options["kd_alpha"] == defaults.alpha
-    assert options["kd_temperature"] == defaults.temperature and options["distill_batch_size"] == defaults.batch_size
