@@ -9,6 +9,7 @@ kind of profile bug (the run "works" with settings nobody asked for).
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 import types
 import typing
@@ -165,6 +166,9 @@ _RECIPE_FIX = ('The INT8 integer types are one [quantize] recipe now: "auto" (th
                '"u8s8-rr" (7-bit weights), "u8u8" or "s8s8"; delete this key.')
 REPLACED = {f"quantize.{key}": _RECIPE_FIX
             for key in ("activation_type", "weight_type", "symmetric_activations", "symmetric_weights")}
+# verification thresholds: a NaN compares False with everything and would silently switch the guard off
+_FINITE_RANGES = {"verify.max_accuracy_drop": (0.0, 100.0), "verify.min_int8_coverage": (0.0, 1.0),
+                  "verify.min_cosine": (-1.0, 1.0)}
 _POSITIVE = {"quantize.calibration_samples", "benchmark.iterations", "compile.opset", "verify.max_samples",
              "benchmark.energy_seconds", "benchmark.energy_trials",
              "prune.round_to", "prune.steps"}
@@ -193,6 +197,11 @@ def _check_value(key: str, value: Any, source: str) -> None:
     choices = _CHOICES.get(key)
     if choices and value not in choices:
         raise _fail(source, key, f"{value!r} is not one of {', '.join(choices)}", "Use one of those values.")
+    if key in _FINITE_RANGES:
+        low, high = _FINITE_RANGES[key]
+        if not (math.isfinite(value) and low <= value <= high):
+            raise _fail(source, key, f"must be a finite number in [{low:g}, {high:g}], got {value}",
+                        "A NaN or out-of-range value would switch the check off or reject everything.")
     if key in _POSITIVE and value <= 0:
         raise _fail(source, key, f"must be > 0, got {value}", "Use a positive number.")
     if key == "target.dla_core" and value < -1:

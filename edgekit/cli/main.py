@@ -15,7 +15,7 @@ from edgekit.cli.distill import distill_options, pop_distill
 from edgekit.cli.energy import energy_options
 from edgekit.cli.errors import handle_errors
 from edgekit.cli.sweep import sweep as sweep_command
-from edgekit.cli.options import INTS, image_options
+from edgekit.cli.options import INTS, POINTS, image_options
 from edgekit.cli.options import image_prep as _image_prep
 from edgekit.errors import ExitCode
 
@@ -126,7 +126,7 @@ def _exit_for(report: Any) -> None:
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled nn.Module (runs code from the file).")
 @click.option("--calib-random", is_flag=True, help="Allow INT8 calibration on random inputs (flagged in the report).")
 @click.option("--input-shape", type=INTS, help="Input shape, e.g. 1,3,224,224 (default: from the data).")
-@click.option("--max-accuracy-drop", type=float, help="Accuracy budget in points (default: the profile's, 1.0).")
+@click.option("--max-accuracy-drop", type=POINTS, help="Accuracy budget in points (default: the profile's, 1.0).")
 @click.option("--batch-sizes", type=INTS, help="Benchmark batch sizes, e.g. 1,8 (default: the profile's).")
 @click.option("--int8-recipe", type=click.Choice(RECIPE_CHOICES),
               help="INT8 integer types for ONNX Runtime/TensorRT (default: the profile's, auto = the target ISA's).")

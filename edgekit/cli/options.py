@@ -26,6 +26,28 @@ class CsvType(click.ParamType):
         return items
 
 
+class FiniteFloat(click.ParamType):
+    """A float in [low, high]; NaN and infinities are refused (a NaN budget would switch the accuracy guard off)."""
+
+    name = "float"
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (math.isfinite(number) and self.low <= number <= self.high):
+            self.fail(f"{value!r} must be a finite number in [{self.low:g}, {self.high:g}]", param, ctx)
+        return number
+
+
+# accuracy budget in points of top-1 accuracy
+POINTS = FiniteFloat(0.0, 100.0)
 INTS = CsvType(int, "ints")
 FLOATS = CsvType(float, "floats")
 

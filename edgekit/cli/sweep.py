@@ -9,7 +9,7 @@ import click
 
 from edgekit.cli.energy import energy_options
 from edgekit.cli.errors import handle_errors
-from edgekit.cli.options import FLOATS, INTS, image_options, image_prep
+from edgekit.cli.options import FLOATS, INTS, POINTS, image_options, image_prep
 from edgekit.errors import ExitCode
 
 
@@ -68,7 +68,7 @@ def _options(func: Any) -> Any:
         click.option("--force", is_flag=True, help="Replace the output directory if it exists."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--batch-sizes", type=INTS, help="Benchmark batch sizes (the first one is ranked)."),
-        click.option("--max-accuracy-drop", type=float, help="Accuracy budget in points (default: the profile's)."),
+        click.option("--max-accuracy-drop", type=POINTS, help="Accuracy budget in points (default: the profile's)."),
         click.option("--input-shape", type=INTS, help="Input shape, e.g. 1,3,224,224 (default: from the data)."),
         click.option("--calib-random", is_flag=True, help="Allow INT8 calibration on random inputs."),
         click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled nn.Module."),

@@ -14,7 +14,7 @@ from edgekit.pipeline.bundle import staged_output, write_deploy, write_manifest
 from edgekit.data import Dataset
 from edgekit.distill.config import DistillConfig
 from edgekit.hardware import HostFacts, detect, mismatch_warning
-from edgekit.pipeline.verify import Reference, compute_reference, recommend, verify_and_bench
+from edgekit.pipeline.verify import Reference, check_labels, compute_reference, recommend, verify_and_bench
 from edgekit.models import LoadedModel
 from edgekit.pipeline.plan import Plan, build_plan
 from edgekit.pipeline.execute import library_versions, run_plan
@@ -116,6 +116,7 @@ class CompressJob:
         torch.manual_seed(self.seed)
         plan = self._plan()  # checked before anything is written
         reference = compute_reference(self.model, self._verification_inputs(), self.backend, self.profile)
+        check_labels(self.calib, reference.outputs.reshape(len(reference.inputs), -1).shape[1])  # the INT8 search's
         versions = library_versions(self.backend.versions())
         ctx = self._context()
         with staged_output(out_dir, force) as root:

@@ -15,7 +15,7 @@ from edgekit.pipeline.bundle import artifact_files
 from edgekit.bench.latency import run_benchmark, settings_from_profile
 from edgekit.data import Dataset
 from edgekit.energy.protocol import EnergySettings, plan_energy
-from edgekit.errors import ShapeMismatchError
+from edgekit.errors import DataError, ShapeMismatchError
 from edgekit.models import LoadedModel
 from edgekit.profile import Profile, VerifyConfig
 from edgekit.progress import Progress
@@ -104,7 +104,22 @@ def compute_reference(model: LoadedModel, inputs: Dataset, backend: Backend, pro
         raise ShapeMismatchError(
             f"The model cannot run on the data from {inputs.source} ({what} {shape}): "
             f"{_first_line(exc)}.{expected}", fix) from exc
+    check_labels(inputs, outputs.reshape(outputs.shape[0], -1).shape[1])
     return Reference(inputs, outputs, runtime)
+
+
+def check_labels(data: Dataset | None, classes: int) -> None:
+    """Labels must be class indices of this model's output, [0, classes): anything else would make every accuracy 0%
+    and every drop 0 points, and the budget would pass what it cannot judge."""
+    if data is None or data.y is None:
+        return
+    bad = (data.y < 0) | (data.y >= classes)
+    if bad.any():
+        values = np.unique(data.y[bad])
+        shown = ", ".join(str(int(v)) for v in values[:8]) + (", ..." if len(values) > 8 else "")
+        raise DataError(f"The labels (y) in {data.source} must be class indices in [0, {classes}) for this model's "
+                        f"{classes} outputs, but {int(bad.sum())} of {len(data.y)} are not (values: {shown}).",
+                        "Save y as integer class indices counted from 0, in the order of the model's outputs.")
 
 
 def _combined_sha256(files: list[Path]) -> str:

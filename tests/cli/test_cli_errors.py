@@ -134,3 +134,46 @@ def test_weights_that_do_not_fit(base, tmp_path) -> None:
 def test_exit_codes_are_distinct() -> None:
     values = [int(c) for c in ExitCode]
     assert len(values) == len(set(values))
+
+
+@pytest.mark.parametrize("shift", [100, -1])
+def test_labels_outside_the_models_classes_are_a_data_error(base, tmp_path, eval_arrays, shift) -> None:
+    """Before: every accuracy 0.00%, every drop +0.00, all accepted, exit 0."""
+    x, y = eval_arrays
+    bad = tmp_path / "eval_bad.npz"
+    y = y.copy()
+    y[:5] = y[:5] + shift if shift > 0 else shift
+    np.savez(bad, x=x, y=y)
+    args = list(base)
+    args[args.index("--eval-data") + 1] = str(bad)
+    code, output = run("compress", *args)
+    assert_clean_failure(code, output, ExitCode.BAD_DATA, tmp_path, "eval_bad.npz", "[0, 10)", "5 of 540")
+
+
+def test_calibration_labels_are_checked_too(base, tmp_path, demo_assets) -> None:
+    with np.load(demo_assets.calib) as c:
+        bad = tmp_path / "calib_bad.npz"
+        np.savez(bad, x=c["x"], y=c["y"] + 10)
+    args = list(base)
+    args[args.index("--calib-data") + 1] = str(bad)
+    code, output = run("compress", *args)
+    assert_clean_failure(code, output, ExitCode.BAD_DATA, tmp_path, "calib_bad.npz", "[0, 10)")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "101", "lots"])
+def test_the_accuracy_budget_must_be_a_finite_number_of_points(base, tmp_path, value) -> None:
+    """Before: nan switched the guard off ("drop 0.00 <= nan"), -1 rejected FP32 itself; both exit 0."""
+    code, output = run("compress", *base, "--max-accuracy-drop", value)
+    assert code == 2 and "--max-accuracy-drop" in output and "Traceback" not in output, output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("key", "value"), [("max_accuracy_drop", "nan"), ("max_accuracy_drop", "-1.0"),
+                                            ("min_int8_coverage", "1.5"), ("min_cosine", "nan")])
+def test_a_profile_cannot_switch_the_guard_off(base, tmp_path, key, value) -> None:
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'schema_version = 1\nname = "p"\n[verify]\n{key} = {value}\n')
+    args = list(base)
+    args[args.index("--profile") + 1] = str(profile)
+    code, output = run("compress", *args)
+    assert_clean_failure(code, output, ExitCode.BAD_PROFILE, tmp_path, f"verify.{key}", "finite")
