@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from clitools import run
 
 from edgekit.errors import ExitCode
@@ -25,10 +27,15 @@ def test_sweep_writes_a_bundle_with_the_chosen_variant(demo_assets, fast_profile
     assert (out / "report.html").is_file() and (out / "plots" / "accuracy_vs_latency.png").is_file()
     code, output = run(*args(demo_assets, fast_profile, out, "--prune", "0.5"))
     assert code == ExitCode.OUTPUT_EXISTS and "already exists" in output and "Traceback" not in output
-    code, output = run(*args(demo_assets, fast_profile, out, "--prune", "0.5", "--precisions", "int8",
-                             "--max-accuracy-drop", "-5", "--force", "--cache-dir", tmp_path / "cache"))
+    # every INT8 variant calibrated on dim images (x 0.05) breaks the budget: nothing is chosen, exit 9
+    with np.load(demo_assets.calib) as c:
+        np.savez(tmp_path / "dim.npz", x=c["x"] * 0.05, y=c["y"])
+    dim = list(args(demo_assets, fast_profile, out, "--prune", "0.5", "--precisions", "int8",
+                    "--max-accuracy-drop", "0.5", "--force", "--cache-dir", tmp_path / "cache-dim"))
+    dim[dim.index("--calib-data") + 1] = tmp_path / "dim.npz"
+    code, output = run(*dim)
     assert code == ExitCode.VERIFICATION_FAILED
-    assert "no variant meets the -5-point accuracy budget; the closest is" in output
+    assert "no variant meets the 0.5-point accuracy budget; the closest is" in output
     assert (out / "report.md").is_file()  # the report that explains the failure is still written
 
 

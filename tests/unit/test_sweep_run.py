@@ -85,9 +85,19 @@ def test_interrupted_sweep_resumes_with_the_same_choice(first, demo_assets, fast
     assert sizes == {v.name: v.size_bytes for v in uninterrupted.variants}
 
 
+def dim_calibration(demo_assets, tmp_path):
+    """Calibration at 5% of the real input scale: every INT8 variant clips real inputs and breaks the budget
+    (a budget below 0 would do it too, and is refused: it would reject FP32 itself)."""
+    import numpy as np
+
+    with np.load(demo_assets.calib) as c:
+        np.savez(tmp_path / "dim.npz", x=c["x"] * 0.05, y=c["y"])
+    return str(tmp_path / "dim.npz")
+
+
 def test_no_variant_within_budget_names_the_closest(first, demo_assets, fast_profile, tmp_path) -> None:
-    root, _ = first
-    report = run(demo_assets, fast_profile, tmp_path / "out", root / "cache", max_accuracy_drop=-5.0)
+    report = run(demo_assets, fast_profile, tmp_path / "out", tmp_path / "cache", max_accuracy_drop=0.5,
+                 precisions=("int8",), calib_data=dim_calibration(demo_assets, tmp_path))
     assert report.recommended is None
     closest = report.sweep["closest"]
     assert closest["name"] in {v.name for v in report.variants}
