@@ -66,7 +66,7 @@ MINILM_NOTE = """\
 ### all-MiniLM-L6-v2: its own section
 
 Issue 5's all-MiniLM-L6-v2 INT8 evidence (mean cosine to FP32 sentence embeddings >= 0.99 on >= 50
-real sentences, and its latency ratio) is produced by `benchmarks/run_minilm_openvino.py`, which
+real sentences, and its latency ratio) is produced by `python -m benchmarks minilm-openvino`, which
 runs the 3-input encoder through `edgekit.compress` with the `x86-openvino-transformer` profile;
 see the "all-MiniLM-L6-v2 INT8 on OpenVINO" section of this file."""
 

@@ -1,6 +1,6 @@
-"""The pruning section of RESULTS.md: verdicts, ratios and per-round timings of run_pruning.py.
+"""The pruning section of RESULTS.md: verdicts, ratios and per-round timings of the pruning suite.
 
-Written between markers (``results_md.write_block``), so ``run.py`` and ``run_pruning.py``
+Written between markers (``results_md.write_block``), so the ort and pruning suites
 each regenerate only their own part of RESULTS.md.
 """
 

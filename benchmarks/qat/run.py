@@ -2,7 +2,7 @@
 
     python -m benchmarks qat [--seeds 0,1,2] [--epochs 10] [--qat-epochs 3] [--out benchmarks/RESULTS.md]
 
-Per seed (its own split, teacher and pruning, as in run_distill.py): the pruned student is distilled
+Per seed (its own split, teacher and pruning, as in the distill suite): the pruned student is distilled
 in FP32 (KD T=4 a=0.7, no eval data, no keep-best), exported, and quantized two ways from the same
 256 calibration samples: PTQ (the ORT backend's quantize_static, QDQ) and QAT (edgekit.stages.qat:
 fake-quant, ranges from the same calibration, ``--qat-epochs`` of KD at lr/10, QDQ export). A

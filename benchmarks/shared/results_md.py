@@ -49,7 +49,7 @@ together, so small INT8 errors flip the top-1); cosine similarity is the steadie
 number here."""
 
 
-# Sections that other entry points (run_pruning.py) own live between these markers; a run of
+# Sections that other entry points (the pruning suite) own live between these markers; a run of
 # one entry point rewrites only its own parts of RESULTS.md and keeps the others' blocks.
 BLOCK_BEGIN = "<!-- BEGIN {name} -->"
 BLOCK_END = "<!-- END {name} -->"

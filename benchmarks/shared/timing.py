@@ -117,7 +117,7 @@ def _rotated(items: Sequence, r: int) -> list:
 def time_all(prepared: Sequence[Group], settings: Settings) -> dict[str, dict[str, list[dict]]]:
     """Return ``{model: {variant key: [result of round 0, round 1, ...]}}``.
 
-    Shared by run.py (torch eager / edgekit / peer) and run_pruning.py (pruned vs unpruned):
+    Shared by the ort suite (torch eager / edgekit / peer) and the pruning suite (pruned vs unpruned):
     every group's variants run back to back in each round, one fresh process each.
     """
     results: dict[str, dict[str, list[dict]]] = {p.model: {v.key: [] for v in p.variants} for p in prepared}
