@@ -1,7 +1,7 @@
 """Time ONE artifact in THIS process, then exit: worker.py plus an OpenVINO runner.
 
 Usage: ``python -m benchmarks.openvino.worker '<json spec>'``; prints one JSON line on stdout.
-Launched fresh per measurement by run_openvino.py through ``timing.time_all`` (the same spec as
+Launched fresh per measurement by the openvino suite through ``timing.time_all`` (the same spec as
 worker.py). Kinds: "torch" (worker.py's own runner) and "ov:<precision>", an OpenVINO IR on CPU
 with ``INFERENCE_PRECISION_HINT`` = precision ("f32", or "auto" = the plugin's default, bf16 on
 AVX-512 BF16 CPUs), latency hint, 1 stream, ``threads`` inference threads.
