@@ -1,4 +1,4 @@
-"""Time ONE artifact in THIS process, then exit. Launched fresh per measurement by run.py.
+"""Time ONE artifact in THIS process, then exit. Launched fresh per measurement by the timing suites (shared/timing.py).
 
 Usage: ``python -m benchmarks.shared.worker '<json spec>'``; prints one JSON line on stdout.
 spec keys: kind ("torch" | "ort"), path, input (npz with key x), iterations, warmup,
