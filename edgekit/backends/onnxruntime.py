@@ -75,11 +75,6 @@ def preprocess(src: Path, dst: Path) -> tuple[Path, list[str]]:
     return prepared, []
 
 
-def calibration_reader(src: Path, calib: Dataset, profile: Profile) -> CalibrationReader:
-    session = runner.make_session(src, profile.target.threads, "disable")
-    return CalibrationReader(session, calib.x, runner.fixed_batch(session) or 1)
-
-
 def run_quantize_static(prepared: Path, dst: Path, reader: CalibrationReader, attempt: Attempt, profile: Profile, *,
                         nodes_to_exclude: list[str], workdir: Path, op_types: list[str] | None = None,
                         extra: dict[str, Any] | None = None) -> None:
@@ -128,7 +123,8 @@ def quantize_accuracy_aware(src: Path, dst: Path, calib: Dataset, profile: Profi
     labelled = evald is not None and evald.y is not None
     selection = Selection(calib.x, calib.y if labelled else None, reference, max_drop=verify.max_accuracy_drop,
                           min_cosine=verify.min_cosine, labelled_task=labelled)
-    modes = {r.name: check_mode(r, profile.target.isa, host) for r in plan.ladder}
+    # plan.isa, not the profile's: the class the file is made for ("cuda" for TensorRT whatever [target] isa says)
+    modes = {r.name: check_mode(r, plan.isa, host) for r in plan.ladder}
     with tempfile.TemporaryDirectory(prefix="edgekit-int8-", dir=dst.parent) as tmp:
         work = Path(tmp)
 

@@ -97,4 +97,4 @@ def qat_recipe(ctx: RunContext) -> tuple[Recipe, CheckMode]:
         raise PipelineError(f"--qat trains symmetric int8 weights, but the profile's INT8 recipe is "
                             f"{ctx.profile.quantize.recipe} (uint8 weights).",
                             "Use another [quantize] recipe (or auto), or drop --qat.")
-    return recipe, check_mode(recipe, ctx.profile.target.isa, ctx.host)
+    return recipe, check_mode(recipe, plan.isa, ctx.host)

@@ -232,3 +232,21 @@ def test_trtexec_fallback_command_and_output():
     stats = trt_build.parse_trtexec_times(TRTEXEC_OUTPUT)
     assert stats["GPU Compute Time"]["p50"] == 0.440 and stats["GPU Compute Time"]["p99"] == 0.650
     assert stats["Latency"]["p90"] == 0.601 and stats["throughput_qps"] == 2114.75
+
+
+@pytest.mark.parametrize("cpuinfo", ["zen3-epyc-avx2", "zen4-epyc-vnni"])
+def test_a_tensorrt_file_is_checked_on_the_emulated_math_whatever_the_profile_isa(model_files, eval_arrays, tmp_path,
+                                                                               cpuinfo):
+    """A TensorRT profile that leaves [target] isa at "host" still gets the GPU's check, not this CPU's kernels."""
+    from pathlib import Path
+
+    from edgekit.backends.tensorrt.backend import quantize_for_tensorrt
+    from edgekit.data import Dataset
+    from edgekit.hardware import parse_cpuinfo
+    from edgekit.profile import load_profile
+
+    host = parse_cpuinfo((Path(__file__).parent / "data" / "cpuinfo" / f"{cpuinfo}.txt").read_text())
+    profile = load_profile("nvidia-gpu").replace_section("target", isa="host")
+    info = quantize_for_tensorrt(model_files["onnx"], tmp_path / "int8.onnx", Dataset(eval_arrays[0][:64]), profile,
+                                 host=host)
+    assert info["check"]["emulated"] and info["recipe_plan"]["target_isa"] == "cuda"
