@@ -116,7 +116,7 @@ class CompressJob:
         torch.manual_seed(self.seed)
         plan = self._plan()  # checked before anything is written
         reference = compute_reference(self.model, self._verification_inputs(), self.backend, self.profile)
-        check_labels(self.calib, reference.outputs.reshape(len(reference.inputs), -1).shape[1])  # the INT8 search's
+        check_labels(self.calib, reference.classes)  # the INT8 search selects on these labels
         versions = library_versions(self.backend.versions())
         ctx = self._context()
         with staged_output(out_dir, force) as root:

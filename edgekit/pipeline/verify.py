@@ -43,6 +43,11 @@ class Reference:
     def accuracy(self) -> float | None:
         return None if self.inputs.y is None else accuracy(self.outputs, self.inputs.y)
 
+    @property
+    def classes(self) -> int:
+        """Width of the first output per sample: the class count labels are indices into."""
+        return int(self.outputs.reshape(self.outputs.shape[0], -1).shape[1])
+
 
 def _torch_outputs(module: Any, x: np.ndarray, batch: int = 64) -> np.ndarray:
     import torch
@@ -104,8 +109,9 @@ def compute_reference(model: LoadedModel, inputs: Dataset, backend: Backend, pro
         raise ShapeMismatchError(
             f"The model cannot run on the data from {inputs.source} ({what} {shape}): "
             f"{_first_line(exc)}.{expected}", fix) from exc
-    check_labels(inputs, outputs.reshape(outputs.shape[0], -1).shape[1])
-    return Reference(inputs, outputs, runtime)
+    reference = Reference(inputs, outputs, runtime)
+    check_labels(inputs, reference.classes)
+    return reference
 
 
 def check_labels(data: Dataset | None, classes: int) -> None:
