@@ -7,7 +7,8 @@ from pathlib import Path
 
 from benchmarks.openvino.app import benchmark_app_command
 from benchmarks.openvino.prepare import OvPrepared
-from benchmarks.shared.report import Verdict, quiet_rounds, ratio_verdict, round_medians, within_round_ratio
+from benchmarks.shared.report import (Verdict, int8_targets, quiet_rounds, ratio_verdict, round_medians,
+                                      within_round_ratio)
 from benchmarks.shared.results_md import write_block
 
 BLOCK = "openvino-benchmark"
@@ -123,17 +124,7 @@ def _model_table(p: OvPrepared, results: dict) -> list[str]:
 def _verdicts(prepared: list[OvPrepared], results: dict, app: dict, quiet_cpus: float) -> list[Verdict]:
     rows = []
     for p in prepared:
-        quiet = quiet_rounds(results, p.model, quiet_cpus)
-        if p.model == "resnet18":
-            rows.append(ratio_verdict(
-                results, p.model, "torch_fp32", "edgekit_int8", quiet, digits=2, unit="x",
-                target=f"edgekit INT8 ResNet-18 >= {SPEEDUP_TARGET:.0f}x faster than FP32 torch eager (issue target)",
-                ok=lambda m: m >= SPEEDUP_TARGET))
-        tag = "issue target" if p.model == "resnet18" else "same check, not an issue target"
-        rows.append(ratio_verdict(
-            results, p.model, "edgekit_int8", "peer_int8", quiet, digits=3, unit="",
-            target=f"{p.model}: edgekit INT8 latency / peer INT8 latency <= {PEER_TOLERANCE:.2f} ({tag})",
-            ok=lambda m: m <= PEER_TOLERANCE))
+        rows += int8_targets(results, p.model, quiet_rounds(results, p.model, quiet_cpus), tagged=True)
     for model in app:
         quiet = quiet_rounds(app, model, quiet_cpus)
         rows.append(ratio_verdict(
