@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgekit.artifact import Artifact, Format
-from edgekit.data import ImagePreprocessing, load_data
+from edgekit.data import load_data
 from edgekit.energy.protocol import with_energy
 from edgekit.errors import (DataError, ModelLoadError, ModelNotFoundError, OutputExistsError, PipelineError)
 from edgekit.models import load_model
 from edgekit.pipeline import inputs
 from edgekit.pipeline.inputs import resolve_profile
+from edgekit.pipeline.options import RunOptions
 from edgekit.profile import Profile, load_profile
 from edgekit.progress import NullProgress, Progress
 from edgekit.distill.config import DistillConfig
@@ -33,85 +34,76 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["compress", "benchmark", "inspect_model", "export", "load_profile", "resolve_profile", "prune",
-           "prune_config", "distill_config"]
+           "prune_config", "distill_config", "RunOptions"]
 
 
-def compress(model: Any, profile: str | Path | Profile | None = None, *, calib_data: Any = None,
-             eval_data: Any = None, out_dir: str | Path, weights: str | Path | None = None,
-             trust_pickle: bool = False, calib_random: bool = False, input_shape: Sequence[int] | None = None,
-             max_accuracy_drop: float | None = None, batch_sizes: Sequence[int] | None = None,
-             image_prep: ImagePreprocessing | None = None, seed: int = 0, force: bool = False,
-             prune: PruneConfig | None = None, energy: str | None = None, energy_seconds: float | None = None,
-             tdp_watts: float | None = None, progress: Progress | None = None, train_data: Any = None,
-             distill: DistillConfig | None = None, student: Any = None,
-             student_weights: str | Path | None = None) -> Report:
+def compress(model: Any, profile: str | Path | Profile | None = None, *, out_dir: str | Path, calib_data: Any = None,
+             eval_data: Any = None, train_data: Any = None, prune: PruneConfig | None = None,
+             distill: DistillConfig | None = None, student: Any = None, student_weights: str | Path | None = None,
+             options: RunOptions | None = None, progress: Progress | None = None) -> Report:
     """Export, quantize, verify and benchmark ``model`` for ``profile``; write the bundle to ``out_dir``.
 
-    Variants that break the accuracy budget (``max_accuracy_drop`` points, on labelled
-    ``eval_data``) or whose INT8 kernels do not run are marked rejected and never recommended.
+    Variants that break the accuracy budget (``options.max_accuracy_drop`` points, on labelled ``eval_data``)
+    or whose INT8 kernels do not run are marked rejected and never recommended.
     With ``prune`` (see ``prune_config``), each precision is also built from the pruned model.
     With ``distill`` (see ``distill_config``) and ``train_data``, the pruned model, or ``student``
     ('package.module:factory' [+ ``student_weights``]), is distilled from the original before export;
     with ``distill.qat`` an extra ``*int8-qat`` variant is fine-tuned fake-quantized against the original
     (from the distilled student, or from the original itself when neither prune nor student is given);
     under ``torchrun`` the distillation runs data-parallel and only rank 0 writes ``out_dir``.
-    ``energy`` (a meter name, "auto", "none" or "estimate" with ``tdp_watts``) and ``energy_seconds``
-    override the profile's energy measurement (edgekit.energy).
+    ``options`` (a RunOptions): the model's weights, the seed, --force, and the profile overrides (accuracy
+    budget, batch sizes, INT8 recipe, energy meter).
     """
     from edgekit.backends import get_backend
     from edgekit.pipeline.bundle import check_output
     from edgekit.pipeline.compress import CompressJob
 
-    prof = resolve_profile(profile, max_accuracy_drop=max_accuracy_drop, batch_sizes=batch_sizes)
-    prof = with_energy(prof, meter=energy, seconds=energy_seconds, tdp_watts=tdp_watts)
+    opts = RunOptions.of(options)
+    prof = opts.profile(profile)
     out = Path(out_dir)
-    check_output(out, force)
+    check_output(out, opts.force)
     backend = get_backend(prof.target.backend)
-    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle)
-    calib, evald = inputs.load_datasets(prof, calib_data, eval_data, image_prep, seed)
-    train = inputs.training_data(train_data, distill, image_prep)
+    loaded = load_model(model, weights=opts.weights, trust_pickle=opts.trust_pickle)
+    calib, evald = inputs.load_datasets(prof, calib_data, eval_data, opts.image_prep, opts.seed)
+    train = inputs.training_data(train_data, distill, opts.image_prep)
     inputs.check_multi_input(loaded, prof, prune, distill, calib, evald)
-    shape = inputs.input_shape(input_shape, loaded, calib, evald, train)
-    calib = inputs.require_calibration(prof, calib, calib_random, shape, seed)
-    job = CompressJob(loaded, prof, backend, calib, evald, shape, seed, progress or NullProgress(),
+    shape = inputs.input_shape(opts.input_shape, loaded, calib, evald, train)
+    calib = inputs.require_calibration(prof, calib, opts.calib_random, shape, opts.seed)
+    job = CompressJob(loaded, prof, backend, calib, evald, shape, opts.seed, progress or NullProgress(),
                       command=list(sys.argv), prune=prune, train=train,
                       distill=inputs.with_checkpoint_dir(distill, out), student=inputs.load_student(student, student_weights))
-    return job.run(out, force)
+    return job.run(out, opts.force)
 
 
-# DistillConfig's defaults are the only ones: distill_config() and the CLI options read them from here
-_D = DistillConfig()
-
-
-def distill_config(*, epochs: int = _D.epochs, steps: int | None = _D.steps, batch_size: int = _D.batch_size,
-                   optimizer: str = _D.optimizer.value, lr: float = _D.lr, weight_decay: float = _D.weight_decay,
-                   warmup: float = _D.warmup, grad_clip: float = _D.grad_clip, temperature: float = _D.temperature,
-                   alpha: float = _D.alpha, use_labels: bool = _D.use_labels, hints: Sequence[str] = (),
-                   hint_weight: float = _D.hint_weight, patience: int = _D.patience, keep_best: bool = _D.keep_best,
-                   checkpoint_every: int = _D.checkpoint_every, checkpoint_dir: str | Path | None = None,
-                   resume: bool = _D.resume, augment: Sequence[str] = (), device: str = _D.device,
-                   seed: int | None = _D.seed, qat: bool = _D.qat, qat_epochs: int = _D.qat_epochs,
-                   qat_lr: float | None = _D.qat_lr) -> DistillConfig:
-    """A DistillConfig from plain values; a bad value raises PipelineError naming it.
+def distill_config(**settings: Any) -> DistillConfig:
+    """A DistillConfig from keyword settings, any of its fields (its defaults are the only ones, also for the CLI):
+    e.g. ``distill_config(epochs=20, lr=3e-4, hints=["conv2:conv2"], qat=True)``. A bad or unknown setting raises
+    PipelineError naming it.
 
     ``qat``: also build the INT8 variant by quantization-aware distillation (``qat_epochs`` of fake-quantized
     fine-tuning against the original at ``qat_lr``, default ``lr / 10``), next to the post-training one."""
+    from dataclasses import fields
+
+    known = [f.name for f in fields(DistillConfig)]
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise PipelineError(f"Unknown distillation setting(s): {', '.join(unknown)}.", f"Known: {', '.join(known)}.")
+    for name in ("hints", "augment"):
+        if name in settings:
+            settings[name] = tuple(settings[name])
+    if settings.get("checkpoint_dir") is not None:
+        settings["checkpoint_dir"] = str(settings["checkpoint_dir"])
     try:
-        return DistillConfig(epochs=epochs, steps=steps, batch_size=batch_size, optimizer=optimizer, lr=lr,
-                             weight_decay=weight_decay, warmup=warmup, grad_clip=grad_clip, temperature=temperature,
-                             alpha=alpha, use_labels=use_labels, hints=tuple(hints), hint_weight=hint_weight,
-                             patience=patience, keep_best=keep_best, checkpoint_every=checkpoint_every,
-                             checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None, resume=resume,
-                             augment=tuple(augment), device=device, seed=seed, qat=qat, qat_epochs=qat_epochs,
-                             qat_lr=qat_lr)
+        return DistillConfig(**settings)
     except ValueError as exc:
         raise PipelineError(f"Invalid distillation option: {exc}.",
                             "See `edgekit compress --help` (distillation options).") from exc
 
 
 def prune_config(profile: str | Path | Profile | None = None, *, ratio: float | None = None,
-                 target_macs: float | None = None, target_params: float | None = None, mode: str = "structured", scope: str | None = None,
-                 importance: str | None = None, steps: int | None = None, round_to: int | None = None,
+                 target_macs: float | None = None, target_params: float | None = None,
+                 mode: str = PruneConfig.mode.value, scope: str | None = None, importance: str | None = None,
+                 steps: int | None = None, round_to: int | None = None,
                  ignored_layers: Sequence[str] | None = None, layer_ratios: dict[str, float] | None = None,
                  skip_unsupported: bool = False) -> PruneConfig:
     """A PruneConfig: explicit arguments, else the profile's [prune] defaults for its target."""

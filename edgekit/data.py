@@ -18,17 +18,10 @@ import numpy as np
 from edgekit.artifact import sha256_path
 from edgekit.deploy.runner_common import count, take
 from edgekit.errors import DataError, DataNotFoundError
+from edgekit.imageprep import ImagePreprocessing
 from edgekit.specs import import_attr, is_spec
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-@dataclass(frozen=True)
-class ImagePreprocessing:
-    size: tuple[int, int] = (224, 224)
-    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    std: tuple[float, ...] = (0.229, 0.224, 0.225)
-    grayscale: bool = False
 
 
 @dataclass

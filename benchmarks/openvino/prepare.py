@@ -130,7 +130,7 @@ def build_edgekit(model, calib_npz: Path, out_dir: Path):
 
     # batch_sizes=[1]: compress also benchmarks every variant; the profile's batch 8 only costs time here.
     report = edgekit.compress(model, PROFILE, calib_data=str(calib_npz), out_dir=str(out_dir),
-                              input_shape=INPUT_SHAPE, force=True, batch_sizes=[1])
+                              options=edgekit.RunOptions(input_shape=INPUT_SHAPE, force=True, batch_sizes=[1]))
     names = {v.name for v in report.variants}
     if not {"fp32", "int8"} <= names:
         raise RuntimeError(f"edgekit report has variants {sorted(names)}, expected fp32 and int8")

@@ -196,8 +196,8 @@ def run_compress(name: str, model: Any, calib_npz: Path, out_dir: Path, *, mode:
     t0 = time.perf_counter()
     report = edgekit.compress(
         model, PROFILE, calib_data=str(calib_npz), out_dir=str(out_dir), prune=cfg,
-        input_shape=INPUT_SHAPE, force=True,
-        batch_sizes=[1],  # compress's own latency table; the suite times everything itself
+        # batch_sizes=[1]: compress's own latency table; the suite times everything itself
+        options=edgekit.RunOptions(input_shape=INPUT_SHAPE, force=True, batch_sizes=[1]),
     )
     build_s = time.perf_counter() - t0
     paths = {v.name: out_dir / v.artifact for v in report.variants}

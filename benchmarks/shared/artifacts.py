@@ -21,8 +21,7 @@ def build_edgekit(model, calib_npz: Path, out_dir: Path) -> dict[str, Path]:
         calib_data=str(calib_npz),
         eval_data=None,
         out_dir=str(out_dir),
-        force=True,
-        input_shape=INPUT_SHAPE,
+        options=edgekit.RunOptions(force=True, input_shape=INPUT_SHAPE),
     )
     paths = {v.name: out_dir / v.artifact for v in report.variants}
     missing = {"fp32", "int8"} - paths.keys()

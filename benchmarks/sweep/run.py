@@ -23,6 +23,7 @@ from benchmarks.shared import ROOT
 from benchmarks.shared.common_cli import setup_logging
 from benchmarks.shared.report import machine_facts
 from benchmarks.shared.results_md import write_block
+from edgekit.sweep.config import LatencyTarget
 
 log = logging.getLogger("run_sweep")
 
@@ -61,12 +62,14 @@ def resnet_inputs(work: Path) -> dict:
             "eval_data": str(work / "r18-eval.npz")}
 
 
-def sweep(inputs: dict, prof, out: Path, cache: Path, **kwargs):
+def sweep(inputs: dict, prof, out: Path, cache: Path, *, input_shape=None, **config):
+    """One edgekit.sweep(); ``config``: SweepConfig fields."""
     import edgekit
 
     started = time.perf_counter()
-    report = edgekit.sweep(inputs["model"], prof, weights=inputs["weights"], calib_data=inputs["calib_data"],
-                           eval_data=inputs["eval_data"], out_dir=out, cache_dir=cache, force=True, **kwargs)
+    options = edgekit.RunOptions(weights=inputs["weights"], force=True, input_shape=input_shape)
+    report = edgekit.sweep(inputs["model"], prof, calib_data=inputs["calib_data"], eval_data=inputs["eval_data"],
+                           out_dir=out, config=edgekit.SweepConfig(cache_dir=cache, **config), options=options)
     report.sweep["wall_s_total"] = round(time.perf_counter() - started, 1)
     log.info("%s: chosen %s (%s) in %.0f s", out.name, report.recommended, report.recommended_reason,
              report.sweep["wall_s_total"])
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                                            3, **kw)
         ray = sweep(d, prof, args.work_dir / "digits-ray", args.work_dir / "c-digits-ray", executor="ray", workers=2, **kw)
         search = sweep(d, prof, args.work_dir / "digits-search", args.work_dir / "c-digits-local", prune_ratios=(),
-                       precisions=("fp32",), target_latency=0.8, search_steps=4)
+                       precisions=("fp32",), latency_target=LatencyTarget(0.8, steps=4))
         lines += section_for("Digits CNN (real data): --prune 0.3,0.5,0.7 --precisions fp32,int8, local executor", local, [
             f"- interrupted after 3 measured trials, then re-run with --resume: {resumed.sweep['cache']['trials_from_journal']} "
             f"trials from the journal; chosen **{resumed.recommended}** (uninterrupted: **{local.recommended}**) -> "
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         local = sweep(r, prof, args.work_dir / "r18-local", args.work_dir / "c-r18", **kw)
         ray = sweep(r, prof, args.work_dir / "r18-ray", args.work_dir / "c-r18-ray", executor="ray", workers=2, **kw)
         search = sweep(r, prof, args.work_dir / "r18-search", args.work_dir / "c-r18", prune_ratios=(),
-                       precisions=("fp32",), target_latency=0.5, search_steps=3, input_shape=(1, 3, 224, 224))
+                       precisions=("fp32",), latency_target=LatencyTarget(0.5, steps=3), input_shape=(1, 3, 224, 224))
         lines += section_for("ResNet-18 224x224 (random weights; accuracy = top-1 agreement with FP32 on 32 crops): "
                              "--prune 0.3,0.6 --precisions fp32,int8", local, [
             f"- Ray executor (2 workers, fresh cache): chosen **{ray.recommended}** -> "

@@ -1,4 +1,4 @@
-"""The distillation options of `edgekit compress` (light: nothing heavy imported)."""
+"""The distillation options of `edgekit compress` and `edgekit sweep` (light: nothing heavy imported)."""
 
 from __future__ import annotations
 
@@ -7,90 +7,102 @@ from typing import Any
 
 import click
 
+from edgekit.cli.options import option_group
 from edgekit.distill.config import AUGMENTATIONS, DistillConfig, Optimizer
 
 # the one source of every default below: the dataclass the options end up in
 D = DistillConfig()
 
-# options that only mean something with --distill: given alone they are a usage error, not ignored
-TRAINING_PARAMS = ("epochs", "distill_steps", "distill_batch_size", "optimizer", "lr", "weight_decay", "warmup",
-                   "grad_clip", "kd_temperature", "kd_alpha", "kd_no_labels", "hints", "hint_weight", "patience",
-                   "no_keep_best", "checkpoint_every", "checkpoint_dir", "resume", "augment", "distill_device",
-                   "qat", "qat_epochs", "qat_lr")
+# CLI parameter -> the DistillConfig field it sets; these only mean something with --distill (alone: a usage error)
+FIELDS = {"epochs": "epochs", "distill_steps": "steps", "distill_batch_size": "batch_size", "optimizer": "optimizer",
+          "lr": "lr", "weight_decay": "weight_decay", "warmup": "warmup", "grad_clip": "grad_clip",
+          "kd_temperature": "temperature", "kd_alpha": "alpha", "kd_no_labels": "use_labels", "hints": "hints",
+          "hint_weight": "hint_weight", "patience": "patience", "no_keep_best": "keep_best",
+          "checkpoint_every": "checkpoint_every", "checkpoint_dir": "checkpoint_dir", "resume": "resume",
+          "augment": "augment", "distill_device": "device", "qat": "qat", "qat_epochs": "qat_epochs", "qat_lr": "qat_lr"}
+NEGATED = ("kd_no_labels", "no_keep_best")  # flags that turn a field that defaults to True off
+# the arguments of compress() that come with the distillation options, not in DistillConfig
+INPUTS = ("train_data", "student", "student_weights")
 
 
-def distill_options(func: Any) -> Any:
-    options = [
-        click.option("--qat-lr", type=float, help="QAT learning rate (default: --lr / 10)."),
-        click.option("--qat-epochs", type=click.IntRange(min=1), default=D.qat_epochs, show_default=True,
-                     help="Epochs of quantization-aware fine-tuning."),
-        click.option("--qat", is_flag=True,
-                     help="Quantization-aware distillation: add an INT8 variant fine-tuned with fake quantization "
-                          "against the original (needs int8 in the profile's precisions), beside the PTQ one. "
-                          "Without --prune/--student the original itself is fine-tuned."),
-        click.option("--distill-device", type=click.Choice(["auto", "cpu", "cuda"]), default=D.device, show_default=True,
-                     help="Distillation device (auto: the local GPU when there is one; bf16 AMP on CUDA only)."),
-        click.option("--augment", multiple=True, type=click.Choice(AUGMENTATIONS),
-                     help="Training augmentation of image batches (repeatable)."),
-        click.option("--resume", is_flag=True,
-                     help="Continue a killed distillation from its last checkpoint (same options, same result)."),
-        click.option("--checkpoint-dir", type=click.Path(path_type=Path),
-                     help="Where checkpoints go while training (default: .OUT.distill beside --out)."),
-        click.option("--checkpoint-every", type=click.IntRange(min=0), default=D.checkpoint_every, show_default=True,
-                     help="Checkpoint every N steps (0: at the end of each epoch only)."),
-        click.option("--no-keep-best", is_flag=True, help="End with the last weights, not the best eval epoch's."),
-        click.option("--patience", type=click.IntRange(min=0), default=D.patience, show_default=True,
-                     help="Stop after N epochs without eval improvement (0: never)."),
-        click.option("--hint-weight", type=float, default=D.hint_weight, show_default=True, help="Weight of the hint losses."),
-        click.option("--hint", "hints", multiple=True, metavar="STUDENT:TEACHER",
-                     help="Feature distillation between named layers, e.g. conv2:conv2 (repeatable; "
-                          "an adapter maps the student's width to the teacher's)."),
-        click.option("--kd-no-labels", is_flag=True, help="Pure KD: ignore the labels of the training data."),
-        click.option("--kd-alpha", type=float, default=D.alpha, show_default=True,
-                     help="Weight of the KD term; 1 - alpha weighs cross-entropy on labels."),
-        click.option("--kd-temperature", type=float, default=D.temperature, show_default=True, help="Softmax temperature T."),
-        click.option("--grad-clip", type=float, default=D.grad_clip, show_default=True, help="Max gradient norm (0: off)."),
-        click.option("--warmup", type=float, default=D.warmup, show_default=True,
-                     help="Share of the steps with linear warm-up (then cosine decay)."),
-        click.option("--weight-decay", type=float, default=D.weight_decay, show_default=True),
-        click.option("--lr", type=float, default=D.lr, show_default=True, help="Peak learning rate."),
-        click.option("--optimizer", type=click.Choice([o.value for o in Optimizer]), default=D.optimizer.value, show_default=True),
-        click.option("--distill-batch-size", type=click.IntRange(min=1), default=D.batch_size, show_default=True,
-                     help="Global batch size (split across torchrun processes)."),
-        click.option("--steps", "distill_steps", type=click.IntRange(min=1), help="Total steps (overrides --epochs)."),
-        click.option("--epochs", type=click.IntRange(min=1), default=D.epochs, show_default=True),
-        click.option("--student-weights", type=click.Path(path_type=Path), help="Initial state_dict for --student."),
-        click.option("--student", help="Student architecture 'package.module:factory' (instead of --prune)."),
-        click.option("--train-data", help="Distillation training data: .npz (x[, y]), image folder, or module:callable."),
-        click.option("--distill", is_flag=True,
-                     help="Distil the pruned model (or --student) from the original model on --train-data."),
-    ]
-    for option in options:
-        func = option(func)
-    return func
+def _options() -> dict[str, Any]:
+    return {
+        "distill": click.option("--distill", is_flag=True,
+                                help="Distil the pruned model(s) (compress: or --student) from the original model on --train-data."),
+        "train_data": click.option("--train-data",
+                                   help="Distillation training data: .npz (x[, y]), image folder, or module:callable."),
+        "student": click.option("--student", help="Student architecture 'package.module:factory' (instead of --prune)."),
+        "student_weights": click.option("--student-weights", type=click.Path(path_type=Path),
+                                        help="Initial state_dict for --student."),
+        "epochs": click.option("--epochs", type=click.IntRange(min=1), default=D.epochs, show_default=True),
+        "distill_steps": click.option("--steps", "distill_steps", type=click.IntRange(min=1),
+                                      help="Total steps (overrides --epochs)."),
+        "distill_batch_size": click.option("--distill-batch-size", type=click.IntRange(min=1), default=D.batch_size,
+                                           show_default=True, help="Global batch size (split across torchrun processes)."),
+        "optimizer": click.option("--optimizer", type=click.Choice([o.value for o in Optimizer]),
+                                  default=D.optimizer.value, show_default=True),
+        "lr": click.option("--lr", type=float, default=D.lr, show_default=True, help="Peak learning rate."),
+        "weight_decay": click.option("--weight-decay", type=float, default=D.weight_decay, show_default=True),
+        "warmup": click.option("--warmup", type=float, default=D.warmup, show_default=True,
+                               help="Share of the steps with linear warm-up (then cosine decay)."),
+        "grad_clip": click.option("--grad-clip", type=float, default=D.grad_clip, show_default=True,
+                                  help="Max gradient norm (0: off)."),
+        "kd_temperature": click.option("--kd-temperature", type=float, default=D.temperature, show_default=True,
+                                       help="Softmax temperature T."),
+        "kd_alpha": click.option("--kd-alpha", type=float, default=D.alpha, show_default=True,
+                                 help="Weight of the KD term; 1 - alpha weighs cross-entropy on labels."),
+        "kd_no_labels": click.option("--kd-no-labels", is_flag=True, help="Pure KD: ignore the labels of the training data."),
+        "hints": click.option("--hint", "hints", multiple=True, metavar="STUDENT:TEACHER",
+                              help="Feature distillation between named layers, e.g. conv2:conv2 (repeatable; "
+                                   "an adapter maps the student's width to the teacher's)."),
+        "hint_weight": click.option("--hint-weight", type=float, default=D.hint_weight, show_default=True,
+                                    help="Weight of the hint losses."),
+        "patience": click.option("--patience", type=click.IntRange(min=0), default=D.patience, show_default=True,
+                                 help="Stop after N epochs without eval improvement (0: never)."),
+        "no_keep_best": click.option("--no-keep-best", is_flag=True, help="End with the last weights, not the best eval epoch's."),
+        "checkpoint_every": click.option("--checkpoint-every", type=click.IntRange(min=0), default=D.checkpoint_every,
+                                         show_default=True, help="Checkpoint every N steps (0: at the end of each epoch only)."),
+        "checkpoint_dir": click.option("--checkpoint-dir", type=click.Path(path_type=Path),
+                                       help="Where checkpoints go while training (default: .OUT.distill beside --out)."),
+        "resume": click.option("--resume", is_flag=True,
+                               help="Continue a killed distillation from its last checkpoint (same options, same result)."),
+        "augment": click.option("--augment", multiple=True, type=click.Choice(AUGMENTATIONS),
+                                help="Training augmentation of image batches (repeatable)."),
+        "distill_device": click.option("--distill-device", type=click.Choice(["auto", "cpu", "cuda"]), default=D.device,
+                                       show_default=True,
+                                       help="Distillation device (auto: the local GPU when there is one; bf16 AMP on CUDA only)."),
+        "qat": click.option("--qat", is_flag=True,
+                            help="Quantization-aware distillation: add an INT8 variant fine-tuned with fake quantization "
+                                 "against the original (needs int8 in the profile's precisions), beside the PTQ one. "
+                                 "Without --prune/--student the original itself is fine-tuned."),
+        "qat_epochs": click.option("--qat-epochs", type=click.IntRange(min=1), default=D.qat_epochs, show_default=True,
+                                   help="Epochs of quantization-aware fine-tuning."),
+        "qat_lr": click.option("--qat-lr", type=float, help="QAT learning rate (default: --lr / 10)."),
+    }
+
+
+def distill_options(func: Any = None, *, only: tuple[str, ...] | None = None) -> Any:
+    """Decorator adding the distillation options (all of them, or ``only`` these parameters, in this order)."""
+    return option_group(_options(), func, only=only)
 
 
 def pop_distill(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Take the distillation options out of ``kwargs``; the compress() arguments they make."""
-    values = {name: kwargs.pop(name) for name in (*TRAINING_PARAMS, "distill", "train_data", "student",
-                                                   "student_weights")}
-    api_args = {"train_data": values["train_data"], "student": values["student"],
-                "student_weights": values["student_weights"], "distill": None}
+    """Take the distillation options out of ``kwargs``; the compress()/sweep() arguments they make
+    (``distill``: a DistillConfig or None, and those of INPUTS the command has)."""
+    values = {name: kwargs.pop(name) for name in (*FIELDS, "distill", *INPUTS) if name in kwargs}
+    api_args = {name: values[name] for name in INPUTS if name in values}
+    api_args["distill"] = None
     if not values["distill"]:
         ctx = click.get_current_context()
-        given = [n for n in TRAINING_PARAMS if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
+        given = [n for n in FIELDS if n in values
+                 and ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
         if given:
-            flag = "--" + given[0].replace("distill_steps", "steps").replace("_", "-")
+            flag = next(p.opts[0] for p in ctx.command.params if p.name == given[0])
             raise click.UsageError(f"{flag} is a distillation option: add --distill.")
         return api_args
     from edgekit.api import distill_config
 
-    api_args["distill"] = distill_config(
-        epochs=values["epochs"], steps=values["distill_steps"], batch_size=values["distill_batch_size"],
-        optimizer=values["optimizer"], lr=values["lr"], weight_decay=values["weight_decay"], warmup=values["warmup"],
-        grad_clip=values["grad_clip"], temperature=values["kd_temperature"], alpha=values["kd_alpha"],
-        use_labels=not values["kd_no_labels"], hints=values["hints"], hint_weight=values["hint_weight"],
-        patience=values["patience"], keep_best=not values["no_keep_best"], checkpoint_every=values["checkpoint_every"],
-        checkpoint_dir=values["checkpoint_dir"], resume=values["resume"], augment=values["augment"],
-        device=values["distill_device"], qat=values["qat"], qat_epochs=values["qat_epochs"], qat_lr=values["qat_lr"])
+    settings = {FIELDS[name]: (not value if name in NEGATED else value)
+                for name, value in values.items() if name in FIELDS}
+    api_args["distill"] = distill_config(**settings)
     return api_args

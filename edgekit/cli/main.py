@@ -10,13 +10,13 @@ from typing import Any
 import click
 
 from edgekit import __version__
-from edgekit.backends.int8 import RECIPE_CHOICES
 from edgekit.cli.distill import distill_options, pop_distill
 from edgekit.cli.energy import energy_options
 from edgekit.cli.errors import handle_errors
+from edgekit.cli.options import INTS
+from edgekit.cli.prune import pop_prune, prune_options
+from edgekit.cli.run_options import pop_run_options, run_options
 from edgekit.cli.sweep import sweep as sweep_command
-from edgekit.cli.options import INTS, POINTS, image_options
-from edgekit.cli.options import image_prep as _image_prep
 from edgekit.errors import ExitCode
 
 DEMO_MODEL = "edgekit.demo:digits_cnn"
@@ -43,56 +43,6 @@ def cli(debug: bool, verbose: int) -> None:
     """
     level = logging.DEBUG if verbose > 1 or debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-
-
-def prune_options(func: Any) -> Any:
-    options = [
-        click.option("--skip-unsupported", is_flag=True,
-                     help="Keep channels coupled to layers the dependency graph does not understand, prune the rest."),
-        click.option("--prune-layer", "prune_layers", multiple=True, metavar="NAME=RATIO",
-                     help="Per-layer pruning ratio override (repeatable)."),
-        click.option("--prune-ignore", "prune_ignore", multiple=True, metavar="NAME",
-                     help="Layer kept whole (repeatable; default: the stem and the classifier head)."),
-        click.option("--prune-round-to", type=int, help="Round kept channels to a multiple (default: the profile's)."),
-        click.option("--prune-steps", type=int, help="Iterative pruning in N steps."),
-        click.option("--prune-importance", type=click.Choice(["l1", "l2", "group_norm", "taylor"]),
-                     help="Channel importance (default: the profile's; taylor uses the calibration data)."),
-        click.option("--prune-scope", type=click.Choice(["uniform", "global"]), help="Same share per layer, or ranked globally."),
-        click.option("--prune-mode", type=click.Choice(["structured", "unstructured", "2:4"]), default="structured",
-                     show_default=True, help="Remove channels, zero weights, or 2:4 semi-structured sparsity."),
-        click.option("--target-params", type=float, help="Structured: prune until parameters <= this share."),
-        click.option("--target-macs", type=float, help="Structured: prune until MACs <= this share of the original."),
-        click.option("--prune", "prune_ratio", type=float,
-                     help="Share to remove: channels (structured) or weights (unstructured), e.g. 0.5."),
-    ]
-    for option in options:
-        func = option(func)
-    return func
-
-
-def _prune_config(profile: str | None, prune_ratio: float | None, target_macs: float | None,
-                  target_params: float | None, prune_mode: str,
-                  prune_scope: str | None, prune_importance: str | None, prune_steps: int | None,
-                  prune_round_to: int | None, prune_ignore: tuple[str, ...], prune_layers: tuple[str, ...],
-                  skip_unsupported: bool) -> Any:
-    from edgekit.api import prune_config
-
-    if prune_ratio is None and target_macs is None and target_params is None and prune_mode != "2:4":
-        return None
-    layer_ratios = {}
-    for item in prune_layers:
-        name, sep, value = item.partition("=")
-        try:
-            layer_ratios[name] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep:
-            raise click.BadParameter(f"{item!r} is not NAME=RATIO", param_hint="--prune-layer")
-    return prune_config(profile, ratio=prune_ratio, target_macs=target_macs, target_params=target_params,
-                        mode=prune_mode, scope=prune_scope,
-                        importance=prune_importance, steps=prune_steps, round_to=prune_round_to,
-                        ignored_layers=prune_ignore or None, layer_ratios=layer_ratios,
-                        skip_unsupported=skip_unsupported)
 
 
 def _run_compress(model: Any, out: Path, **kwargs: Any) -> Any:
@@ -122,41 +72,20 @@ def _exit_for(report: Any) -> None:
 @click.option("--calib-data", help="Calibration data: .npz (x[, y]; a multi-input ONNX model: one array per input, named after it), image folder, or module:callable.")
 @click.option("--eval-data", help="Evaluation data with labels (y) for the accuracy budget; same forms.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Output bundle directory.")
-@click.option("--weights", type=click.Path(path_type=Path), help="state_dict for a module:factory MODEL.")
-@click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled nn.Module (runs code from the file).")
-@click.option("--calib-random", is_flag=True, help="Allow INT8 calibration on random inputs (flagged in the report).")
-@click.option("--input-shape", type=INTS, help="Input shape, e.g. 1,3,224,224 (default: from the data).")
-@click.option("--max-accuracy-drop", type=POINTS, help="Accuracy budget in points (default: the profile's, 1.0).")
-@click.option("--batch-sizes", type=INTS, help="Benchmark batch sizes, e.g. 1,8 (default: the profile's).")
-@click.option("--int8-recipe", type=click.Choice(RECIPE_CHOICES),
-              help="INT8 integer types for ONNX Runtime/TensorRT (default: the profile's, auto = the target ISA's).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--force", is_flag=True, help="Replace the output directory if it exists.")
-@image_options
+@run_options
 @prune_options
 @distill_options
-@energy_options
 @handle_errors
-def compress(model: str, profile: str | None, out: Path, image_size: Any, mean: Any, std: Any, grayscale: bool,
-             prune_ratio: float | None, target_macs: float | None, target_params: float | None, prune_mode: str,
-             prune_scope: str | None,
-             prune_importance: str | None, prune_steps: int | None, prune_round_to: int | None,
-             prune_ignore: tuple[str, ...], prune_layers: tuple[str, ...], skip_unsupported: bool,
-             int8_recipe: str | None, **kwargs: Any) -> None:
+def compress(model: str, profile: str | None, out: Path, **kwargs: Any) -> None:
     """Export, [prune,] quantize (INT8), verify and benchmark MODEL; write a deployable bundle to --out.
 
     MODEL: a torch.export .pt2, TorchScript file, .onnx file, or package.module:factory with --weights
     (pruning needs the factory form or a Python module: traced graphs have no layers to remove).
     """
-    prune = _prune_config(profile, prune_ratio, target_macs, target_params, prune_mode, prune_scope, prune_importance,
-                          prune_steps, prune_round_to, prune_ignore, prune_layers, skip_unsupported)
+    options = pop_run_options(kwargs)
+    prune = pop_prune(kwargs, profile)
     kwargs.update(pop_distill(kwargs))
-    if int8_recipe:
-        from edgekit.api import resolve_profile
-
-        profile = resolve_profile(profile).replace_section("quantize", recipe=int8_recipe)
-    report = _run_compress(model, out, profile=profile, image_prep=_image_prep(image_size, mean, std, grayscale),
-                           prune=prune, **kwargs)
+    report = _run_compress(model, out, profile=profile, prune=prune, options=options, **kwargs)
     _exit_for(report)
 
 
@@ -177,8 +106,10 @@ def demo(out: Path, profile: str | None, seed: int) -> None:
     source = "cached" if assets.cached else "trained"
     click.echo(f"Digits CNN teacher {source}: {assets.test_accuracy:.2f}% on 540 held-out digits "
                f"({assets.weights.parent})", err=True)
-    report = _run_compress(DEMO_MODEL, out, weights=assets.weights, profile=profile,
-                           calib_data=str(assets.calib), eval_data=str(assets.eval), seed=seed, force=True)
+    from edgekit.pipeline.options import RunOptions
+
+    report = _run_compress(DEMO_MODEL, out, profile=profile, calib_data=str(assets.calib), eval_data=str(assets.eval),
+                           options=RunOptions(weights=assets.weights, seed=seed, force=True))
     _exit_for(report)
 
 

@@ -6,6 +6,10 @@ from typing import Any
 
 import click
 
+from edgekit.imageprep import ImagePreprocessing
+
+IMG = ImagePreprocessing()  # the one source of the image options' defaults
+
 
 class CsvType(click.ParamType):
     """'1,8' -> (1, 8); '0.5,0.5,0.5' -> (0.5, 0.5, 0.5)."""
@@ -52,19 +56,35 @@ INTS = CsvType(int, "ints")
 FLOATS = CsvType(float, "floats")
 
 
+def option_group(table: dict[str, Any], func: Any = None, *, only: tuple[str, ...] | None = None) -> Any:
+    """Decorate ``func`` (or return a decorator) with the click options of ``table`` (parameter name -> option):
+    all of them, or ``only`` these, shown in this order."""
+    def apply(f: Any) -> Any:
+        for name in reversed(only or tuple(table)):
+            f = table[name](f)
+        return f
+
+    return apply(func) if func is not None else apply
+
+
+def _csv(values: tuple[Any, ...]) -> str:
+    return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
 def image_options(func: Any) -> Any:
-    func = click.option("--grayscale", is_flag=True, help="Image folders: load images as 1 channel.")(func)
-    func = click.option("--std", type=FLOATS, default="0.229,0.224,0.225", show_default=True,
+    func = click.option("--grayscale", is_flag=True, default=IMG.grayscale,
+                        help="Image folders: load images as 1 channel.")(func)
+    func = click.option("--std", type=FLOATS, default=_csv(IMG.std), show_default=True,
                         help="Image folders: per-channel std.")(func)
-    func = click.option("--mean", type=FLOATS, default="0.485,0.456,0.406", show_default=True,
+    func = click.option("--mean", type=FLOATS, default=_csv(IMG.mean), show_default=True,
                         help="Image folders: per-channel mean (after scaling to [0,1]).")(func)
-    func = click.option("--image-size", type=INTS, default="224", show_default=True,
+    size = IMG.size[:1] if IMG.size[0] == IMG.size[1] else IMG.size
+    func = click.option("--image-size", type=INTS, default=_csv(size), show_default=True,
                         help="Image folders: resize to S or H,W.")(func)
     return func
 
 
-def image_prep(image_size: tuple[int, ...], mean: tuple[float, ...], std: tuple[float, ...], grayscale: bool) -> Any:
-    from edgekit.data import ImagePreprocessing
-
+def image_prep(image_size: tuple[int, ...], mean: tuple[float, ...], std: tuple[float, ...],
+               grayscale: bool) -> ImagePreprocessing:
     size = (image_size[0], image_size[0]) if len(image_size) == 1 else (image_size[0], image_size[1])
     return ImagePreprocessing(size=size, mean=mean, std=std, grayscale=grayscale)

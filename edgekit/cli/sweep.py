@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
 
-from edgekit.cli.energy import energy_options
+from edgekit.cli.distill import distill_options, pop_distill
 from edgekit.cli.errors import handle_errors
-from edgekit.cli.options import FLOATS, INTS, POINTS, image_options, image_prep
+from edgekit.cli.options import FLOATS
+from edgekit.cli.prune import pop_prune, prune_options
+from edgekit.cli.run_options import pop_run_options, run_options
 from edgekit.errors import ExitCode
+from edgekit.sweep.config import BASE_PRUNE_RATIO, ExecutorKind, LatencyTarget, Objective, SweepConfig
 
 
 class _Words(click.ParamType):
@@ -25,37 +29,36 @@ class _Words(click.ParamType):
         return items
 
 
+S = SweepConfig()  # the sweep's defaults, written once
+L = {f.name: f.default for f in fields(LatencyTarget)}
+SEARCH_PARAMS = ("search_steps", "max_prune")  # only mean something with --target-latency
+
+
 def _sweep_options(func: Any) -> Any:
     options = [
-        click.option("--kd-alpha", type=float, default=0.7, show_default=True, help="With --distill: KD weight."),
-        click.option("--kd-temperature", type=float, default=4.0, show_default=True, help="With --distill: T."),
-        click.option("--lr", type=float, default=1e-3, show_default=True, help="With --distill: peak learning rate."),
-        click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="With --distill."),
-        click.option("--train-data", help="With --distill: training data (.npz x[, y], image folder, module:callable)."),
-        click.option("--distill", is_flag=True, help="Distil every pruned model from the original on --train-data."),
-        click.option("--prune-round-to", type=int, help="Round kept channels to a multiple (default: the profile's)."),
-        click.option("--prune-importance", type=click.Choice(["l1", "l2", "group_norm", "taylor"]),
-                     help="Channel importance (default: the profile's)."),
-        click.option("--resume", is_flag=True, help="Reuse the measured trials of an interrupted run of the same "
-                                                     "sweep (same cache dir); stage outputs are always reused."),
+        click.option("--resume", is_flag=True, default=S.resume,
+                     help="Reuse the measured trials of an interrupted run of the same sweep (same cache dir); "
+                          "stage outputs are always reused."),
         click.option("--cache-dir", type=click.Path(path_type=Path),
                      help="Stage cache + trial journal (default: .OUT.sweep-cache beside --out)."),
-        click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+        click.option("--workers", type=click.IntRange(min=1), default=S.workers, show_default=True,
                      help="--executor ray: CPUs of the local Ray instance (build tasks in parallel)."),
-        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+        click.option("--executor", type=click.Choice([e.value for e in ExecutorKind]), default=S.executor.value,
+                     show_default=True,
                      help="local: one trial after another; ray: builds as Ray tasks, measurements one at a time "
                           "on a whole node (RAY_ADDRESS joins a cluster)."),
-        click.option("--max-prune", type=float, default=0.75, show_default=True, help="Upper end of the latency search."),
-        click.option("--search-steps", type=click.IntRange(min=1), default=5, show_default=True,
-                     help="Bisection steps of the latency search."),
+        click.option("--max-prune", type=float, default=L["max_prune"], show_default=True,
+                     help="With --target-latency: upper end of the search."),
+        click.option("--search-steps", type=click.IntRange(min=1), default=L["steps"], show_default=True,
+                     help="With --target-latency: bisection steps."),
         click.option("--target-latency", type=float,
                      help="Search the pruning ratio until measured latency <= this share of the original's "
                           "(e.g. 0.5), then sweep it with the other ratios."),
-        click.option("--objective", type=click.Choice(["latency", "energy", "size"]), default="latency",
+        click.option("--objective", type=click.Choice([o.value for o in Objective]), default=S.objective.value,
                      show_default=True, help="What 'best' means among the variants within the accuracy budget."),
-        click.option("--precisions", type=_Words(), default="fp32,int8", show_default=True),
-        click.option("--prune", "prune_ratios", type=FLOATS, default="0.3,0.5,0.7", show_default=True,
-                     help="Structured pruning ratios to try (the original is always included)."),
+        click.option("--precisions", type=_Words(), default=",".join(S.precisions), show_default=True),
+        click.option("--prune", "prune_ratios", type=FLOATS, default=",".join(f"{r:g}" for r in S.prune_ratios),
+                     show_default=True, help="Structured pruning ratios to try (the original is always included)."),
     ]
     for option in options:
         func = option(func)
@@ -63,16 +66,10 @@ def _sweep_options(func: Any) -> Any:
 
 
 def _options(func: Any) -> Any:
-    func = _sweep_options(energy_options(image_options(func)))
+    func = distill_options(only=("distill", "train_data", "epochs", "lr", "kd_temperature", "kd_alpha"))(func)
+    func = prune_options(only=("prune_importance", "prune_round_to"))(func)
+    func = _sweep_options(run_options(func))
     for option in [
-        click.option("--force", is_flag=True, help="Replace the output directory if it exists."),
-        click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--batch-sizes", type=INTS, help="Benchmark batch sizes (the first one is ranked)."),
-        click.option("--max-accuracy-drop", type=POINTS, help="Accuracy budget in points (default: the profile's)."),
-        click.option("--input-shape", type=INTS, help="Input shape, e.g. 1,3,224,224 (default: from the data)."),
-        click.option("--calib-random", is_flag=True, help="Allow INT8 calibration on random inputs."),
-        click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled nn.Module."),
-        click.option("--weights", type=click.Path(path_type=Path), help="state_dict for a module:factory MODEL."),
         click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Output bundle directory."),
         click.option("--eval-data", required=True, help="Labelled evaluation data (x, y): the accuracy budget."),
         click.option("--calib-data", help="Calibration data for INT8 and BatchNorm re-estimation."),
@@ -82,27 +79,28 @@ def _options(func: Any) -> Any:
     return func
 
 
-def _distill(distill: bool, epochs: int, lr: float, kd_temperature: float, kd_alpha: float) -> Any:
-    if not distill:
-        return None
-    from edgekit.api import distill_config
-
-    return distill_config(epochs=epochs, lr=lr, temperature=kd_temperature, alpha=kd_alpha)
-
-
-def _prune(profile: str | None, importance: str | None, round_to: int | None) -> Any:
-    from edgekit.api import prune_config
-
-    return prune_config(profile, ratio=0.5, importance=importance, round_to=round_to)
+def _config(kwargs: dict[str, Any]) -> SweepConfig:
+    """The SweepConfig the sweep options set (taken out of ``kwargs``)."""
+    target = kwargs.pop("target_latency")
+    search = {name: kwargs.pop(name) for name in SEARCH_PARAMS}
+    ctx = click.get_current_context()
+    if target is None:
+        given = [n for n in SEARCH_PARAMS if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(f"--{given[0].replace('_', '-')} tunes the latency search: add --target-latency.")
+    latency = None if target is None else LatencyTarget(target, steps=search["search_steps"],
+                                                        max_prune=search["max_prune"])
+    return SweepConfig(prune_ratios=kwargs.pop("prune_ratios"), precisions=kwargs.pop("precisions"),
+                       objective=kwargs.pop("objective"), executor=kwargs.pop("executor"),
+                       workers=kwargs.pop("workers"), cache_dir=kwargs.pop("cache_dir"), resume=kwargs.pop("resume"),
+                       latency_target=latency)
 
 
 @click.command()
 @click.argument("model")
 @_options
 @handle_errors
-def sweep(model: str, image_size: Any, mean: Any, std: Any, grayscale: bool, distill: bool, epochs: int, lr: float,
-          kd_temperature: float, kd_alpha: float, prune_importance: str | None, prune_round_to: int | None,
-          **kwargs: Any) -> None:
+def sweep(model: str, profile: str | None, out: Path, **kwargs: Any) -> None:
     """Build the original and every --prune ratio at every precision, measure each artifact on the profile's
     runtime, and recommend the best on --objective within --max-accuracy-drop.
 
@@ -113,13 +111,14 @@ def sweep(model: str, image_size: Any, mean: Any, std: Any, grayscale: bool, dis
     from edgekit.cli.ui import RichProgress
     from edgekit.sweep.api import sweep as run_sweep
 
-    prune = _prune(kwargs.get("profile"), prune_importance, prune_round_to)
+    options = pop_run_options(kwargs)
+    config = _config(kwargs)
+    prune = pop_prune(kwargs, profile, default_ratio=BASE_PRUNE_RATIO)
+    distill = pop_distill(kwargs)
     try:
         with RichProgress() as progress:
-            report = run_sweep(model, kwargs.pop("profile"), out_dir=kwargs.pop("out"),
-                               image_prep=image_prep(image_size, mean, std, grayscale), prune=prune,
-                               distill=_distill(distill, epochs, lr, kd_temperature, kd_alpha), progress=progress,
-                               **kwargs)
+            report = run_sweep(model, profile, out_dir=out, prune=prune, config=config, options=options,
+                               progress=progress, **distill, **kwargs)
     except KeyboardInterrupt:
         click.echo("Interrupted. Nothing was written to --out; finished trials are kept in the cache: run the same "
                    "command with --resume to continue.", err=True)

@@ -1,5 +1,7 @@
 """The spine of every run: compress, sweep and build-engine drive it.
 
+    options.py       RunOptions: how a run loads, reads data and overrides the profile (the CLI's defaults)
+    inputs.py        profile, data, shape, calibration and student resolved from the arguments
     plan.py          the one plan builder (stage chain, checked before any work)
     execute.py       runs a plan into stage dirs (stage.json each)
     verify.py        the reference, parity / accuracy / INT8 coverage, the verdict, the benchmark, the recommendation

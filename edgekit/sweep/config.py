@@ -9,6 +9,8 @@ from pathlib import Path
 from edgekit.errors import PipelineError
 
 PRECISIONS = ("fp32", "int8")
+# the ratio of the base PruneConfig a sweep derives its trials from: each trial replaces it with its own
+BASE_PRUNE_RATIO = 0.5
 
 
 class Objective(str, Enum):
@@ -50,6 +52,7 @@ class LatencyTarget:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "ratio", float(self.ratio))
         if not 0 < self.ratio < 1:
             raise PipelineError(f"--target-latency {self.ratio} must be between 0 and 1 (a share of the "
                                 "original's latency).", "E.g. --target-latency 0.5 for twice as fast.")
@@ -59,8 +62,20 @@ class LatencyTarget:
             raise PipelineError("--search-steps must be >= 1.", "E.g. 5 (each step prunes, exports and measures).")
 
 
+def _enum(cls: type[Enum], value: object, what: str) -> Enum:
+    try:
+        return cls(value)
+    except ValueError as exc:
+        raise PipelineError(f"Unknown {what} '{value}'.", f"Choose from {', '.join(m.value for m in cls)}.") from exc
+
+
 @dataclass(frozen=True)
 class SweepConfig:
+    """The sweep's grid and search; its defaults are the only ones (the CLI options are built from them).
+
+    ``objective`` and ``executor`` take their names ("latency", "ray"). ``latency_target``: search the pruning
+    ratio first. ``distill`` is set by sweep() from its ``distill`` argument."""
+
     prune_ratios: tuple[float, ...] = (0.3, 0.5, 0.7)
     precisions: tuple[str, ...] = PRECISIONS
     distill: bool = False
@@ -73,6 +88,12 @@ class SweepConfig:
     extra_ratios: tuple[float, ...] = field(default=())  # found by the latency search
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "prune_ratios", tuple(float(r) for r in self.prune_ratios))
+        object.__setattr__(self, "precisions", tuple(self.precisions))
+        object.__setattr__(self, "objective", _enum(Objective, self.objective, "objective"))
+        object.__setattr__(self, "executor", _enum(ExecutorKind, self.executor, "executor"))
+        if self.cache_dir is not None:
+            object.__setattr__(self, "cache_dir", Path(self.cache_dir))
         bad = [r for r in self.prune_ratios if not 0 <= r < 1]
         if bad:
             raise PipelineError(f"Pruning ratios must be in [0, 1): got {bad}.", "E.g. --prune 0.3,0.5,0.7.")

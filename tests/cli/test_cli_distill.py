@@ -137,23 +137,3 @@ def test_both_ranks_end_with_identical_weights(demo_assets, tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert all(torch.equal(a[k], b[k]) for k in a)  # parameters all-reduced, BatchNorm buffers from rank 0
-
-
-def test_distillation_defaults_have_one_source() -> None:
-    """The CLI options and distill_config() read DistillConfig's defaults; none is written twice."""
-    import inspect
-
-    import click
-
-    from edgekit.api import distill_config
-    from edgekit.cli.main import compress
-    from edgekit.distill.config import DistillConfig
-
-    defaults = DistillConfig()
-    params = inspect.signature(distill_config).parameters
-    for name in ("epochs", "batch_size", "lr", "weight_decay", "warmup", "grad_clip", "temperature", "alpha",
-                 "hint_weight", "patience", "checkpoint_every", "qat_epochs"):
-        assert params[name].default == getattr(defaults, name), name
-    options = {p.name: p.default for p in compress.params if isinstance(p, click.Option)}
-    assert options["epochs"] == defaults.epochs and options["kd_alpha"] == defaults.alpha
-    assert options["kd_temperature"] == defaults.temperature and options["distill_batch_size"] == defaults.batch_size

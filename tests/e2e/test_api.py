@@ -82,7 +82,7 @@ def test_image_folder_and_callable_data(tmp_path: Path, digits_model, eval_array
     try:
         report = edgekit.compress(
             digits_model, fast_profile, calib_data=str(tmp_path / "images"), eval_data="mydata:batches",
-            image_prep=edgekit_image_prep(), out_dir=tmp_path / "out", batch_sizes=[1])
+            out_dir=tmp_path / "out", options=edgekit.RunOptions(image_prep=edgekit_image_prep(), batch_sizes=[1]))
     finally:
         sys.path.remove(str(tmp_path))
     assert report.data["calibration"]["samples"] == 40 and report.data["evaluation"]["samples"] == 64

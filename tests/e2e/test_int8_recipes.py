@@ -29,8 +29,8 @@ def fast(name: str, **verify):
 
 
 def compress(demo_assets, profile, out: Path, calib=None):
-    return edgekit.compress(MODEL, profile, weights=demo_assets.weights, calib_data=calib or str(demo_assets.calib),
-                            eval_data=str(demo_assets.eval), out_dir=out)
+    return edgekit.compress(MODEL, profile, calib_data=calib or str(demo_assets.calib), eval_data=str(demo_assets.eval),
+                            out_dir=out, options=edgekit.RunOptions(weights=demo_assets.weights))
 
 
 def test_a_vnni_target_gets_full_range_u8s8_checked_as_the_target_runs_it(demo_assets, tmp_path: Path) -> None:

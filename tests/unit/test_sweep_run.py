@@ -8,14 +8,16 @@ import pytest
 
 import edgekit
 from edgekit.sweep import trials as sweep_trials
+from edgekit.sweep.config import LatencyTarget, SweepConfig
 
 RATIOS = (0.5,)
 
 
-def run(demo_assets, fast_profile, out, cache, **kwargs):
-    args = {"weights": demo_assets.weights, "calib_data": str(demo_assets.calib), "eval_data": str(demo_assets.eval),
-            "prune_ratios": RATIOS, "objective": "size", "cache_dir": cache, "out_dir": out, **kwargs}
-    return edgekit.sweep("edgekit.demo:digits_cnn", fast_profile, **args)
+def run(demo_assets, fast_profile, out, cache, *, calib_data=None, max_accuracy_drop=None, **config):
+    cfg = SweepConfig(**{"prune_ratios": RATIOS, "objective": "size", "cache_dir": cache, **config})
+    options = edgekit.RunOptions(weights=demo_assets.weights, max_accuracy_drop=max_accuracy_drop)
+    return edgekit.sweep("edgekit.demo:digits_cnn", fast_profile, calib_data=calib_data or str(demo_assets.calib),
+                         eval_data=str(demo_assets.eval), out_dir=out, config=cfg, options=options)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +111,7 @@ def test_no_variant_within_budget_names_the_closest(first, demo_assets, fast_pro
 def test_latency_targeted_pruning_records_its_search(first, demo_assets, fast_profile, tmp_path) -> None:
     root, _ = first
     report = run(demo_assets, fast_profile, tmp_path / "out", root / "cache", prune_ratios=(), precisions=("fp32",),
-                 target_latency=0.9, search_steps=1, max_prune=0.6)
+                 latency_target=LatencyTarget(0.9, steps=1, max_prune=0.6))
     search = report.sweep["latency_search"]
     assert search["trace"][0]["ratio"] == 0.6 and len(search["trace"]) in (1, 2)
     expected = search["ratio"] if search["met"] else 0.6
