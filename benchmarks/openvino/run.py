@@ -17,9 +17,8 @@ import time
 
 
 from benchmarks.shared import timing
-from benchmarks.shared.calib import write_calibration_npz
 from benchmarks.shared.models import MODELS
-from benchmarks.shared.common_cli import check_args, setup_logging, timing_parser, suite_record
+from benchmarks.shared.common_cli import check_args, start_timing_suite, suite_record, timing_parser
 from benchmarks.openvino.app import app_groups, benchmark_app_path
 from benchmarks.openvino.prepare import prepare_openvino
 from benchmarks.openvino.rounds import Budgets, interleaved, worker_groups
@@ -67,11 +66,7 @@ def _machine() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    setup_logging()
-    args = _parse(argv)
-    t0 = time.perf_counter()
-    machine = _machine()
-    calib = write_calibration_npz(args.work_dir / "calib.npz", n=args.calib_samples, seed=args.seed)
+    args, t0, machine, calib = start_timing_suite(argv, _parse, _machine)
     prepared = [prepare_openvino(m, calib, args.work_dir / m, seed=args.seed) for m in args.models]
     log.info("artifacts built in %.0f s; timing %d rounds", time.perf_counter() - t0, args.rounds)
     settings = Settings(rounds=args.rounds, iterations=args.iterations, warmup=args.warmup, input_npz=calib,

@@ -16,11 +16,9 @@ import sys
 import time
 
 
-from benchmarks.shared.calib import write_calibration_npz
 from benchmarks.shared.models import MODELS
-from benchmarks.shared.common_cli import check_args, setup_logging, timing_parser, suite_record
+from benchmarks.shared.common_cli import check_args, start_timing_suite, suite_record, timing_parser
 from benchmarks.pruning.measure import prepare_pruning
-from benchmarks.shared.report import machine_facts
 from benchmarks.pruning.results import write_pruning_results
 from benchmarks.shared.timing import Settings, time_all
 
@@ -37,11 +35,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    setup_logging()
-    args = _parse(argv)
-    t0 = time.perf_counter()
-    machine = machine_facts()
-    calib = write_calibration_npz(args.work_dir / "calib.npz", n=args.calib_samples, seed=args.seed)
+    args, t0, machine, calib = start_timing_suite(argv, _parse)
     models = [
         prepare_pruning(m, calib, args.work_dir / m, seed=args.seed,
                         unstructured=m in UNSTRUCTURED_MODELS and not args.no_unstructured)

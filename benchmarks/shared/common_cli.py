@@ -60,6 +60,20 @@ def setup_logging() -> None:
     logging.getLogger("onnxruntime.quantization.shape_inference").setLevel(logging.WARNING)
 
 
+def start_timing_suite(argv: list[str] | None, parse: Any, facts: Any = None) -> tuple[Any, float, dict[str, str], Path]:
+    """How every timing suite starts: logging, its options (``parse(argv)``), the clock, the machine's facts
+    (``facts()``, default shared.report.machine_facts) and the shared calibration set in the work dir."""
+    from benchmarks.shared.calib import write_calibration_npz
+    from benchmarks.shared.report import machine_facts
+
+    setup_logging()
+    args = parse(argv)
+    started = time.perf_counter()
+    machine = (facts or machine_facts)()
+    calib = write_calibration_npz(args.work_dir / "calib.npz", n=args.calib_samples, seed=args.seed)
+    return args, started, machine, calib
+
+
 def suite_record(suite: str, argv: list[str] | None, args: argparse.Namespace, settings: Any,
                  machine: dict[str, str], started: float, **extra: Any) -> tuple[str, dict[str, Any]]:
     """What a timing suite writes beside its numbers: the machine at the end (load, wall time), the command line
