@@ -84,6 +84,7 @@ def _finish_named(x: dict[str, Any], y: np.ndarray | None, source: str, digest: 
             raise DataError(f"Data {source}: input '{name}' has shape {tuple(array.shape)} and dtype {array.dtype}; "
                             "every input needs at least one sample, N first, numeric.",
                             "Store one array per model input, e.g. np.savez(path, input_ids=ids, attention_mask=mask).")
+        _check_finite(array, f"input '{name}'", source)
         kind = np.float32 if np.issubdtype(array.dtype, np.floating) else (
             np.bool_ if array.dtype == np.bool_ else np.int64)
         arrays[str(name)] = np.ascontiguousarray(array, dtype=kind)
@@ -115,10 +116,35 @@ def _finish(x: Any, y: np.ndarray | None, source: str, digest: str | None) -> Da
                         "Store inputs as x with shape (N, ...), e.g. (N, 3, 224, 224).")
     if not np.issubdtype(x.dtype, np.number):
         raise DataError(f"Data {source}: inputs have dtype {x.dtype}, not numeric.", "Store x as float32.")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise DataError(f"Data {source}: inputs x are {x.dtype} (values {x.min()}..{x.max()}), and edgekit feeds the "
+                        "model float32: integer images are rarely scaled the way the model was trained, and "
+                        "converting them silently would calibrate and judge the model on inputs it never saw.",
+                        "Save x as float32, preprocessed as in training (e.g. x.astype('float32') / 255, then the "
+                        "training mean/std). A model that takes integer inputs (token ids) takes them as named "
+                        "arrays of an ONNX model.")
+    _check_finite(x, "inputs x", source)
     return Dataset(np.ascontiguousarray(x, dtype=np.float32), _labels(y, x.shape[0], source), source, digest)
 
 
+def _check_finite(array: np.ndarray, what: str, source: str) -> None:
+    """NaN / Inf inputs: refused with counts (they would turn INT8 ranges and every parity figure into noise)."""
+    if not np.issubdtype(array.dtype, np.floating):
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        samples = int(bad.reshape(bad.shape[0], -1).any(axis=1).sum()) if bad.ndim > 1 else int(bad.sum())
+        raise DataError(f"Data {source}: {what} hold {int(np.isnan(array).sum())} NaN and "
+                        f"{int(np.isinf(array).sum())} infinite values, in {samples} of {array.shape[0]} samples.",
+                        "Remove or repair those samples before calibration or evaluation (np.isfinite(x) finds them).")
+
+
 def _load_npz(path: Path) -> Dataset:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"Data file {path} is not a .npz archive (a .npz is a zip of .npy arrays; this file is not "
+                        "a zip).", "Write it with np.savez(path, x=inputs[, y=labels]).")
     try:
         with np.load(path, allow_pickle=False) as archive:
             keys = set(archive.files)

@@ -24,6 +24,8 @@ class ExitCode(IntEnum):
     SHAPE_MISMATCH = 11
     UNKNOWN_PROFILE = 12
     UNTRUSTED_PICKLE = 13
+    OUTPUT_NOT_WRITABLE = 14  # --out's parent is missing write permission, or lies below a regular file
+    NO_SPACE = 15  # the disk filled up (ENOSPC) while edgekit wrote
     INTERRUPTED = 130  # 128 + SIGINT, what shells expect
 
 
@@ -81,6 +83,14 @@ class OutputExistsError(EdgekitError):
     exit_code = ExitCode.OUTPUT_EXISTS
 
 
+class OutputNotWritableError(EdgekitError):
+    exit_code = ExitCode.OUTPUT_NOT_WRITABLE
+
+
+class NoSpaceError(EdgekitError):
+    exit_code = ExitCode.NO_SPACE
+
+
 class BackendUnavailableError(EdgekitError):
     exit_code = ExitCode.BACKEND_UNAVAILABLE
 
@@ -89,5 +99,47 @@ class PipelineError(EdgekitError):
     exit_code = ExitCode.PIPELINE
 
 
+class OptionError(PipelineError):
+    """An option value or combination that cannot work, found before any work: the usage exit code (2)."""
+
+    exit_code = ExitCode.USAGE
+
+
 class VerificationError(EdgekitError):
     exit_code = ExitCode.VERIFICATION_FAILED
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def no_space_error(exc: BaseException, written: str = "") -> NoSpaceError | None:
+    """A NoSpaceError when ``exc`` or anything in its cause chain is ENOSPC (a library may have wrapped it),
+    naming the file or filesystem that filled and its free space; None otherwise. ``written``: what the run had
+    written when it failed (e.g. "212 MiB in the build dir")."""
+    import errno
+    import shutil
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if (isinstance(seen, OSError) and seen.errno == errno.ENOSPC) or "No space left on device" in str(seen):
+            break
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    filename = getattr(seen, "filename", None)
+    where = f" writing {filename}" if filename else ""
+    free = ""
+    from pathlib import Path
+
+    probe = Path(filename).parent if filename else Path.cwd()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = f"; {probe} has {_mib(shutil.disk_usage(probe).free)} free now"
+    except OSError:
+        pass
+    done = f" ({written} when it failed)" if written else ""
+    return NoSpaceError(f"The disk filled up{where}{done}{free}. Nothing was left behind: the work in progress was "
+                        "removed.", "Free some space (or point --out, and TMPDIR for temporary files, at a disk with "
+                        "room for a few copies of the model) and run the same command again.")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.artifact import sha256_file
-from edgekit.errors import ModelLoadError, ModelNotFoundError, UntrustedPickleError
+from edgekit.errors import ModelLoadError, ModelNotFoundError, OptionError, UntrustedPickleError
 from edgekit.specs import import_attr, is_spec
 
 
@@ -38,6 +38,9 @@ class LoadedModel:
     sha256: str | None = None
     example_shape: tuple[int, ...] | None = None
     exported_program: Any = None
+    # the first input's dims as the model fixes them (None: dynamic), when the file says (ONNX, .pt2)
+    input_dims: tuple[int | None, ...] | None = None
+    random_weights: bool = False  # a factory built without trained weights, on purpose (--random-weights)
 
     @property
     def is_torch(self) -> bool:
@@ -86,7 +89,10 @@ def _load_onnx(path: Path) -> LoadedModel:
             "The file is truncated or not a valid ONNX model; re-export it with torch.onnx.export.",
         ) from exc
     shape = _onnx_input_shape(model)
-    return LoadedModel(ModelKind.ONNX, str(path), onnx_path=path, sha256=sha256_file(path), example_shape=shape)
+    dims = tuple(d.dim_value if d.HasField("dim_value") else None
+                 for d in model.graph.input[0].type.tensor_type.shape.dim) if len(model.graph.input) == 1 else None
+    return LoadedModel(ModelKind.ONNX, str(path), onnx_path=path, sha256=sha256_file(path), example_shape=shape,
+                       input_dims=dims)
 
 
 def _onnx_input_shape(model: Any) -> tuple[int, ...] | None:
@@ -105,15 +111,27 @@ def _load_exported_program(path: Path) -> LoadedModel:
     try:
         program = torch.export.load(str(path))
     except Exception as exc:
-        raise ModelLoadError(f"Cannot load torch.export archive {path} (it may be truncated or corrupt): "
-                             f"{str(exc).splitlines()[0][:300]}",
-                             "Re-save it with torch.export.save() from the same or an older torch.") from exc
+        damaged = isinstance(exc, zipfile.BadZipFile) or "zip" in str(exc).lower()
+        raise ModelLoadError(f"Cannot load torch.export archive {path}"
+                             f"{' (it is truncated or corrupt)' if damaged else ''}: {str(exc).splitlines()[0][:300]}",
+                             "If it is truncated or corrupt, re-save it with torch.export.save() from the same or an "
+                             "older torch; if you did not make it, do not trust it.") from exc
     finally:
         export_log.setLevel(level)
     example = program.example_inputs[0][0] if program.example_inputs and program.example_inputs[0] else None
     shape = tuple(example.shape) if example is not None else None
     return LoadedModel(ModelKind.EXPORTED_PROGRAM, str(path), module=program.module(), sha256=sha256_file(path),
-                       example_shape=shape, exported_program=program)
+                       example_shape=shape, exported_program=program, input_dims=_program_input_dims(program))
+
+
+def _program_input_dims(program: Any) -> tuple[int | None, ...] | None:
+    """The first user input's dims: an int where the program fixed it, None where it is symbolic (dynamic)."""
+    names = list(getattr(program.graph_signature, "user_inputs", []))
+    node = next((n for n in program.graph.nodes if n.op == "placeholder" and names and n.name == names[0]), None)
+    value = node.meta.get("val") if node is not None else None
+    if value is None or not hasattr(value, "shape"):
+        return None
+    return tuple(d if isinstance(d, int) else None for d in value.shape)
 
 
 def _load_torchscript(path: Path) -> LoadedModel:
@@ -155,10 +173,16 @@ def _load_pickle(path: Path, trust_pickle: bool) -> LoadedModel:
     return LoadedModel(ModelKind.PICKLED_MODULE, str(path), module=obj, sha256=sha256_file(path))
 
 
-def _load_factory(spec: str, weights: Path | None) -> LoadedModel:
+def _load_factory(spec: str, weights: Path | None, random_weights: bool = False) -> LoadedModel:
     import torch
 
     factory = import_attr(spec, "model factory", ModelLoadError, "package.module:factory")
+    if weights is None and not random_weights and not getattr(factory, "edgekit_loads_weights", False):
+        raise ModelLoadError(f"'{spec}' builds an architecture and no --weights were given: edgekit would compress "
+                             "randomly initialised weights, and every accuracy figure would say nothing about your "
+                             "model.", "Pass --weights state_dict.pt (torch.save(model.state_dict(), path)); or "
+                             "--random-weights to time the architecture on purpose; a factory that loads its own "
+                             "trained weights can say so with `factory.edgekit_loads_weights = True`.")
     try:
         module = factory()
     except Exception as exc:
@@ -169,7 +193,8 @@ def _load_factory(spec: str, weights: Path | None) -> LoadedModel:
                              "Return the nn.Module from the factory.")
     digest = _load_weights(module, weights) if weights is not None else state_dict_sha256(module)
     module.eval()
-    return LoadedModel(ModelKind.FACTORY, spec, module=module, sha256=digest)
+    untrained = weights is None and not getattr(factory, "edgekit_loads_weights", False)
+    return LoadedModel(ModelKind.FACTORY, spec, module=module, sha256=digest, random_weights=untrained)
 
 
 def _load_weights(module: Any, weights: Path) -> str:
@@ -190,20 +215,53 @@ def _load_weights(module: Any, weights: Path) -> str:
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ModelLoadError(f"Weights {weights} do not match the architecture: {str(exc).splitlines()[0]}",
+        raise ModelLoadError(f"Weights {weights} do not match the architecture: {_state_dict_mismatch(exc)}",
                              "Check that the factory builds the same architecture the weights were trained with.") from exc
     return sha256_file(weights)
 
 
-def load_model(model: Any, *, weights: str | Path | None = None, trust_pickle: bool = False) -> LoadedModel:
-    """Load a model from a path, a 'module:factory' spec, or an in-memory nn.Module."""
+def _state_dict_mismatch(exc: Exception) -> str:
+    """torch's load_state_dict message without its header line: the missing / unexpected keys and size
+    mismatches, the first few of each."""
+    lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+    shown = "; ".join(line[:300] for line in lines[:4])
+    more = f" (and {len(lines) - 4} more)" if len(lines) > 4 else ""
+    return (shown + more) if shown else str(exc).splitlines()[0]
+
+
+def peek_kind(model: Any) -> ModelKind | None:
+    """What ``model`` is, without loading it (None: a path that does not exist; load_model says so)."""
+    if not isinstance(model, (str, Path)):
+        return ModelKind.MODULE
+    path = Path(str(model))
+    if not path.exists() and is_spec(str(model)):
+        return ModelKind.FACTORY
+    _refuse_directory(path)
+    return _classify(path) if path.is_file() else None
+
+
+def _refuse_directory(path: Path) -> None:
+    if path.is_dir():
+        raise ModelNotFoundError(f"MODEL {path} is a directory, not a model file.",
+                                 "Pass a .pt2, TorchScript or .onnx file inside it, or 'package.module:factory' with "
+                                 "--weights.")
+
+
+def load_model(model: Any, *, weights: str | Path | None = None, trust_pickle: bool = False,
+               random_weights: bool = False) -> LoadedModel:
+    """Load a model from a path, a 'module:factory' spec, or an in-memory nn.Module. A factory without ``weights``
+    is refused unless ``random_weights`` (or the factory loads its own: ``factory.edgekit_loads_weights``)."""
     if not isinstance(model, (str, Path)):
         return _wrap_module(model)
     weights_path = Path(weights) if weights is not None else None
     text = str(model)
     path = Path(text)
+    _refuse_directory(path)
     if not path.exists() and is_spec(text):
-        return _load_factory(text, weights_path)
+        if random_weights and weights_path is not None:
+            raise OptionError("--random-weights and --weights contradict each other.",
+                              "Drop --random-weights to use the trained weights.")
+        return _load_factory(text, weights_path, random_weights)
     if not path.is_file():
         raise ModelNotFoundError(f"Model file {path} does not exist.",
                              "Pass a .pt2, TorchScript, .onnx file, or 'package.module:factory' with --weights.")

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from edgekit.errors import EdgekitError, ExitCode
+from edgekit.errors import EdgekitError, ExitCode, NoSpaceError, no_space_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,7 +28,13 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = bool(click.get_current_context().find_root().params.get("debug"))
         try:
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            except Exception as exc:
+                full = no_space_error(exc)  # ENOSPC, even wrapped by a library or a stage: its own error
+                if full is None or isinstance(exc, NoSpaceError):
+                    raise
+                raise full from exc
         except EdgekitError as exc:
             if debug:
                 traceback.print_exc()

@@ -34,6 +34,9 @@ def run_options(func: Any) -> Any:
                      help="Allow INT8 calibration on random inputs (flagged in the report)."),
         click.option("--trust-pickle", is_flag=True, default=R.trust_pickle,
                      help="Allow loading a whole pickled nn.Module (runs code from the file)."),
+        click.option("--random-weights", is_flag=True, default=R.random_weights,
+                     help="A module:factory MODEL without --weights: time the architecture with random weights "
+                          "(flagged in the report; accuracy figures then mean nothing)."),
         click.option("--weights", type=click.Path(path_type=Path), help="state_dict for a module:factory MODEL."),
     ]:
         func = option(func)

@@ -6,43 +6,125 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import OutputExistsError
+from edgekit.errors import OutputExistsError, OutputNotWritableError, no_space_error
+
+log = logging.getLogger(__name__)
 
 
 def check_output(out_dir: Path, force: bool) -> None:
+    """Before any work: --out is new (or --force and a directory) and its parent can be written."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputExistsError(f"--out {out_dir} is an existing file, not a bundle directory; edgekit never "
+                                "replaces a file with a bundle, not even with --force.",
+                                "Pass a new directory path as --out.")
     if out_dir.exists() and not force:
         raise OutputExistsError(f"Output directory {out_dir} already exists.",
                                 "Choose another --out, or pass --force to replace it.")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputExistsError(f"Output path {out_dir} exists and is not a directory.", "Choose another --out.")
+    _check_writable(out_dir)
+
+
+def _check_writable(out_dir: Path) -> None:
+    """The nearest existing ancestor of ``out_dir`` must be a directory this process may create entries in."""
+    parent = out_dir.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputNotWritableError(f"--out {out_dir} lies below {parent}, which is a file, not a directory.",
+                                     "Pass an --out whose parent is a directory.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputNotWritableError(f"--out {out_dir} cannot be written: this user may not create files in "
+                                     f"{parent}.", "Pass an --out on a writable location (or fix its permissions).")
+
+
+LOCK_SUFFIX = ".lock"
+UNLOCKED_GRACE_S = 60.0  # a build dir without its lock file (an older edgekit, or a process killed while starting)
+
+
+def _owner_alive(build: Path) -> bool:
+    """Whether a live process still owns ``build``: it holds an exclusive flock on ``build``.lock while it works
+    (the kernel drops the lock when the process dies, SIGKILL included)."""
+    import fcntl
+    import time
+
+    lock = build.with_name(build.name + LOCK_SUFFIX)
+    if not lock.exists():
+        return time.time() - build.stat().st_mtime < UNLOCKED_GRACE_S
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+def clean_stale_builds(out_dir: Path) -> list[Path]:
+    """Remove the build and trash dirs that dead runs left beside ``out_dir`` (never one a live process owns)."""
+    removed = []
+    for pattern in (f".{out_dir.name}.building-*", f".{out_dir.name}.old-*"):
+        for stale in sorted(out_dir.parent.glob(pattern)):
+            if stale.is_dir() and not _owner_alive(stale):
+                shutil.rmtree(stale, ignore_errors=True)
+                stale.with_name(stale.name + LOCK_SUFFIX).unlink(missing_ok=True)
+                removed.append(stale)
+    if removed:
+        log.warning("removed %d build dir(s) left by interrupted runs: %s", len(removed),
+                    ", ".join(p.name for p in removed))
+    return removed
+
+
+@contextlib.contextmanager
+def _locked_build_dir(out_dir: Path, kind: str) -> Iterator[Path]:
+    """A temp dir beside ``out_dir``, flock-owned by this process while the block runs, removed after it."""
+    import fcntl
+
+    build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{kind}-", dir=out_dir.parent))
+    lock = build.with_name(build.name + LOCK_SUFFIX)
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield build
+        finally:
+            if build.exists():
+                shutil.rmtree(build, ignore_errors=True)
+            lock.unlink(missing_ok=True)
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
 @contextlib.contextmanager
 def staged_output(out_dir: Path, force: bool) -> Iterator[Path]:
-    """Yield a temp build dir; on success it replaces ``out_dir`` atomically-ish (two renames)."""
+    """Yield a temp build dir; on success it replaces ``out_dir`` atomically-ish (two renames). Build dirs left by
+    killed runs are removed first; a full disk is reported as such (NoSpaceError), with nothing left behind."""
     out_dir = out_dir.resolve()
     check_output(out_dir, force)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
-    try:
-        yield build
-        check_output(out_dir, force)  # someone may have created it while we worked
-        if out_dir.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            out_dir.rename(trash / out_dir.name)
-            build.rename(out_dir)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            build.rename(out_dir)
-    finally:
-        if build.exists():
-            shutil.rmtree(build, ignore_errors=True)
+    clean_stale_builds(out_dir)
+    with _locked_build_dir(out_dir, "building") as build:
+        try:
+            yield build
+            check_output(out_dir, force)  # someone may have created it while we worked
+            if out_dir.exists():
+                with _locked_build_dir(out_dir, "old") as trash:
+                    out_dir.rename(trash / out_dir.name)
+                    build.rename(out_dir)
+            else:
+                build.rename(out_dir)
+        except Exception as exc:
+            full = no_space_error(exc, f"{_size(build) / 2**20:,.0f} MiB written to the build dir")
+            if full is not None:
+                raise full from exc
+            raise
 
 
 def _markdown_table(rows: list[dict[str, str]]) -> str:

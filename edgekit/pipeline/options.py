@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgekit.backends.int8 import RECIPE_CHOICES
-from edgekit.errors import PipelineError
+from edgekit.errors import OptionError
 from edgekit.imageprep import ImagePreprocessing
 
 if TYPE_CHECKING:
@@ -29,7 +29,8 @@ def _positive_ints(values: Sequence[int] | None, name: str, example: str) -> tup
     except (TypeError, ValueError):
         items = ()
     if not items or any(v < 1 for v in items):
-        raise PipelineError(f"{name} {values!r} must be a list of positive integers.", f"E.g. {name} {example}.")
+        shown = ",".join(map(str, values)) if isinstance(values, (list, tuple)) else repr(values)
+        raise OptionError(f"{name} {shown or '(empty)'} must be a list of positive integers.", f"E.g. {name} {example}.")
     return items
 
 
@@ -37,7 +38,8 @@ def _positive_ints(values: Sequence[int] | None, name: str, example: str) -> tup
 class RunOptions:
     """Everything compress and sweep share besides the model, the profile, the data and the output dir.
 
-    ``weights``: a state_dict for a 'package.module:factory' model. ``trust_pickle``: allow a whole pickled
+    ``weights``: a state_dict for a 'package.module:factory' model (without it a factory is refused unless
+    ``random_weights``: timing an architecture on purpose, flagged in the report). ``trust_pickle``: allow a whole pickled
     nn.Module (it runs code when loaded). ``calib_random``: allow INT8 calibration on random inputs (flagged in
     the report). ``input_shape``: e.g. (1, 3, 224, 224); default from the data. ``max_accuracy_drop``,
     ``batch_sizes``, ``int8_recipe``, ``energy`` / ``energy_seconds`` / ``tdp_watts``: profile overrides (None: the
@@ -45,6 +47,7 @@ class RunOptions:
     """
 
     weights: str | Path | None = None
+    random_weights: bool = False
     trust_pickle: bool = False
     calib_random: bool = False
     input_shape: tuple[int, ...] | None = None
@@ -63,13 +66,13 @@ class RunOptions:
         object.__setattr__(self, "batch_sizes", _positive_ints(self.batch_sizes, "--batch-sizes", "1,8"))
         drop = self.max_accuracy_drop
         if drop is not None and not (isinstance(drop, (int, float)) and math.isfinite(drop) and 0 <= drop <= 100):
-            raise PipelineError(f"--max-accuracy-drop {drop!r} must be a finite number of points in [0, 100]: "
+            raise OptionError(f"--max-accuracy-drop {drop!r} must be a finite number of points in [0, 100]: "
                                 "a NaN or infinite budget would switch the accuracy guard off.",
                                 "E.g. --max-accuracy-drop 1.0.")
         if self.int8_recipe is not None and self.int8_recipe not in RECIPE_CHOICES:
-            raise PipelineError(f"Unknown INT8 recipe {self.int8_recipe!r}.", f"Choose from {', '.join(RECIPE_CHOICES)}.")
+            raise OptionError(f"Unknown INT8 recipe {self.int8_recipe!r}.", f"Choose from {', '.join(RECIPE_CHOICES)}.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise PipelineError(f"seed {self.seed!r} must be an integer.", "E.g. --seed 0.")
+            raise OptionError(f"seed {self.seed!r} must be an integer.", "E.g. --seed 0.")
 
     def profile(self, profile: str | Path | Profile | None) -> Profile:
         """The profile (a name, TOML path or Profile; None = this host's default) with these overrides applied."""
@@ -90,6 +93,6 @@ class RunOptions:
         if options is None:
             return cls()
         if not isinstance(options, cls):
-            raise PipelineError(f"options must be an edgekit.RunOptions, not {type(options).__name__}.",
+            raise OptionError(f"options must be an edgekit.RunOptions, not {type(options).__name__}.",
                                 "E.g. options=edgekit.RunOptions(weights='model.pt', seed=1).")
         return options

@@ -12,14 +12,14 @@ from typing import Any
 
 from edgekit.artifact import Format
 from edgekit.backends import BACKENDS, backend_spec
-from edgekit.errors import BackendUnavailableError, PipelineError
+from edgekit.errors import BackendUnavailableError, OptionError, PipelineError
 from edgekit.stages.base import Stage
 from edgekit.distill.config import DistillConfig
 from edgekit.pruning.config import PruneConfig
 from edgekit.stages.compile import CompileStage
 from edgekit.stages.distill import DistillStage
 from edgekit.stages.export import ExportConfig, ExportStage, ImportOnnxStage
-from edgekit.stages.prune import PruneStage
+from edgekit.stages.prune import GRAPH_ONLY_KINDS, PruneStage
 from edgekit.stages.quantize import QuantizeStage
 
 INPUT = "input"
@@ -80,23 +80,37 @@ def _variant_steps(base: str, suffix: str, precisions: tuple[str, ...], backend_
     return steps, variants, kinds
 
 
+def check_requests(kind: str, prune: PruneConfig | None, distill: DistillConfig | None, student: Any) -> None:
+    """Before anything is loaded: what was asked (pruning, distillation, a student) can be done on this kind of
+    model (a ModelKind value). Option errors (exit 2); build_plan checks the same again."""
+    if prune is not None and kind in GRAPH_ONLY_KINDS:
+        what = {"exported_program": "torch.export .pt2", "torchscript": "TorchScript file"}[kind]
+        raise OptionError(f"Pruning removes channels from the model's layers, and a {what} is a traced graph "
+                          "without them.", "Pass 'package.module:factory' with --weights (or an "
+                          "nn.Module from Python) to prune, or drop --prune.")
+    _check_student(Format.ONNX if kind == "onnx" else Format.TORCH, prune, distill, student)
+
+
 def _check_student(input_format: Format, prune: PruneConfig | None, distill: DistillConfig | None,
                    student: Any) -> None:
+    if prune is not None and input_format is not Format.TORCH:
+        raise OptionError("Pruning needs a torch model: an ONNX file has no module structure to remove channels from.",
+                          "Pass the torch model ('package.module:factory' with --weights), or drop --prune.")
     if distill is not None and input_format is not Format.TORCH:
-        raise PipelineError("Distillation needs a torch teacher: an ONNX file cannot be run as a trainable teacher.",
+        raise OptionError("Distillation needs a torch teacher: an ONNX file cannot be run as a trainable teacher.",
                             "Pass the torch model ('package.module:factory' with --weights or a .pt2), or drop --distill.")
     if student is not None and distill is None:
-        raise PipelineError("A student architecture is only used by distillation.", "Add --distill, or drop --student.")
+        raise OptionError("A student architecture is only used by distillation.", "Add --distill, or drop --student.")
     if student is not None and prune is not None:
-        raise PipelineError("--student and --prune both define the student: pick one.",
+        raise OptionError("--student and --prune both define the student: pick one.",
                             "Prune the original (--prune) or distill into your own architecture (--student).")
     if distill is not None and distill.qat and prune is None and student is None:
         if distill.hints:
-            raise PipelineError("Hint layers pair a student's layers with the teacher's, and with --qat alone there is "
+            raise OptionError("Hint layers pair a student's layers with the teacher's, and with --qat alone there is "
                                 "no student: the original model itself is fine-tuned in INT8 (logits only).",
                                 "Drop --hint, or add --prune / --student.")
     elif distill is not None and prune is None and student is None:
-        raise PipelineError("Distillation needs a student: nothing smaller than the original was asked for.",
+        raise OptionError("Distillation needs a student: nothing smaller than the original was asked for.",
                             "Add --prune RATIO (distil the pruned model) or --student package.module:factory, "
                             "or --qat (quantization-aware fine-tuning of the original in INT8).")
 
@@ -147,9 +161,6 @@ def build_plan(input_format: Format, precisions: tuple[str, ...], backend_name: 
     """Variants: each precision of the model as given, and with ``prune`` each precision of the pruned one
     (distilled from the original with ``distill``), or with ``student`` each precision of that distilled student."""
     steps: list[Step] = []
-    if prune is not None and input_format is not Format.TORCH:
-        raise PipelineError("Pruning needs a torch model: an ONNX file has no module structure to remove channels from.",
-                            "Pass the torch model ('package.module:factory' with --weights), or drop --prune.")
     _check_student(input_format, prune, distill, student)
     if input_format is Format.TORCH:
         if export is None:

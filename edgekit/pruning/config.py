@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from edgekit.errors import PipelineError
+from edgekit.errors import OptionError
 
 
 class PruneMode(str, Enum):
@@ -56,18 +56,18 @@ class PruneConfig:
         if self.mode is PruneMode.SEMI_2_4:
             return
         if sum(v is not None for v in (self.ratio, self.target_macs, self.target_params)) != 1:
-            raise PipelineError("Pruning needs exactly one of a ratio (--prune), a MAC target (--target-macs) or a "
+            raise OptionError("Pruning needs exactly one of a ratio (--prune), a MAC target (--target-macs) or a "
                                 "parameter target (--target-params).", "For example --prune 0.5, or --target-macs 0.4.")
         if self.ratio is not None and not 0.0 < self.ratio < 1.0:
-            raise PipelineError(f"--prune {self.ratio} is out of range.", "Use a share in (0, 1), e.g. 0.5.")
+            raise OptionError(f"--prune {self.ratio} is out of range.", "Use a share in (0, 1), e.g. 0.5.")
         for option, value in (("--target-macs", self.target_macs), ("--target-params", self.target_params)):
             if value is not None and not 0.0 < value < 1.0:
-                raise PipelineError(f"{option} {value} is out of range.", "Use the share to keep, in (0, 1), e.g. 0.4.")
+                raise OptionError(f"{option} {value} is out of range.", "Use the share to keep, in (0, 1), e.g. 0.4.")
             if value is not None and self.mode is not PruneMode.STRUCTURED:
-                raise PipelineError(f"{option} needs structured pruning: zeroed weights remove no MACs or parameters.",
+                raise OptionError(f"{option} needs structured pruning: zeroed weights remove no MACs or parameters.",
                                     "Use --prune RATIO with unstructured pruning.")
         if self.steps < 1 or self.round_to < 1:
-            raise PipelineError("Pruning steps and channel rounding must be >= 1.", "Fix --prune-steps or round_to.")
+            raise OptionError("Pruning steps and channel rounding must be >= 1.", "Fix --prune-steps or round_to.")
         bad = {k: v for k, v in self.layer_ratios.items() if not 0.0 <= v < 1.0}
         if bad:
-            raise PipelineError(f"Per-layer pruning ratios out of range: {bad}.", "Use values in [0, 1).")
+            raise OptionError(f"Per-layer pruning ratios out of range: {bad}.", "Use values in [0, 1).")

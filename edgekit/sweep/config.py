@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from edgekit.errors import PipelineError
+from edgekit.errors import OptionError
 
 PRECISIONS = ("fp32", "int8")
 # the ratio of the base PruneConfig a sweep derives its trials from: each trial replaces it with its own
@@ -54,19 +54,19 @@ class LatencyTarget:
     def __post_init__(self) -> None:
         object.__setattr__(self, "ratio", float(self.ratio))
         if not 0 < self.ratio < 1:
-            raise PipelineError(f"--target-latency {self.ratio} must be between 0 and 1 (a share of the "
+            raise OptionError(f"--target-latency {self.ratio} must be between 0 and 1 (a share of the "
                                 "original's latency).", "E.g. --target-latency 0.5 for twice as fast.")
         if not 0 < self.max_prune < 1:
-            raise PipelineError(f"--max-prune {self.max_prune} must be between 0 and 1.", "E.g. 0.9.")
+            raise OptionError(f"--max-prune {self.max_prune} must be between 0 and 1.", "E.g. 0.9.")
         if self.steps < 1:
-            raise PipelineError("--search-steps must be >= 1.", "E.g. 5 (each step prunes, exports and measures).")
+            raise OptionError("--search-steps must be >= 1.", "E.g. 5 (each step prunes, exports and measures).")
 
 
 def _enum(cls: type[Enum], value: object, what: str) -> Enum:
     try:
         return cls(value)
     except ValueError as exc:
-        raise PipelineError(f"Unknown {what} '{value}'.", f"Choose from {', '.join(m.value for m in cls)}.") from exc
+        raise OptionError(f"Unknown {what} '{value}'.", f"Choose from {', '.join(m.value for m in cls)}.") from exc
 
 
 @dataclass(frozen=True)
@@ -96,15 +96,15 @@ class SweepConfig:
             object.__setattr__(self, "cache_dir", Path(self.cache_dir))
         bad = [r for r in self.prune_ratios if not 0 <= r < 1]
         if bad:
-            raise PipelineError(f"Pruning ratios must be in [0, 1): got {bad}.", "E.g. --prune 0.3,0.5,0.7.")
+            raise OptionError(f"Pruning ratios must be in [0, 1): got {bad}.", "E.g. --prune 0.3,0.5,0.7.")
         unknown = [p for p in self.precisions if p not in PRECISIONS]
         if unknown or not self.precisions:
-            raise PipelineError(f"Unknown precision(s) {unknown or '(none given)'}.",
+            raise OptionError(f"Unknown precision(s) {unknown or '(none given)'}.",
                                 f"Choose from {', '.join(PRECISIONS)}, e.g. --precisions fp32,int8.")
         if self.workers < 1:
-            raise PipelineError("--workers must be >= 1.", "E.g. --workers 2.")
+            raise OptionError("--workers must be >= 1.", "E.g. --workers 2.")
         if self.distill and not any(r > 0 for r in self.prune_ratios) and self.latency_target is None:
-            raise PipelineError("--distill trains pruned models, and no pruning ratio > 0 was given.",
+            raise OptionError("--distill trains pruned models, and no pruning ratio > 0 was given.",
                                 "Add --prune 0.3,0.5 (or --target-latency), or drop --distill.")
 
     def trials(self) -> list[TrialSpec]:

@@ -34,7 +34,8 @@ def test_compress_with_nothing_given_makes_the_defaults() -> None:
     with ctx:
         assert pop_run_options(kwargs) == RunOptions(image_prep=ImagePreprocessing())
         assert pop_prune(kwargs, "cpu-onnxruntime") is None
-        assert pop_distill(kwargs) == {"train_data": None, "student": None, "student_weights": None, "distill": None}
+        assert pop_distill(kwargs) == {"train_data": None, "val_data": None, "student": None, "student_weights": None,
+                                       "distill": None}
     assert set(kwargs) == {"model", "profile", "out", "calib_data", "eval_data"}  # every option was taken by a group
 
 
@@ -52,7 +53,7 @@ def test_sweep_with_nothing_given_makes_the_defaults() -> None:
     with ctx:
         assert pop_run_options(kwargs) == RunOptions(image_prep=ImagePreprocessing())
         assert _config(kwargs) == SweepConfig()
-        assert pop_distill(kwargs) == {"train_data": None, "distill": None}
+        assert pop_distill(kwargs) == {"train_data": None, "val_data": None, "distill": None}
     ctx, kwargs = parsed(sweep, "m.onnx", "--out", "o", "--eval-data", "e.npz", "--target-latency", "0.5",
                          "--distill", "--prune", "0.4")
     with ctx:
@@ -78,7 +79,7 @@ def test_a_search_option_without_a_search_is_a_usage_error(tmp_path) -> None:
 def test_run_options_refuse_bad_values(field: str, value: object, message: str) -> None:
     with pytest.raises(PipelineError, match=message) as info:
         RunOptions(**{field: value})
-    assert info.value.exit_code is ExitCode.PIPELINE
+    assert info.value.exit_code is ExitCode.USAGE  # an option error: exit 2, as click's own
 
 
 def test_run_options_apply_the_overrides_to_the_profile() -> None:

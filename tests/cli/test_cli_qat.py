@@ -54,5 +54,5 @@ def test_qat_usage_errors(demo_assets, fast_profile, tmp_path: Path) -> None:
     assert code == ExitCode.PIPELINE and "builds only fp32" in output and "int8" in output
     code, output = run(*common, "--profile", fast_profile, "--distill", "--qat", "--train-data", demo_assets.train,
                        "--qat-lr", "0")
-    assert code == ExitCode.PIPELINE and "QAT learning rate" in output
+    assert code == ExitCode.USAGE and "QAT learning rate" in output
     assert not (tmp_path / "o").exists() and "Traceback" not in output

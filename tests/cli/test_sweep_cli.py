@@ -41,11 +41,11 @@ def test_sweep_writes_a_bundle_with_the_chosen_variant(demo_assets, fast_profile
 
 def test_bad_sweep_options_are_one_paragraph_errors(demo_assets, fast_profile, tmp_path) -> None:
     code, output = run(*args(demo_assets, fast_profile, tmp_path / "o", "--precisions", "fp16"))
-    assert code == ExitCode.PIPELINE and "Unknown precision" in output and "Traceback" not in output
+    assert code == ExitCode.USAGE and "Unknown precision" in output and "Traceback" not in output
     code, output = run(*args(demo_assets, fast_profile, tmp_path / "o", "--prune", "1.5"))
-    assert code == ExitCode.PIPELINE and "ratios must be in [0, 1)" in output
+    assert code == ExitCode.USAGE and "ratios must be in [0, 1)" in output
     code, output = run(*args(demo_assets, fast_profile, tmp_path / "o", "--objective", "energy"))
-    assert code == ExitCode.PIPELINE and "--energy auto" in output
+    assert code == ExitCode.USAGE and "--energy auto" in output
     code, output = run("sweep", "edgekit.demo:digits_cnn", "-p", fast_profile, "--out", tmp_path / "o",
                        "--eval-data", demo_assets.calib.parent / "missing.npz", "--weights", demo_assets.weights)
     assert code == ExitCode.NOT_FOUND and "does not exist" in output

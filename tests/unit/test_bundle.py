@@ -100,7 +100,7 @@ def test_target_created_while_building_is_not_overwritten(tmp_path):
 def test_existing_file_is_refused_even_with_force(tmp_path):
     out = tmp_path / "bundle"
     out.write_text("a file")
-    with pytest.raises(OutputExistsError, match="not a directory"):
+    with pytest.raises(OutputExistsError, match="not a bundle directory"):
         check_output(out, force=True)
     with pytest.raises(OutputExistsError):
         with staged_output(out, force=True):

@@ -162,7 +162,7 @@ def test_npz_bad_inputs(tmp_path, x, problem):
 def test_npz_that_is_not_a_zip(tmp_path):
     path = tmp_path / "d.npz"
     path.write_bytes(b"not a numpy archive")
-    assert "Cannot read data file" in data_error(path).message
+    assert "is not a .npz archive" in data_error(path).message
 
 
 @pytest.mark.parametrize("spec", ["no/such/dir/data.npz", "/no/such/data.npz", "./missing.npz"])

@@ -186,12 +186,12 @@ def test_factory_attribute_missing():
 
 
 def test_factory_that_needs_arguments():
-    err = load_error("edgekit.demo:train_digits_cnn")
+    err = load_error("edgekit.demo:train_digits_cnn", random_weights=True)
     assert "failed when called with no arguments" in err.message
 
 
 def test_factory_returning_a_non_module():
-    err = load_error("edgekit.demo:cache_dir")
+    err = load_error("edgekit.demo:cache_dir", random_weights=True)
     assert "not a torch.nn.Module" in err.message
 
 
@@ -239,3 +239,15 @@ def test_in_memory_modules_are_hashed_by_their_weights(digits_model):
     with torch.no_grad():
         changed.fc2.bias[0] += 1e-3
     assert load_model(changed).sha256 != same
+
+
+def test_a_factory_without_weights_is_refused_unless_said(monkeypatch) -> None:
+    """Compressing random weights reported 8% top-1 as if it were the user's model: refused, with the ways out."""
+    err = load_error("edgekit.demo:digits_cnn")
+    assert "no --weights" in err.message and "--random-weights" in err.hint
+    assert load_model("edgekit.demo:digits_cnn", random_weights=True).random_weights
+    import edgekit.demo
+
+    monkeypatch.setattr(edgekit.demo.digits_cnn, "edgekit_loads_weights", True, raising=False)
+    loaded = load_model("edgekit.demo:digits_cnn")  # a factory that loads its own trained weights
+    assert loaded.kind is ModelKind.FACTORY and not loaded.random_weights
