@@ -19,6 +19,7 @@ _EXPORTS = {
     "prune_config": "edgekit.api",
     "tensorrt_rules": "edgekit.api",
     "build_engine": "edgekit.api",
+    "verify_bundle": "edgekit.pipeline.verify_bundle",
     "load_pruned": "edgekit.pruning.spec",
     "sweep": "edgekit.sweep.api",
     "RunOptions": "edgekit.pipeline.options",

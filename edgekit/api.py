@@ -157,7 +157,10 @@ def _check_artifact(path: Path, backend: str) -> None:
     if not path.is_file():
         raise ModelNotFoundError(f"Artifact {path} does not exist.", "Pass the path of a compiled model.")
     from edgekit.backends import backend_spec
+    from edgekit.pipeline.bundle import artifact_files
+    from edgekit.pipeline.verify_bundle import check_in_bundle
 
+    check_in_bundle(artifact_files(path))  # a file of a bundle must match its manifest.json before anything runs
     suffixes = backend_spec(backend).artifact_suffixes
     if path.suffix.lower() not in suffixes:
         raise DataError(f"{path} is not an artifact the {backend} backend runs ({', '.join(suffixes)}).",

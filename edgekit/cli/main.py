@@ -199,6 +199,24 @@ def _tensorrt_rules(model: str, as_json: bool) -> None:
                                 "Or let edgekit quantize it: edgekit compress MODEL --profile jetson-orin-nano ...")
 
 
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@handle_errors
+def verify(bundle: Path) -> None:
+    """Check BUNDLE against its manifest.json and re-run the deployed model's parity on deploy/sample.npz.
+
+    Every listed file's sha256 (changed, missing), files it does not list (TensorRT engines and reports written
+    on the device aside) and, when all match, deploy/run.py --check. Exit 0 when intact, 9 when anything differs.
+    """
+    from edgekit.cli.ui import bundle_check_table, out
+    from edgekit.pipeline.verify_bundle import verify_bundle
+
+    check = verify_bundle(bundle)
+    out.print(bundle_check_table(check))
+    check.raise_for_problems()
+    click.echo(f"{bundle}: intact (every file matches manifest.json; parity {check.parity['status']}).")
+
+
 @cli.command("build-engine")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--variant", "variants", multiple=True, help="Only this variant (repeatable; default: all in bundle.json).")

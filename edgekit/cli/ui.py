@@ -6,6 +6,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -111,4 +112,24 @@ def key_value_table(title: str, items: dict[str, Any]) -> Table:
     table.add_column("value")
     for k, v in items.items():
         table.add_row(k, str(v))
+    return table
+
+
+FILE_STYLE = {"ok": "green", "changed": "bold red", "missing": "bold red", "unlisted": "bold red", "device": "dim"}
+
+
+def bundle_check_table(check: Any) -> Table:
+    """`edgekit verify`: every file with its status against manifest.json, then the deployed model's parity."""
+    listed = [f for f in check.files if f.status in ("ok", "changed", "missing")]
+    matching = sum(f.status == "ok" for f in listed)
+    table = Table(title=f"{check.bundle} · {matching} of {len(listed)} files match manifest.json",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+    for header in ("file", "status", "detail"):
+        table.add_column(header, overflow="fold")
+    for f in check.files:
+        table.add_row(escape(f.path), f"[{FILE_STYLE.get(f.status, '')}]{f.status}[/]", escape(f.detail))
+    parity = check.parity
+    style = {"ok": "green", "failed": "bold red"}.get(parity.get("status", ""), "yellow")
+    table.add_row("parity on deploy/sample.npz", f"[{style}]{parity.get('status', '-')}[/]",
+                  escape(parity.get("detail", "")))
     return table

@@ -4,12 +4,17 @@
     python run.py                          # model.onnx beside this script, sample.npz if present
     python run.py --model m.onnx --input data.npz --batch-sizes 1,8 --iterations 500
     python run.py --random --json out.json
+    python run.py --check                  # file integrity, outputs and parity only: no timing
     python run.py --energy-seconds 10 --energy-trials 3   # steady load windows for a power meter
 
 Runs the model on the inputs (``x`` in the .npz, N first), prints the outputs' top-1 and, when
 the .npz holds ``ref`` (reference outputs of the original model), the parity against it; then
 times warm-up + iterations per batch size and prints p50/p90/p99/mean latency, throughput and
 peak RSS. edgekit times its artifacts by running this very script in a fresh process.
+
+Before loading anything, the files it reads (the model, sample.npz) are checked against the sha256
+the bundle's ../manifest.json lists: a changed or unlisted file exits 9 with the file named
+(--no-verify runs anyway); outside a bundle (no manifest.json) it says they were not checked.
 """
 
 from __future__ import annotations
@@ -105,6 +110,11 @@ class Adapter:
     run_batched = staticmethod(run_batched)
     input_specs = staticmethod(input_specs)
     infer_fn = staticmethod(infer_fn)
+
+    @staticmethod
+    def model_files(model):
+        """The files loading ``model`` reads (checked against the bundle's manifest.json first)."""
+        return [model]
 
     def extra(self, args, session, x, result):
         pass

@@ -12,6 +12,10 @@ InferRequest.latency), asynchronous throughput with N infer requests, cold vs wa
 compile time, and reports which precision the CPU plugin ran float layers in: on AVX-512 BF16 / AMX
 CPUs an "FP32" model runs in bf16 unless --precision f32. Each batch size is timed on the IR
 reshaped to that exact shape (--no-static-shapes: on the dynamic-shape model as loaded).
+
+Before loading anything, the files it reads (the model, sample.npz) are checked against the sha256
+the bundle's ../manifest.json lists: a changed or unlisted file exits 9 with the file named
+(--no-verify runs anyway); outside a bundle (no manifest.json) it says they were not checked.
 """
 
 from __future__ import annotations
@@ -146,6 +150,12 @@ class Adapter:
     fixed_batch = staticmethod(fixed_batch)
     run_batched = staticmethod(run_batched)
     input_specs = staticmethod(input_specs)
+
+    @staticmethod
+    def model_files(model):
+        """An IR is model.xml + model.bin (an .onnx is one file)."""
+        weights = model.with_suffix(".bin")
+        return [model, weights] if model.suffix == ".xml" else [model]
 
     def infer_fn(self, session, batch):
         size, session = common.count(batch), self.timed_session(session, batch)

@@ -10,6 +10,10 @@ Uses TensorRT's tensor-address API (set_input_shape / set_tensor_address / execu
 Latency is end to end as an application sees it: host-to-device copy, execute_async_v3, device-to-host
 copy and stream synchronize. Before loading, the engine's sidecar (<engine>.json, written by
 trt_build.py) is checked against this TensorRT and GPU: engines only run where they were built.
+
+Before loading anything, the files it reads (the engine, sample.npz) are checked against the sha256
+the bundle's ../manifest.json lists: a changed or unlisted file exits 9 with the file named
+(--no-verify runs anyway); outside a bundle (no manifest.json) it says they were not checked.
 """
 
 from __future__ import annotations
@@ -135,6 +139,12 @@ class Adapter:
             return open_session(args.model)
         except RuntimeError as exc:
             raise SystemExit(f"error: {exc}")
+
+    @staticmethod
+    def model_files(model):
+        """The engine and, when present, its sidecar (model.plan.json, read before the engine is loaded)."""
+        side = trt_build.sidecar(model)
+        return [model, side] if side.exists() else [model]
 
     @staticmethod
     def fixed_batch(session):

@@ -8,10 +8,13 @@ timing, parity, energy windows, peak RSS and output formats are the same for eve
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
+import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -224,34 +227,151 @@ def add_common_arguments(parser, default_model):
     parser.add_argument("--energy-trials", type=int, default=1)
     parser.add_argument("--energy-handshake", action="store_true",
                         help="before each energy window, ask on stderr and wait for 'go' on stdin (used by edgekit)")
+    parser.add_argument("--check", action="store_true",
+                        help="only check: file integrity, outputs and parity on the inputs; no timing")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="run even when the model or data files do not match the bundle's manifest.json")
     return parser
 
 
 def read_npz_inputs(path):
     """(inputs, ref, labels) of a .npz: ``x`` for a one-input model, else every array but ``ref`` / ``y``,
     each named after the model input it feeds."""
-    with np.load(path, allow_pickle=False) as data:
-        files = data.files
-        ref = data["ref"] if "ref" in files else None
-        labels = data["y"] if "y" in files else None
-        if "x" in files:
-            return data["x"], ref, labels
-        named = {k: data[k] for k in files if k not in ("ref", "y")}
-        if not named:
-            sys.exit(f"error: {path} holds no inputs (save x=..., or one array per model input)")
-        return named, ref, labels
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:  # a truncated or corrupted file
+        sys.exit(f"error: cannot read {path} as a .npz ({exc}); save it with numpy.savez, or pass --random")
+    ref, labels = arrays.pop("ref", None), arrays.pop("y", None)
+    if "x" in arrays:
+        return arrays["x"], ref, labels
+    if not arrays:
+        sys.exit(f"error: {path} holds no inputs (save x=..., or one array per model input)")
+    return arrays, ref, labels
+
+
+def input_path(args, here):
+    """The .npz the inputs come from: --input, else sample.npz beside the runner; None for random inputs."""
+    if args.input and not Path(args.input).is_file():
+        sys.exit(f"error: --input {args.input} does not exist (pass a .npz with x, or --random)")
+    path = args.input or (None if args.random else Path(here) / "sample.npz")
+    return path if path and Path(path).exists() else None
 
 
 def load_inputs(args, specs, here):
     """The model's inputs from --input (or sample.npz beside the runner), else random ones (--random)."""
-    if args.input and not Path(args.input).is_file():
-        sys.exit(f"error: --input {args.input} does not exist (pass a .npz with x, or --random)")
-    path = args.input or (None if args.random else Path(here) / "sample.npz")
-    if path and Path(path).exists():
+    path = input_path(args, here)
+    if path:
         x, ref, _ = read_npz_inputs(path)
         return as_feed(x, specs), ref, str(path)
     floats = all(np.issubdtype(dtype, np.floating) for _, _, dtype in specs)
     return random_feed(specs, 1), None, "random normal" if floats else "random (floats normal, integer inputs 0, masks 1)"
+
+
+# --- integrity: each file a runner reads is checked against the sha256 its bundle's manifest.json lists
+# (edgekit's write_manifest: {"files": {"deploy/model.onnx": "<sha256>", ...}}, paths relative to the bundle)
+
+VERIFICATION_FAILED = 9  # edgekit.errors.ExitCode.VERIFICATION_FAILED: the same failure, the same exit code
+MANIFEST = "manifest.json"
+MANIFEST_LEVELS = 3  # deploy/model.onnx, stages/NN-step/model.onnx, variants/NAME/model.onnx, deploy/engines/x.plan
+# written on the device after the bundle was made (TensorRT engines, edgekit build-engine's reports): never listed
+DEVICE_BUILT = ("deploy/engines/", "device/")
+REFETCH = ("Copy the bundle again from where it was built (or rebuild it); `edgekit verify BUNDLE` lists every file "
+           "that differs.")
+
+
+class IntegrityError(Exception):
+    """A bundle file that does not match the bundle's manifest.json: ``message`` names it, ``hint`` the fix."""
+
+    def __init__(self, message, hint):
+        super().__init__(f"{message} {hint}")
+        self.message, self.hint = message, hint
+
+
+def sha256_file(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_manifest(path):
+    """The manifest.json of the bundle ``path`` lies in: in its folder or one of the two above; None outside a
+    bundle. Links are not followed: the bundle's layout counts, not where a link points."""
+    folder = Path(os.path.abspath(path)).parent
+    for root in [folder, *folder.parents][:MANIFEST_LEVELS]:
+        if (root / MANIFEST).is_file():
+            return root / MANIFEST
+    return None
+
+
+def read_manifest(manifest):
+    """{path relative to the bundle, with /: sha256} from a manifest.json; None when the JSON has no "files"
+    table (a manifest.json of some other tool). Unreadable JSON is an IntegrityError."""
+    try:
+        data = json.loads(Path(manifest).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"The bundle's {manifest} cannot be read ({exc}), so no file of the bundle can be "
+                             "checked.", "Copy the bundle again from where it was built.") from exc
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict):
+        return None
+    return {str(name).replace("\\", "/"): str(digest) for name, digest in files.items()}
+
+
+def check_file(path, required=True):
+    """Check ``path`` against the manifest.json of its bundle. Returns what was checked (a short text); raises
+    IntegrityError when the manifest lists another sha256, lists the file but it is gone, or (``required``)
+    does not list it. Outside a bundle, or an optional file the manifest does not list: not checked, and the
+    text says so."""
+    manifest = find_manifest(path)
+    files = read_manifest(manifest) if manifest else None
+    if files is None:
+        return (f"not checked ({Path(path).name} is not in an edgekit bundle: no {MANIFEST} in its folder or the "
+                "two above)")
+    name = Path(os.path.relpath(os.path.abspath(path), manifest.parent)).as_posix()
+    expected = files.get(name)
+    if expected is None:
+        if name.startswith(DEVICE_BUILT):
+            return f"not checked ({name} was built on the device, after the bundle's {MANIFEST} was written)"
+        if not required:
+            return f"not checked ({name} is not a file of the bundle: {MANIFEST} does not list it)"
+        raise IntegrityError(f"{name} is not listed in the bundle's {manifest}, so it cannot be checked: it was "
+                             "added or renamed after the bundle was made, or the manifest was edited.",
+                             REFETCH + " A model of your own: keep it outside the bundle's folder.")
+    if not Path(path).is_file():
+        raise IntegrityError(f"{name} is listed in the bundle's {MANIFEST} but is missing.", REFETCH)
+    actual = sha256_file(path)
+    if actual != expected:
+        raise IntegrityError(f"{name} does not match the bundle's {manifest}: its sha256 is {actual[:12]}..., the "
+                             f"manifest lists {expected[:12]}..., so it was changed or corrupted after the bundle was "
+                             "made.", REFETCH)
+    return f"{name} matches {MANIFEST}"
+
+
+def verify_run_files(args, adapter, here):
+    """Before anything is loaded: the model file(s) and the input .npz checked against the bundle's manifest.json
+    (the model must be listed; sample.npz too, when it is read by default; an --input file the manifest does not
+    list is the user's own). A mismatch exits VERIFICATION_FAILED with one paragraph; --no-verify runs anyway."""
+    if args.no_verify:
+        print("warning: --no-verify: the model and data files were not checked against the bundle's manifest.json",
+              file=sys.stderr)
+        return {"checked": False, "summary": "not checked (--no-verify)"}
+    model = Path(args.model)
+    if not model.is_file():
+        sys.exit(f"error: the model {model} does not exist (pass --model PATH)")
+    files = [(f, True) for f in adapter.model_files(model)]
+    data = input_path(args, here)
+    if data:
+        files.append((Path(data), not args.input))
+    try:
+        notes = {str(f): check_file(f, required) for f, required in files}
+    except IntegrityError as exc:
+        print(f"error: {exc.message} {exc.hint} To run it anyway, pass --no-verify.", file=sys.stderr)
+        sys.exit(VERIFICATION_FAILED)
+    checked = not any(note.startswith("not checked") for note in notes.values())
+    return {"checked": checked, "files": notes, "summary": "; ".join(notes.values())}
 
 
 def _time_batches(args, adapter, session, x, result):
@@ -279,20 +399,23 @@ def _run_energy(args, adapter, session, x, result):
 
 
 def run(args, adapter, here):
-    """Load, check outputs (and parity when sample.npz holds ``ref``), time, energy load, report."""
+    """Check the files against the bundle's manifest, load, check outputs (and parity when sample.npz holds
+    ``ref``), time, energy load, report (--check: no timing)."""
+    integrity = verify_run_files(args, adapter, here)
     started = time.perf_counter()
     session = adapter.load(args)
     result = {"model": args.model, "runtime": adapter.name, "load_s": time.perf_counter() - started,
-              "latency_ms": {}, "throughput_per_s": {}}
+              "latency_ms": {}, "throughput_per_s": {}, "integrity": integrity}
     x, ref, source = load_inputs(args, adapter.input_specs(session), here)
     out = adapter.run_batched(session, x)
     result["input"] = source
     result["outputs"] = {"shape": list(out.shape), "top1": out.reshape(out.shape[0], -1).argmax(1)[:8].tolist()}
     if ref is not None:
         result["parity_vs_reference"] = parity(out, ref.astype(np.float32), x)
-    _time_batches(args, adapter, session, x, result)
-    adapter.extra(args, session, x, result)
-    _run_energy(args, adapter, session, x, result)
+    if not args.check:
+        _time_batches(args, adapter, session, x, result)
+        adapter.extra(args, session, x, result)
+        _run_energy(args, adapter, session, x, result)
     result["peak_rss_bytes"] = peak_rss_bytes()
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
@@ -303,11 +426,13 @@ def run(args, adapter, here):
 
 def print_human(result):
     print(f"model: {result['model']}  ({result['runtime']}, load {result['load_s'] * 1000:.0f} ms)")
+    print(f"integrity: {result['integrity']['summary']}")
     print(f"inputs: {result['input']}  outputs: {result['outputs']['shape']}  top-1: {result['outputs']['top1']}")
     if "parity_vs_reference" in result:
         p = result["parity_vs_reference"]
         print(f"parity vs original: top-1 agreement {p['top1_agreement']:.3f}  cosine {p['cosine']:.5f}  max-abs {p['max_abs']:.4g}")
-    print(f"{'batch':>6} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'mean ms':>9} {'items/s':>10}")
+    if result["latency_ms"]:
+        print(f"{'batch':>6} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'mean ms':>9} {'items/s':>10}")
     for key, s in result["latency_ms"].items():
         b = key.split("_")[1]
         print(f"{b:>6} {s['p50']:9.3f} {s['p90']:9.3f} {s['p99']:9.3f} {s['mean']:9.3f} {result['throughput_per_s'][key]:10.1f}")
