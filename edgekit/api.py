@@ -38,7 +38,7 @@ __all__ = ["compress", "benchmark", "inspect_model", "export", "load_profile", "
 
 
 def compress(model: Any, profile: str | Path | Profile | None = None, *, out_dir: str | Path, calib_data: Any = None,
-             eval_data: Any = None, train_data: Any = None, prune: PruneConfig | None = None,
+             eval_data: Any = None, train_data: Any = None, val_data: Any = None, prune: PruneConfig | None = None,
              distill: DistillConfig | None = None, student: Any = None, student_weights: str | Path | None = None,
              options: RunOptions | None = None, progress: Progress | None = None) -> Report:
     """Export, quantize, verify and benchmark ``model`` for ``profile``; write the bundle to ``out_dir``.
@@ -47,7 +47,9 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, out_dir
     or whose INT8 kernels do not run are marked rejected and never recommended.
     With ``prune`` (see ``prune_config``), each precision is also built from the pruned model.
     With ``distill`` (see ``distill_config``) and ``train_data``, the pruned model, or ``student``
-    ('package.module:factory' [+ ``student_weights``]), is distilled from the original before export;
+    ('package.module:factory' [+ ``student_weights``]), is distilled from the original before export, keeping the
+    epoch best on ``val_data`` (default: a seeded ``distill.val_fraction`` of ``train_data`` held out), never on
+    ``eval_data``, which judges the variants;
     with ``distill.qat`` an extra ``*int8-qat`` variant is fine-tuned fake-quantized against the original
     (from the distilled student, or from the original itself when neither prune nor student is given);
     under ``torchrun`` the distillation runs data-parallel and only rank 0 writes ``out_dir``.
@@ -66,11 +68,12 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, out_dir
     loaded = load_model(model, weights=opts.weights, trust_pickle=opts.trust_pickle)
     calib, evald = inputs.load_datasets(prof, calib_data, eval_data, opts.image_prep, opts.seed)
     train = inputs.training_data(train_data, distill, opts.image_prep)
+    val = inputs.validation_data(val_data, distill, opts.image_prep)
     inputs.check_multi_input(loaded, prof, prune, distill, calib, evald)
     shape = inputs.input_shape(opts.input_shape, loaded, calib, evald, train)
     calib = inputs.require_calibration(prof, calib, opts.calib_random, shape, opts.seed)
     job = CompressJob(loaded, prof, backend, calib, evald, shape, opts.seed, progress or NullProgress(),
-                      command=list(sys.argv), prune=prune, train=train,
+                      command=list(sys.argv), prune=prune, train=train, val=val,
                       distill=inputs.with_checkpoint_dir(distill, out), student=inputs.load_student(student, student_weights))
     return job.run(out, opts.force)
 

@@ -18,11 +18,11 @@ FIELDS = {"epochs": "epochs", "distill_steps": "steps", "distill_batch_size": "b
           "lr": "lr", "weight_decay": "weight_decay", "warmup": "warmup", "grad_clip": "grad_clip",
           "kd_temperature": "temperature", "kd_alpha": "alpha", "kd_no_labels": "use_labels", "hints": "hints",
           "hint_weight": "hint_weight", "patience": "patience", "no_keep_best": "keep_best",
-          "checkpoint_every": "checkpoint_every", "checkpoint_dir": "checkpoint_dir", "resume": "resume",
-          "augment": "augment", "distill_device": "device", "qat": "qat", "qat_epochs": "qat_epochs", "qat_lr": "qat_lr"}
+          "val_fraction": "val_fraction", "checkpoint_every": "checkpoint_every", "checkpoint_dir": "checkpoint_dir",
+          "resume": "resume", "augment": "augment", "distill_device": "device", "qat": "qat", "qat_epochs": "qat_epochs", "qat_lr": "qat_lr"}
 NEGATED = ("kd_no_labels", "no_keep_best")  # flags that turn a field that defaults to True off
 # the arguments of compress() that come with the distillation options, not in DistillConfig
-INPUTS = ("train_data", "student", "student_weights")
+INPUTS = ("train_data", "val_data", "student", "student_weights")
 
 
 def _options() -> dict[str, Any]:
@@ -31,6 +31,13 @@ def _options() -> dict[str, Any]:
                                 help="Distil the pruned model(s) (compress: or --student) from the original model on --train-data."),
         "train_data": click.option("--train-data",
                                    help="Distillation training data: .npz (x[, y]), image folder, or module:callable."),
+        "val_data": click.option("--val-data",
+                                 help="Distillation validation data (same forms): keep-best and --patience select the "
+                                      "epoch on it, never on --eval-data (default: --val-fraction of --train-data held out)."),
+        "val_fraction": click.option("--val-fraction", type=click.FloatRange(0, 0.5), default=D.val_fraction,
+                                     show_default=True,
+                                     help="Without --val-data: share of --train-data held out (seeded) to select the "
+                                          "epoch on; 0 trains on all of it and keeps the last epoch."),
         "student": click.option("--student", help="Student architecture 'package.module:factory' (instead of --prune)."),
         "student_weights": click.option("--student-weights", type=click.Path(path_type=Path),
                                         help="Initial state_dict for --student."),
@@ -58,8 +65,9 @@ def _options() -> dict[str, Any]:
         "hint_weight": click.option("--hint-weight", type=float, default=D.hint_weight, show_default=True,
                                     help="Weight of the hint losses."),
         "patience": click.option("--patience", type=click.IntRange(min=0), default=D.patience, show_default=True,
-                                 help="Stop after N epochs without eval improvement (0: never)."),
-        "no_keep_best": click.option("--no-keep-best", is_flag=True, help="End with the last weights, not the best eval epoch's."),
+                                 help="Stop after N epochs without improvement on the validation split (0: never)."),
+        "no_keep_best": click.option("--no-keep-best", is_flag=True,
+                                     help="End with the last weights, not the best validation epoch's."),
         "checkpoint_every": click.option("--checkpoint-every", type=click.IntRange(min=0), default=D.checkpoint_every,
                                          show_default=True, help="Checkpoint every N steps (0: at the end of each epoch only)."),
         "checkpoint_dir": click.option("--checkpoint-dir", type=click.Path(path_type=Path),

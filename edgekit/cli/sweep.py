@@ -66,7 +66,7 @@ def _sweep_options(func: Any) -> Any:
 
 
 def _options(func: Any) -> Any:
-    func = distill_options(only=("distill", "train_data", "epochs", "lr", "kd_temperature", "kd_alpha"))(func)
+    func = distill_options(only=("distill", "train_data", "val_data", "epochs", "lr", "kd_temperature", "kd_alpha"))(func)
     func = prune_options(only=("prune_importance", "prune_round_to"))(func)
     func = _sweep_options(run_options(func))
     for option in [

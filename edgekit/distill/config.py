@@ -50,8 +50,11 @@ class DistillConfig:
     use_labels: bool = True  # False: pure KD even when the training data has labels
     hints: tuple[HintPair, ...] = ()
     hint_weight: float = 1.0
-    patience: int = 0  # epochs without improvement of the eval metric before stopping; 0 = never
-    keep_best: bool = True  # end with the weights of the best eval epoch (needs eval data)
+    patience: int = 0  # epochs without improvement of the validation metric before stopping; 0 = never
+    keep_best: bool = True  # end with the weights of the best validation epoch (never chosen on eval data)
+    # share of the training data held out (seeded) as the validation split keep-best and patience select on,
+    # when no validation data is given; 0 = train on everything (then only validation data can select)
+    val_fraction: float = 0.1
     seed: int | None = None  # None: the run's seed
     checkpoint_every: int = 0  # steps between checkpoints; 0 = at the end of each epoch only
     checkpoint_dir: str | None = None  # None: chosen by the caller (compress: beside --out)
@@ -78,6 +81,8 @@ class DistillConfig:
             (0 <= self.alpha <= 1, f"alpha must be in [0, 1] (got {self.alpha})"),
             (self.hint_weight >= 0, f"hint weight must be >= 0 (got {self.hint_weight})"),
             (self.patience >= 0, f"patience must be >= 0 (got {self.patience})"),
+            (0 <= self.val_fraction <= 0.5,
+             f"the validation share of the training data must be in [0, 0.5] (got {self.val_fraction})"),
             (self.checkpoint_every >= 0, f"checkpoint_every must be >= 0 (got {self.checkpoint_every})"),
             (all(a in AUGMENTATIONS for a in self.augment),
              f"unknown augmentation in {list(self.augment)} (known: {', '.join(AUGMENTATIONS)})"),

@@ -25,12 +25,15 @@ def write_plot(history: list[dict[str, Any]], path: Path) -> str | None:
             ax.plot(epochs, [r.get(key) for r in rows], marker="o", label=f"train {key}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
-    metric = "eval_accuracy" if any("eval_accuracy" in r for r in history) else "eval_agreement"
-    evals = [r for r in history if r.get(metric) is not None]
-    if evals:
-        right = ax.twinx()
-        right.plot([r["epoch"] for r in evals], [r[metric] for r in evals], color="black", linestyle="--",
-                   marker="s", label=metric.replace("_", " ") + " %")
+    right = None
+    for split, style in (("val", "--"), ("eval", ":")):  # val chose the kept epoch; eval is only logged
+        metric = f"{split}_accuracy" if any(f"{split}_accuracy" in r for r in history) else f"{split}_agreement"
+        points = [r for r in history if r.get(metric) is not None]
+        if points:
+            right = right or ax.twinx()
+            right.plot([r["epoch"] for r in points], [r[metric] for r in points], color="black", linestyle=style,
+                       marker="s", label=metric.replace("_", " ") + " %")
+    if right is not None:
         right.set_ylabel("%")
         right.legend(loc="center right")
     ax.legend(loc="upper right")

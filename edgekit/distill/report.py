@@ -9,9 +9,16 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}%"
 
 
-def distillation_report(summary: dict[str, Any], variants: list[Any], stage_dir: str,
-                        reference_accuracy: float | None) -> dict[str, Any]:
-    """The stage's summary, its files relative to the bundle, and the accuracy of each artifact built from it."""
+def judged_on(summary: dict[str, Any], reference: Any) -> dict[str, Any]:
+    """The split that judged the variants (the reference's inputs): never the one the kept epoch was chosen on."""
+    name = "evaluation data" if summary.get("evaluation") else "calibration data (no evaluation data: parity only)"
+    return {"name": name, "source": reference.inputs.source, "samples": len(reference.inputs),
+            "labels": reference.inputs.y is not None}
+
+
+def distillation_report(summary: dict[str, Any], variants: list[Any], stage_dir: str, reference: Any) -> dict[str, Any]:
+    """The stage's summary, its files relative to the bundle, the accuracy of each artifact built from it, and
+    which split chose the kept epoch (``selected_on``) vs which judged the variants (``judged_on``)."""
     files = {k: f"{stage_dir}/{v}" for k, v in summary.get("files", {}).items()}
     before, after = summary.get("before", {}), summary.get("after", {})
     measured = {v.name: v.accuracy for v in variants
@@ -19,7 +26,8 @@ def distillation_report(summary: dict[str, Any], variants: list[Any], stage_dir:
     return {**{k: v for k, v in summary.items() if k != "files"}, "files": files,
             "accuracy_before": before.get("eval_accuracy"), "accuracy_after": after.get("eval_accuracy"),
             "agreement_before": before.get("eval_agreement"), "agreement_after": after.get("eval_agreement"),
-            "reference_accuracy": reference_accuracy, "variant_accuracy": measured}
+            "reference_accuracy": reference.accuracy, "variant_accuracy": measured,
+            "judged_on": judged_on(summary, reference)}
 
 
 def render_distillation_markdown(report: Any) -> list[str]:
@@ -43,12 +51,7 @@ def render_distillation_markdown(report: Any) -> list[str]:
                      f"after {_pct(d['agreement_after'])}")
     for name, acc in d.get("variant_accuracy", {}).items():
         lines.append(f"- measured on the artifact: **{name}** {_pct(acc)}")
-    if d.get("best_epoch") is not None:
-        start = " = the starting weights: training did not beat them" if d["best_epoch"] == 0 else ""
-        lines.append(f"- kept the weights of epoch {d['best_epoch']}{start} (best {d['metric']} "
-                     f"{_pct(d['best_metric'])})" + ("; stopped early" if d.get("stopped_early") else ""))
-        lines.append("- note: keep-best selects on the evaluation data, the same data the variants are verified on, "
-                     "so their accuracy is slightly optimistic (--no-keep-best keeps the last weights)")
+    lines += selection_lines(d, " = the starting weights: training did not beat them")
     if d.get("resumed_from_step") is not None:
         lines.append(f"- resumed from the checkpoint at step {d['resumed_from_step']}")
     if "plot" in d["files"]:
@@ -58,12 +61,33 @@ def render_distillation_markdown(report: Any) -> list[str]:
     return lines + history_table(d.get("history", []))
 
 
+def selection_lines(d: dict[str, Any], start: str) -> list[str]:
+    """The epoch kept, the split that chose it and the split that judged the variants (distillation and QAT)."""
+    chose, judged = d.get("selected_on") or {}, d.get("judged_on") or {}
+    if d.get("best_epoch") is not None:
+        kept = (f"- kept the weights of epoch {d['best_epoch']}{start if d['best_epoch'] == 0 else ''} "
+                f"(best {d['metric'].replace('_', ' ')} {_pct(d['best_metric'])})")
+    else:
+        why = chose.get("reason") if d["config"]["keep_best"] else "--no-keep-best"
+        kept = f"- kept the last epoch's weights ({why})"
+    selected = f"nothing ({chose.get('reason')})"
+    if chose.get("name"):
+        selected = (f"{chose['name']} (`{chose['source']}`, {chose['samples']} samples, "
+                    f"{chose['metric'].replace('_', ' ')})")
+    return [kept + ("; stopped early" if d.get("stopped_early") else ""),
+            f"- selected on: {selected}; judged on: {judged.get('name')} (`{judged.get('source')}`, "
+            f"{judged.get('samples')} samples), which never chose the epoch"]
+
+
 def history_table(history: list[dict[str, Any]]) -> list[str]:
-    """The per-epoch log of the distillation loop as a Markdown table (FP32 distillation and QAT)."""
-    lines = ["", "| epoch | step | lr | loss | KD | CE | hint | eval acc % | agree % |", "|---|---|---|---|---|---|---|---|---|"]
+    """The per-epoch log of the distillation loop as a Markdown table (FP32 distillation and QAT): the validation
+    columns chose the kept epoch, the eval columns are only logged."""
+    lines = ["", "| epoch | step | lr | loss | KD | CE | hint | val acc % | val agree % | eval acc % | eval agree % |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in history:
         cells = [str(row.get("epoch")), str(row.get("step"))]
         cells += ["-" if row.get(k) is None else f"{row[k]:.4g}" for k in ("lr", "loss", "kd", "ce", "hint")]
-        cells += ["-" if row.get(k) is None else f"{row[k]:.2f}" for k in ("eval_accuracy", "eval_agreement")]
+        cells += ["-" if row.get(k) is None else f"{row[k]:.2f}"
+                  for k in ("val_accuracy", "val_agreement", "eval_accuracy", "eval_agreement")]
         lines.append("| " + " | ".join(cells) + " |")
     return lines

@@ -30,6 +30,7 @@ from edgekit.data import Dataset
 from edgekit.distill import distributed
 from edgekit.distill.config import DistillConfig, Optimizer
 from edgekit.distill.loss import FeatureTaps, StudentWithAdapters, build_adapters, distill_loss, hint_loss
+from edgekit.distill.split import Selection, check_not_eval, selection_split
 from edgekit.errors import DataError, PipelineError, ShapeMismatchError
 from edgekit.progress import NullProgress, Progress
 
@@ -37,7 +38,8 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT = "last.pt"
 CHECKPOINT_FORMAT = "edgekit-distill-checkpoint"
-LOG_FIELDS = ("epoch", "step", "lr", "loss", "kd", "ce", "hint", "eval_accuracy", "eval_agreement", "wall_s")
+LOG_FIELDS = ("epoch", "step", "lr", "loss", "kd", "ce", "hint", "val_accuracy", "val_agreement", "eval_accuracy",
+              "eval_agreement", "wall_s")
 EVAL_BATCH = 256
 
 
@@ -83,8 +85,8 @@ class _Setup:
     fingerprint: str
 
 
-def _check_inputs(teacher: nn.Module, student: nn.Module, train: Dataset, evald: Dataset | None,
-                  cfg: DistillConfig) -> int:
+def _check_inputs(teacher: nn.Module, student: nn.Module, train: Dataset, val: Dataset | None,
+                  evald: Dataset | None) -> int:
     """Teacher and student agree on the output; labels are class indices of that output. Returns classes."""
     probe = torch.from_numpy(train.x[:2])
     try:
@@ -100,8 +102,12 @@ def _check_inputs(teacher: nn.Module, student: nn.Module, train: Dataset, evald:
         raise PipelineError(f"Teacher outputs {list(t_out.shape[1:])} per sample but the student "
                             f"{list(s_out.shape[1:])}: KD compares the two distributions class by class.",
                             "Give the student the teacher's number of classes.")
+    if val is not None and val.sample_shape != train.sample_shape:
+        raise ShapeMismatchError(f"The validation data's samples are shaped {list(val.sample_shape or ())}, the "
+                                 f"training data's {list(train.sample_shape or ())}.",
+                                 "Pass validation data shaped like the training data.")
     classes = int(t_out.shape[1])
-    for data, what in ((train, "training data"), (evald, "evaluation data")):
+    for data, what in ((train, "training data"), (val, "validation data"), (evald, "evaluation data")):
         if data is not None and data.y is not None and len(data.y) and (data.y.min() < 0 or data.y.max() >= classes):
             raise DataError(f"The {what} has labels in [{int(data.y.min())}, {int(data.y.max())}] but the models "
                             f"output {classes} classes.", f"Labels must be class indices 0..{classes - 1}.")
@@ -127,18 +133,23 @@ def _optimizer(params: list[nn.Parameter], cfg: DistillConfig) -> Any:
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _fingerprint(cfg: DistillConfig, seed: int, wrapper: nn.Module, train: Dataset, labels: bool) -> str:
+def _fingerprint(cfg: DistillConfig, seed: int, wrapper: nn.Module, split: Selection, labels: bool) -> str:
+    """What a checkpoint must match: the settings, the student's shapes, the samples trained on and the
+    validation split (given, or held out of the training data: both change which epoch is kept)."""
     digest = hashlib.sha256()
     digest.update(json.dumps({**cfg.result_fields(), "seed": seed, "labels": labels}, sort_keys=True).encode())
     for name, tensor in wrapper.state_dict().items():
         digest.update(f"{name}{tuple(tensor.shape)}".encode())
-    digest.update(np.ascontiguousarray(train.x).tobytes())
-    if labels and train.y is not None:
-        digest.update(train.y.tobytes())
+    digest.update(np.ascontiguousarray(split.train.x).tobytes())
+    if labels and split.train.y is not None:
+        digest.update(split.train.y.tobytes())
+    for array in (split.val.x, split.val.y) if split.val is not None else ():
+        digest.update(b"val" + (b"-" if array is None else np.ascontiguousarray(array).tobytes()))
     return digest.hexdigest()
 
 
-def _setup(teacher: nn.Module, student: nn.Module, train: Dataset, cfg: DistillConfig, seed: int) -> _Setup:
+def _setup(teacher: nn.Module, student: nn.Module, split: Selection, cfg: DistillConfig, seed: int) -> _Setup:
+    train = split.train
     env = distributed.setup(cfg.device)
     torch.manual_seed(seed)
     adapters, _ = build_adapters(student, teacher, cfg.hints, torch.from_numpy(train.x[:2]))
@@ -160,7 +171,7 @@ def _setup(teacher: nn.Module, student: nn.Module, train: Dataset, cfg: DistillC
     y = torch.from_numpy(train.y) if labels else None
     return _Setup(cfg, seed, env, wrapper, env.wrap(wrapper), teacher, taps, optimizer, scheduler,
                   torch.from_numpy(train.x), y, batch, steps_per_epoch, total,
-                  _fingerprint(cfg, seed, wrapper, train, labels))
+                  _fingerprint(cfg, seed, wrapper, split, labels))
 
 
 def _augment(x: Tensor, names: tuple[str, ...], generator: torch.Generator) -> Tensor:
@@ -214,13 +225,27 @@ def _predict(model: nn.Module, x: np.ndarray, device: Any) -> Tensor:
     return torch.cat(outs)
 
 
-def _evaluate(student: nn.Module, evald: Dataset | None, teacher_top1: Tensor | None, device: Any) -> dict[str, float]:
-    if evald is None:
-        return {}
-    top1 = _predict(student, evald.x, device).argmax(1)
-    row = {"eval_agreement": float((top1 == teacher_top1).float().mean() * 100)}
-    if evald.y is not None:
-        row["eval_accuracy"] = float((top1.numpy() == evald.y).mean() * 100)
+@dataclass
+class _Probe:
+    """A split the student is scored on after each epoch: "val" selects (keep-best, patience), "eval" is only logged."""
+
+    prefix: str
+    data: Dataset
+    teacher_top1: Tensor
+
+
+def _probes(s: _Setup, val: Dataset | None, evald: Dataset | None) -> list[_Probe]:
+    return [_Probe(prefix, data, _predict(s.teacher, data.x, s.env.device).argmax(1))
+            for prefix, data in (("val", val), ("eval", evald)) if data is not None]
+
+
+def _evaluate(student: nn.Module, probes: list[_Probe], device: Any) -> dict[str, float]:
+    row = {}
+    for probe in probes:
+        top1 = _predict(student, probe.data.x, device).argmax(1)
+        row[f"{probe.prefix}_agreement"] = float((top1 == probe.teacher_top1).float().mean() * 100)
+        if probe.data.y is not None:
+            row[f"{probe.prefix}_accuracy"] = float((top1.numpy() == probe.data.y).mean() * 100)
     return row
 
 
@@ -258,7 +283,7 @@ def load_checkpoint(s: _Setup, directory: Path) -> _State | None:
         raise PipelineError(f"{path} is not an edgekit distillation checkpoint.", "Delete it or drop --resume.")
     if payload["fingerprint"] != s.fingerprint:
         raise PipelineError(f"The checkpoint in {directory} was written by a run with other settings, another "
-                            "student or other training data; resuming it would not reproduce either run.",
+                            "student or other training or validation data; resuming it would not reproduce either run.",
                             "Rerun with the original options, or delete the checkpoint directory and drop --resume.")
     s.wrapper.load_state_dict(payload["model"])
     s.optimizer.load_state_dict(payload["optimizer"])
@@ -275,15 +300,14 @@ def _epoch_order(n: int, seed: int, epoch: int) -> Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
 
 
-def _end_epoch(s: _Setup, state: _State, epoch: int, evald: Dataset | None, teacher_top1: Tensor | None,
-               started: float) -> None:
+def _end_epoch(s: _Setup, state: _State, epoch: int, probes: list[_Probe], started: float) -> None:
     """Eval, log row, keep-best and early stopping: identical decisions on every rank."""
     s.env.sync_buffers(s.wrapper)
     count = state.running.pop("count", 1.0)
     means = s.env.mean([state.running[k] / count for k in sorted(state.running)])
     row: dict[str, Any] = {"epoch": epoch + 1, "step": state.step, "lr": s.optimizer.param_groups[0]["lr"],
                            **dict(zip(sorted(state.running), means))}
-    row.update(_evaluate(s.wrapper.student, evald, teacher_top1, s.env.device))
+    row.update(_evaluate(s.wrapper.student, probes, s.env.device))
     row["wall_s"] = round(time.perf_counter() - started, 3)
     state.running = {}
     state.history.append(row)
@@ -293,16 +317,18 @@ def _end_epoch(s: _Setup, state: _State, epoch: int, evald: Dataset | None, teac
 
 
 def _track_best(s: _Setup, state: _State, row: dict[str, Any]) -> bool:
-    """Keep-best bookkeeping; the starting weights (epoch 0) compete too. False without an eval metric."""
-    metric = row.get("eval_accuracy", row.get("eval_agreement"))
+    """Keep-best bookkeeping on the validation split (never the eval data); the starting weights (epoch 0)
+    compete too. A tie goes to the later epoch (a small validation split saturates, and the later weights have
+    trained longer), but only a strict gain resets patience. False without a validation split."""
+    metric = row.get("val_accuracy", row.get("val_agreement"))
     if metric is None:
         return False
-    if state.best_metric is None or metric > state.best_metric:
-        state.best_metric, state.best_epoch, state.bad_epochs = metric, row["epoch"], 0
+    gained = state.best_metric is None or metric > state.best_metric
+    state.bad_epochs = 0 if gained else state.bad_epochs + 1
+    if gained or metric == state.best_metric:
+        state.best_metric, state.best_epoch = metric, row["epoch"]
         if s.cfg.keep_best:
             state.best_state = {k: v.detach().cpu().clone() for k, v in s.wrapper.student.state_dict().items()}
-    else:
-        state.bad_epochs += 1
     return True
 
 
@@ -336,9 +362,11 @@ def _run_epoch(s: _Setup, state: _State, progress: Progress, checkpoint_dir: Pat
 
 
 def distill(teacher: nn.Module, student: nn.Module, train: Dataset, evald: Dataset | None, cfg: DistillConfig, *,
-            seed: int = 0, checkpoint_dir: Path | None = None, log_dir: Path | None = None,
+            val: Dataset | None = None, seed: int = 0, checkpoint_dir: Path | None = None, log_dir: Path | None = None,
             progress: Progress | None = None, progress_key: str = "distill") -> DistillResult:
-    """Train ``student`` (in place) against ``teacher`` on ``train``; evaluate on ``evald`` each epoch.
+    """Train ``student`` (in place) against ``teacher`` on ``train``; score it on the validation split and on
+    ``evald`` each epoch. Keep-best and patience select on the validation split only: ``val`` when given, else
+    a seeded held-out share of ``train`` (``cfg.val_fraction``, not trained on); ``evald`` is only logged.
 
     Only rank 0 writes (checkpoints in ``checkpoint_dir``, log.csv/log.json in ``log_dir``). Steps are
     reported as ``progress.update(progress_key, ...)``: the caller starts and finishes that task.
@@ -346,19 +374,20 @@ def distill(teacher: nn.Module, student: nn.Module, train: Dataset, evald: Datas
     """
     progress = progress or NullProgress()
     seed = cfg.seed if cfg.seed is not None else seed
-    _check_inputs(teacher, student, train, evald, cfg)
-    s = _setup(teacher, student, train, cfg, seed)
+    _check_inputs(teacher, student, train, val, evald)
+    split = _selection(train, val, evald, cfg, seed)
+    s = _setup(teacher, student, split, cfg, seed)
     state = (load_checkpoint(s, checkpoint_dir) if cfg.resume and checkpoint_dir else None) or _State()
-    teacher_top1 = _predict(s.teacher, evald.x, s.env.device).argmax(1) if evald is not None else None
+    probes = _probes(s, split.val, evald)
     if not state.history:
-        state.history.append({"epoch": 0, "step": 0, **_evaluate(s.wrapper.student, evald, teacher_top1, s.env.device)})
+        state.history.append({"epoch": 0, "step": 0, **_evaluate(s.wrapper.student, probes, s.env.device)})
         _track_best(s, state, state.history[0])
     writes = s.env.is_main
     started = time.perf_counter()
     try:
         while state.step < s.total and not state.stopped_early:
             epoch = _run_epoch(s, state, progress, checkpoint_dir, progress_key)
-            _end_epoch(s, state, epoch, evald, teacher_top1, started)
+            _end_epoch(s, state, epoch, probes, started)
             if writes and checkpoint_dir is not None:
                 save_checkpoint(s, state, checkpoint_dir)
             if writes and log_dir is not None:
@@ -367,18 +396,31 @@ def distill(teacher: nn.Module, student: nn.Module, train: Dataset, evald: Datas
         s.wrapper.remove_hooks()
         if s.teacher_taps is not None:
             s.teacher_taps.remove()
-    return _finish(s, state, evald, teacher_top1, log_dir if writes else None)
+    return _finish(s, state, split, probes, log_dir if writes else None)
 
 
-def _finish(s: _Setup, state: _State, evald: Dataset | None, teacher_top1: Tensor | None,
-            log_dir: Path | None) -> DistillResult:
+def _selection(train: Dataset, val: Dataset | None, evald: Dataset | None, cfg: DistillConfig, seed: int) -> Selection:
+    check_not_eval(val, evald)
+    if val is None and not cfg.keep_best and not cfg.patience:
+        return Selection.none(train, "nothing selects an epoch (--no-keep-best, no --patience)")
+    split = selection_split(train, val, cfg.val_fraction, seed, cfg.use_labels)
+    if split.val is None and cfg.patience:
+        raise DataError(f"Early stopping (--patience {cfg.patience}) watches the validation split, and there is "
+                        f"none: {split.info['reason']}.", "Pass --val-data, raise --val-fraction, or drop --patience.")
+    if split.val is None and cfg.keep_best:
+        log.warning("distillation keeps the last epoch's weights: no validation split (%s)", split.info["reason"])
+    return split
+
+
+def _finish(s: _Setup, state: _State, split: Selection, probes: list[_Probe], log_dir: Path | None) -> DistillResult:
     student = s.wrapper.student
     if s.cfg.keep_best and state.best_state is not None:
         student.load_state_dict(state.best_state)
-    final = _evaluate(student, evald, teacher_top1, s.env.device)
+    final = _evaluate(student, probes, s.env.device)
+    judged = next((p for p in probes if p.prefix == "eval"), None)
     teacher_acc = None
-    if evald is not None and evald.y is not None:
-        teacher_acc = float((teacher_top1.numpy() == evald.y).mean() * 100)
+    if judged is not None and judged.data.y is not None:
+        teacher_acc = float((judged.teacher_top1.numpy() == judged.data.y).mean() * 100)
     if log_dir is not None:
         _write_log(state.history, log_dir)
     labels = s.y is not None
@@ -389,8 +431,8 @@ def _finish(s: _Setup, state: _State, evald: Dataset | None, teacher_top1: Tenso
                "train_samples": int(len(s.x)), "batch_size": s.batch, "steps_per_epoch": s.steps_per_epoch,
                "steps": state.step, "planned_steps": s.total, "epochs_run": len(state.history) - 1,
                "stopped_early": state.stopped_early, "resumed_from_step": state.resumed_from,
-               "metric": "eval_accuracy" if evald is not None and evald.y is not None else
-               ("eval_agreement" if evald is not None else None),
+               "selected_on": split.info, "metric": split.info["metric"],
+               "evaluation": None if judged is None else {"source": judged.data.source, "samples": len(judged.data)},
                "best_epoch": state.best_epoch if s.cfg.keep_best else None, "best_metric": state.best_metric,
                "teacher_accuracy": teacher_acc, "before": state.history[0], "after": final}
     return DistillResult(student.cpu().eval(), state.history, summary)

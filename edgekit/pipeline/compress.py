@@ -46,6 +46,7 @@ class CompressJob:
     command: list[str] = field(default_factory=list)
     prune: PruneConfig | None = None
     train: Dataset | None = None  # distillation's training data
+    val: Dataset | None = None  # distillation's validation data (selects the kept epoch); None: held out of train
     distill: DistillConfig | None = None
     student: LoadedModel | None = None  # a user student architecture (instead of the pruned model)
     host: HostFacts = field(default_factory=detect)  # the CPU that runs (and measures) this job
@@ -75,7 +76,7 @@ class CompressJob:
 
     def _context(self) -> RunContext:
         return RunContext(self.profile, self.backend, self.calib, self.evald, self.seed, self.progress,
-                          train=self.train, teacher=self.model.module, host=self.host)
+                          train=self.train, val=self.val, teacher=self.model.module, host=self.host)
 
     def run(self, out_dir: Path, force: bool) -> Report:
         """Under torchrun every rank trains; rank 0 alone writes the bundle and the others return its report."""
@@ -131,10 +132,10 @@ class CompressJob:
             if "distill" in artifacts:
                 stage_dir = next(f"stages/{r['index']:02d}-distill" for r in records if r["step"] == "distill")
                 report.distillation = distillation_report(artifacts["distill"].meta["distillation"], variants,
-                                                          stage_dir, reference.accuracy)
+                                                          stage_dir, reference)
             if "qat" in artifacts:
                 stage_dir = next(f"stages/{r['index']:02d}-qat" for r in records if r["step"] == "qat")
-                report.qat = qat_report(artifacts["qat"].meta["qat"], variants, plan, stage_dir, reference.accuracy)
+                report.qat = qat_report(artifacts["qat"].meta["qat"], variants, plan, stage_dir, reference)
             write_deploy(root, report, reference, self.profile, INPUT_NAME)
             report.write_json(root / "report.json")
             (root / "report.md").write_text(render_markdown(report), encoding="utf-8")
@@ -167,6 +168,8 @@ class CompressJob:
                 "verification_inputs": reference.inputs.source}
         if self.train is not None:
             data["training"] = self.train.describe()
+        if self.val is not None:
+            data["validation"] = self.val.describe()
         ref = {"runtime": reference.runtime, "accuracy": reference.accuracy, "samples": len(reference.inputs)}
         return Report(profile=self.profile.name, backend=self.backend.name, model=model, variants=variants,
                       recommended=chosen, recommended_reason=why, reference=ref, data=data, warnings=warnings,
@@ -187,7 +190,8 @@ class CompressJob:
                 "input_model": {"source": self.model.source, "kind": self.model.kind.value, "sha256": self.model.sha256},
                 "data": {"calibration": self.calib.describe() if self.calib else None,
                          "evaluation": self.evald.describe() if self.evald else None,
-                         "training": self.train.describe() if self.train else None},
+                         "training": self.train.describe() if self.train else None,
+                         "validation": self.val.describe() if self.val else None},
                 "input_shape": list(self.input_shape) if self.input_shape else None,
                 "profile": self.profile.to_dict(), "profile_source": self.profile.source, "host": self.host.to_dict(),
                 "stages": records}

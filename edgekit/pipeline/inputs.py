@@ -126,6 +126,17 @@ def training_data(train_data: Any, distill: DistillConfig | None, image_prep: Im
     return load_data(train_data, image_prep=image_prep, what="training data")
 
 
+def validation_data(val_data: Any, distill: DistillConfig | None, image_prep: ImagePreprocessing | None
+                    ) -> Dataset | None:
+    """Distillation's validation split (keep-best, early stopping select on it); None: held out of the training data."""
+    if val_data is None:
+        return None
+    if distill is None:
+        raise PipelineError("Validation data is only used by distillation (it picks the epoch kept).",
+                            "Add --distill, or drop --val-data.")
+    return load_data(val_data, image_prep=image_prep, what="validation data")
+
+
 def with_checkpoint_dir(distill: DistillConfig | None, out: Path) -> DistillConfig | None:
     """Checkpoints live beside --out, not in the bundle's build dir (a killed run deletes that dir)."""
     if distill is None or distill.checkpoint_dir is not None:

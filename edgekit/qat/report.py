@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgekit.distill.report import _pct, history_table
+from edgekit.distill.report import _pct, history_table, judged_on, selection_lines
 
 QAT_STEPS = ("qat", "compile-qat")
 
 
-def qat_report(summary: dict[str, Any], variants: list[Any], plan: Any, stage_dir: str,
-               reference_accuracy: float | None) -> dict[str, Any]:
-    """The stage's summary plus the measured accuracy of the QAT artifact, its PTQ twin and its FP32 twin."""
+def qat_report(summary: dict[str, Any], variants: list[Any], plan: Any, stage_dir: str, reference: Any) -> dict[str, Any]:
+    """The stage's summary plus the measured accuracy of the QAT artifact, its PTQ twin and its FP32 twin, and
+    which split chose the kept epoch (``selected_on``) vs which judged the variants (``judged_on``)."""
     name = next(n for n, step in plan.variants.items() if step in QAT_STEPS)
     prefix = name[: -len("int8-qat")]
     by_name = {v.name: v for v in variants}
@@ -29,7 +29,8 @@ def qat_report(summary: dict[str, Any], variants: list[Any], plan: Any, stage_di
         gain = qat["accuracy"] - ptq["accuracy"]
     files = {"log_csv": f"{stage_dir}/log.csv", "log_json": f"{stage_dir}/log.json", "summary": f"{stage_dir}/qat.json",
              "checkpoint": f"{stage_dir}/checkpoints/last.pt", "onnx": f"{stage_dir}/model.onnx"}
-    return {**summary, "variant": name, "reference_accuracy": reference_accuracy,
+    return {**summary, "variant": name, "reference_accuracy": reference.accuracy,
+            "judged_on": judged_on(summary, reference),
             "fp32": measured(f"{prefix}fp32"), "ptq": ptq, "qat": qat, "gain_over_ptq": gain,
             "accuracy_start": summary.get("before", {}).get("eval_accuracy"),
             "accuracy_after": summary.get("after", {}).get("eval_accuracy"), "files": files}
@@ -67,9 +68,7 @@ def render_qat_markdown(report: Any) -> list[str]:
     if cov:
         lines.append(f"- INT8 kernels in the runtime's optimised graph: {cov['int8_nodes']}/"
                      f"{cov['int8_nodes'] + cov['float_nodes']} ({', '.join(f'{k} {v}' for k, v in cov['by_op'].items())})")
-    if d.get("best_epoch") is not None:
-        start = " = the calibrated start: fine-tuning did not beat it" if d["best_epoch"] == 0 else ""
-        lines.append(f"- kept the weights of epoch {d['best_epoch']}{start} (selected on the evaluation data)")
+    lines += selection_lines(d, " = the calibrated start: fine-tuning did not beat it")
     if d.get("resumed_from_step") is not None:
         lines.append(f"- resumed from the checkpoint at step {d['resumed_from_step']}")
     return lines + history_table(d.get("history", []))

@@ -23,6 +23,7 @@ class RunContext:
     seed: int = 0
     progress: Progress = field(default_factory=NullProgress)
     train: Dataset | None = None  # training data (distillation)
+    val: Dataset | None = None  # validation data distillation selects its kept epoch on (never evald)
     teacher: Any = None  # the original torch module, for stages that learn from it (distillation)
     host: HostFacts = field(default_factory=detect)  # the CPU this runs on: picks INT8 recipes and how they are checked
 

@@ -65,7 +65,7 @@ class DistillStage:
         teacher, student = self._models(artifact, ctx)
         checkpoint_dir = Path(self.config.checkpoint_dir) if self.config.checkpoint_dir else stage_dir / "checkpoints"
         main = is_main_process()
-        result = distill(teacher, student, ctx.train, ctx.evald, self.config, seed=ctx.seed,
+        result = distill(teacher, student, ctx.train, ctx.evald, self.config, val=ctx.val, seed=ctx.seed,
                          checkpoint_dir=checkpoint_dir, log_dir=stage_dir if main else None, progress=ctx.progress)
         summary = result.summary
         if main:

@@ -65,7 +65,7 @@ class QatStage:
         cfg = self.config.qat_phase()
         checkpoint_dir = self._checkpoint_dir(stage_dir)
         main = is_main_process()
-        result = distill(copy.deepcopy(ctx.teacher), student, ctx.train, ctx.evald, cfg, seed=ctx.seed,
+        result = distill(copy.deepcopy(ctx.teacher), student, ctx.train, ctx.evald, cfg, val=ctx.val, seed=ctx.seed,
                          checkpoint_dir=checkpoint_dir, log_dir=stage_dir if main else None, progress=ctx.progress,
                          progress_key="qat")
         out = stage_dir / "model.onnx"

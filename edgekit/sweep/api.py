@@ -21,13 +21,15 @@ log = logging.getLogger(__name__)
 
 
 def sweep(model: Any, profile: Any = None, *, out_dir: str | Path, eval_data: Any, calib_data: Any = None,
-          train_data: Any = None, prune: PruneConfig | None = None, distill: DistillConfig | None = None,
-          config: SweepConfig | None = None, options: RunOptions | None = None,
+          train_data: Any = None, val_data: Any = None, prune: PruneConfig | None = None,
+          distill: DistillConfig | None = None, config: SweepConfig | None = None, options: RunOptions | None = None,
           progress: Progress | None = None) -> Report:
     """Build the original and each pruning ratio (distilled with ``distill``) at each precision, verify each
     artifact on labelled ``eval_data``, time it on the profile's runtime, and pick the best on the objective
     (latency | energy | size) among those within ``options.max_accuracy_drop`` points. The chosen one is the
-    bundle's recommended artifact (deploy/); ``report.sweep`` holds the trials, the Pareto front and the cache counts.
+    bundle's recommended artifact (deploy/); ``report.sweep`` holds the trials, the Pareto front of the accepted
+    variants and the cache counts. Distillation keeps the epoch best on ``val_data`` (default: a held-out share of
+    ``train_data``), never on ``eval_data``.
 
     ``config`` (a SweepConfig): the ratios, precisions, objective, executor, cache and latency search; e.g.
     ``SweepConfig(prune_ratios=(0.3, 0.5), latency_target=LatencyTarget(0.5))`` first bisects the pruning ratio
@@ -58,12 +60,13 @@ def sweep(model: Any, profile: Any = None, *, out_dir: str | Path, eval_data: An
 
         RayExecutor(cfg.workers)._ray()  # a missing ray is reported before any work
     ctx = _context(model, prof, cfg, out, opts, eval_data=eval_data, calib_data=calib_data, train_data=train_data,
-                   prune=prune, distill=distill)
+                   val_data=val_data, prune=prune, distill=distill)
     return _run(ctx, cfg, search, out, opts.force, progress or NullProgress())
 
 
 def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, opts: RunOptions, *, eval_data: Any,
-             calib_data: Any, train_data: Any, prune: PruneConfig | None, distill: DistillConfig | None) -> Any:
+             calib_data: Any, train_data: Any, val_data: Any, prune: PruneConfig | None,
+             distill: DistillConfig | None) -> Any:
     from edgekit.api import prune_config
     from edgekit.pipeline import inputs
     from edgekit.backends import get_backend
@@ -92,6 +95,7 @@ def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, opts: RunOption
                             "For a multi-input ONNX model, run edgekit compress (FP32 and INT8 on ONNX Runtime or "
                             "OpenVINO).")
     train = inputs.training_data(train_data, distill, opts.image_prep)
+    val = inputs.validation_data(val_data, distill, opts.image_prep)
     shape = inputs.input_shape(opts.input_shape, loaded, calib, evald, train)
     if shape is None:
         raise DataError("The sweep needs the model's input shape.", "Pass --input-shape, e.g. 1,3,224,224.")
@@ -107,7 +111,7 @@ def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, opts: RunOption
     reference = compute_reference(loaded, evald, backend, prof)
     cache_root = cfg.cache_dir or out.resolve().parent / f".{out.name}.sweep-cache"
     return SweepContext(loaded, prof, backend.name, calib, evald, train, reference, tuple(shape), opts.seed,
-                        library_versions(backend.versions()), Path(cache_root).resolve(), base, distill)
+                        library_versions(backend.versions()), Path(cache_root).resolve(), base, distill, val=val)
 
 
 def _latency_search(ctx: Any, search: LatencyTarget, progress: Progress) -> Any:

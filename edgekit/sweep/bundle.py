@@ -61,7 +61,7 @@ def write_sweep_bundle(ctx: Any, cfg: SweepConfig, outcomes: list[Any], runner: 
     from edgekit.pipeline.bundle import staged_output, write_deploy, write_manifest
     from edgekit.stages.export import INPUT_NAME
     from edgekit.summary import summarize_onnx
-    from edgekit.sweep.pareto import choose, pareto_front
+    from edgekit.sweep.pareto import choose, off_front_reason, pareto_front
     from edgekit.sweep.plots import write_plots
     from edgekit.sweep.report import render_html
     from edgekit.sweep.trials import StageCache, resolve, trial_chain
@@ -75,7 +75,8 @@ def write_sweep_bundle(ctx: Any, cfg: SweepConfig, outcomes: list[Any], runner: 
     executor = {"kind": runner.kind, "workers": cfg.workers if runner.kind == "ray" else 1,
                 "measurement": runner.measurement or "every trial came from the journal", "limit": LIMIT}
     sweep = {"objective": cfg.objective.value, "max_accuracy_drop": max_drop, "chosen": choice.chosen,
-             "reason": choice.reason, "closest": choice.closest, "pareto": front, "trials": _trial_rows(outcomes),
+             "reason": choice.reason, "closest": choice.closest, "pareto": front,
+             "pareto_note": off_front_reason(variants, front, choice, cfg.objective), "trials": _trial_rows(outcomes),
              "cache": _cache_counts(outcomes, ctx.cache_root), "executor": executor,
              "latency_search": None if search is None else {**search.to_dict(), "precision": cfg.precisions[0]},
              "config": {"prune_ratios": list(cfg.prune_ratios), "precisions": list(cfg.precisions),
@@ -90,7 +91,8 @@ def write_sweep_bundle(ctx: Any, cfg: SweepConfig, outcomes: list[Any], runner: 
                     reference={"runtime": ref.runtime, "accuracy": ref.accuracy, "samples": len(ref.inputs)},
                     data={"calibration": ctx.calib.describe() if ctx.calib else None,
                           "evaluation": ctx.evald.describe(),
-                          **({"training": ctx.train.describe()} if ctx.train else {})},
+                          **({"training": ctx.train.describe()} if ctx.train else {}),
+                          **({"validation": ctx.val.describe()} if ctx.val else {})},
                     warnings=[] if choice.chosen else [choice.reason], sweep=sweep,
                     host=detect().to_dict(), target_isa=ctx.profile.target.isa)
     with staged_output(out, force) as root:
@@ -104,6 +106,6 @@ def write_sweep_bundle(ctx: Any, cfg: SweepConfig, outcomes: list[Any], runner: 
                               "input_model": {"source": ctx.model.source, "kind": ctx.model.kind.value,
                                               "sha256": ctx.model.sha256},
                               "input_shape": list(ctx.input_shape), "profile": ctx.profile.to_dict(),
-                              "sweep": {k: sweep[k] for k in ("objective", "config", "chosen", "pareto")}})
+                              "sweep": {k: sweep[k] for k in ("objective", "config", "chosen", "pareto", "pareto_note")}})
     report.out_dir = str(out.resolve())
     return report

@@ -27,8 +27,9 @@ def metric(v: VariantResult, objective: Objective) -> float | None:
 
 
 def pareto_front(variants: list[VariantResult], objective: Objective) -> list[str]:
-    """Names of the variants no other variant beats on both the objective and accuracy (ties kept)."""
-    points = [(v.name, metric(v, objective), v.accuracy) for v in variants]
+    """Names of the accepted variants no other accepted variant beats on both the objective and accuracy (ties
+    kept). A rejected variant is never on it: the front lists what may be deployed."""
+    points = [(v.name, metric(v, objective), v.accuracy) for v in variants if v.status == "accepted"]
     points = [(n, m, a) for n, m, a in points if m is not None and a is not None]
     front = []
     for name, m, a in points:
@@ -43,6 +44,7 @@ class Choice:
     chosen: str | None
     reason: str
     closest: dict[str, Any] | None = None  # when nothing meets the budget: the variant nearest to it
+    rule: str = "best"  # "best" on the objective, or "noise-band": the smallest of those tied within NOISE_MARGIN
 
 
 def choose(variants: list[VariantResult], objective: Objective, max_drop: float) -> Choice:
@@ -55,7 +57,7 @@ def choose(variants: list[VariantResult], objective: Objective, max_drop: float)
     best = min(metric(v, objective) for v in accepted)
     margin = 1.0 if objective is Objective.SIZE else NOISE_MARGIN
     near = [v for v in accepted if metric(v, objective) <= best * margin]
-    pick = min(near, key=lambda v: (v.size_bytes, metric(v, objective), v.name))
+    pick = min(near, key=lambda v: (v.size_bytes, metric(v, objective), -(v.accuracy or 0.0), v.name))
     unit = UNITS[objective]
     value = metric(pick, objective)
     if len(near) == 1 or objective is Objective.SIZE:
@@ -63,7 +65,26 @@ def choose(variants: list[VariantResult], objective: Objective, max_drop: float)
                                  f"{max_drop:g}-point budget ({value:.4g} {unit}, drop {pick.accuracy_drop:+.2f})")
     return Choice(pick.name, f"smallest of the {len(near)} variants within {NOISE_MARGIN - 1:.0%} (noise) of the best "
                              f"{objective.value} ({value:.4g} vs {best:.4g} {unit}), drop {pick.accuracy_drop:+.2f} "
-                             f"<= {max_drop:g} points")
+                             f"<= {max_drop:g} points", rule="noise-band")
+
+
+def off_front_reason(variants: list[VariantResult], front: list[str], choice: Choice,
+                     objective: Objective) -> str | None:
+    """Why the chosen variant is not on the Pareto front; None when it is (or nothing was chosen)."""
+    if choice.chosen is None or choice.chosen in front:
+        return None
+    by_name = {v.name: v for v in variants}
+    pick = by_name[choice.chosen]
+    value = metric(pick, objective)
+    if value is None or pick.accuracy is None:
+        return f"{pick.name} is not on the Pareto front: it has no measured {objective.value} or accuracy"
+    better = [n for n in front if metric(by_name[n], objective) <= value and by_name[n].accuracy >= pick.accuracy]
+    by = f"{', '.join(better) or 'another accepted variant'} is at least as good on {objective.value} and accuracy"
+    if choice.rule == "noise-band":
+        return (f"{pick.name} is off the Pareto front ({by}): it was chosen by the noise-band tie rule, the smallest "
+                f"artifact ({pick.size_bytes / 2**20:.3f} MiB) within {NOISE_MARGIN - 1:.0%} of the best "
+                f"{objective.value}, a difference timing noise cannot tell apart")
+    return f"{pick.name} is off the Pareto front ({by}); it was chosen as {choice.reason}"
 
 
 def _none_feasible(variants: list[VariantResult], objective: Objective, max_drop: float) -> Choice:

@@ -55,8 +55,11 @@ def render_sweep_markdown(report: Report) -> list[str]:
              f"{cache.get('trials_from_journal', 0)} trial(s) taken from the journal (resume)",
              f"- executor **{s.get('executor', {}).get('kind')}**: {s.get('executor', {}).get('measurement')}",
              f"- measurement isolation limit: {s.get('executor', {}).get('limit')}",
-             f"- Pareto front = no other variant is both better on {s.get('objective')} and more accurate; artifacts "
-             "of the front and of the chosen variant are copied into `variants/`, the others stay in the cache."]
+             f"- Pareto front = the accepted variants no other accepted variant beats on both {s.get('objective')} "
+             "and accuracy (rejected ones are never on it); artifacts of the front and of the chosen variant are "
+             "copied into `variants/`, the others stay in the cache."]
+    if s.get("pareto_note"):
+        lines.append(f"- chosen variant off the front: {s['pareto_note']}")
     search = s.get("latency_search")
     if search:
         lines += ["", f"### Latency-targeted pruning (target: <= {search['target']:.0%} of the unpruned "
@@ -93,6 +96,7 @@ def render_html(report: Report, root: Path) -> str:
     items = [f"Profile <b>{html.escape(report.profile)}</b> (backend {html.escape(report.backend)}), objective "
              f"<b>{html.escape(str(s.get('objective')))}</b>, budget {s.get('max_accuracy_drop')} points.",
              f"Chosen: <b>{html.escape(str(s.get('chosen') or 'none'))}</b> — {html.escape(str(s.get('reason')))}.",
+             *([f"Off the Pareto front: {html.escape(s['pareto_note'])}."] if s.get("pareto_note") else []),
              f"Stage cache: {cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses; "
              f"{cache.get('trials_from_journal', 0)} trial(s) from the journal.",
              f"Executor {html.escape(str(s.get('executor', {}).get('kind')))}: "

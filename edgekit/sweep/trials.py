@@ -45,6 +45,7 @@ class SweepContext:
     cache_root: Path
     prune_base: PruneConfig | None
     distill: DistillConfig | None
+    val: Dataset | None = None  # distillation's validation data (None: held out of train)
     input_key: str = ""
     data_keys: dict[str, str | None] = field(default_factory=dict)
 
@@ -55,7 +56,8 @@ class SweepContext:
         self.data_keys = self.data_keys or {
             "calib": None if self.calib is None else array_sha256(self.calib.x, self.calib.y),
             "eval": array_sha256(self.evald.x, self.evald.y),
-            "train": None if self.train is None else array_sha256(self.train.x, self.train.y)}
+            "train": None if self.train is None else array_sha256(self.train.x, self.train.y),
+            "val": None if self.val is None else array_sha256(self.val.x, self.val.y)}
 
 
 _BACKENDS: dict[str, Any] = {}
@@ -83,8 +85,9 @@ def _step(ctx: SweepContext, step_id: str, stage: Any, parent: StepDef | None, d
     return StepDef(step_id, stage, parent, key)
 
 
-# what each stage reads besides its input artifact: part of its cache key
-DATA_READS = {"prune": ("calib",), "distill": ("train", "eval"), "quantize": ("calib",)}
+# what each stage reads besides its input artifact: part of its cache key (distillation selects its epoch on
+# "val", or on a held-out share of "train"; "eval" is only logged in its summary)
+DATA_READS = {"prune": ("calib",), "distill": ("train", "val", "eval"), "quantize": ("calib",)}
 
 
 def trial_chain(ctx: SweepContext, spec: TrialSpec) -> list[StepDef]:
@@ -165,7 +168,7 @@ def _run_context(ctx: SweepContext) -> Any:
     from edgekit.stages.base import RunContext
 
     return RunContext(ctx.profile, backend_for(ctx.backend_name), ctx.calib, ctx.evald, ctx.seed, NullProgress(),
-                      train=ctx.train, teacher=ctx.model.module)
+                      train=ctx.train, val=ctx.val, teacher=ctx.model.module)
 
 
 def resolve(ctx: SweepContext, cache: StageCache, step: StepDef, events: list[CacheEvent]) -> Artifact:

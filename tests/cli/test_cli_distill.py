@@ -34,7 +34,14 @@ def test_prune_distill_bundle(distilled: Path) -> None:
     d = report["distillation"]
     assert d["epochs_run"] == 2 and d["steps"] == 2 * d["steps_per_epoch"] and len(d["history"]) == 3
     assert d["config"]["hints"] == ["conv2:conv2"] and d["labels_used"] and d["world_size"] == 1
-    assert d["accuracy_before"] is not None and d["accuracy_after"] >= d["accuracy_before"]  # keep-best
+    assert d["accuracy_before"] is not None and d["accuracy_after"] is not None
+    # keep-best chose on a held-out share of the training data, never on the eval data that judged the variants
+    chose, judged = d["selected_on"], d["judged_on"]
+    assert chose["name"] == "held-out 10% of the training data" and chose["samples"] == 126
+    assert chose["metric"] == "val_accuracy" and d["train_samples"] == 1257 - 126
+    assert judged["name"] == "evaluation data" and judged["samples"] == report["reference"]["samples"]
+    kept = d["history"][d["best_epoch"]]["val_accuracy"]
+    assert kept == max(r["val_accuracy"] for r in d["history"]) >= d["history"][0]["val_accuracy"]
     assert d["teacher_accuracy"] == pytest.approx(report["reference"]["accuracy"])
     assert set(d["variant_accuracy"]) == {"pruned-fp32", "pruned-int8"}
     assert d["files"]["plot"] == "stages/04-distill/training.png"
@@ -46,7 +53,35 @@ def test_prune_distill_bundle(distilled: Path) -> None:
     assert (stage / "log.csv").read_text().splitlines()[0].startswith("epoch,step,lr,loss")
     md = (distilled / "report.md").read_text()
     assert "## Distillation" in md and "![loss and accuracy](stages/04-distill/training.png)" in md
+    assert "- selected on: held-out 10% of the training data" in md and "judged on: evaluation data" in md
     assert report["data"]["training"]["samples"] == 1257
+
+
+def test_val_data_chooses_the_kept_epoch(demo_assets, fast_profile, tmp_path: Path) -> None:
+    val = tmp_path / "val.npz"
+    with np.load(demo_assets.train) as data:
+        np.savez(val, x=data["x"][:200], y=data["y"][:200])
+    common = ["compress", "edgekit.zoo:digits_cnn", "--weights", demo_assets.weights, "--profile", fast_profile,
+              "--calib-data", demo_assets.calib, "--eval-data", demo_assets.eval, "--prune", "0.6",
+              "--batch-sizes", "1", "--max-accuracy-drop", "100"]
+    code, output = run(*common, "--out", tmp_path / "v", "--distill", "--train-data", demo_assets.train,
+                       "--val-data", val, "--epochs", "1")
+    assert code == 0, output
+    report = json.loads((tmp_path / "v" / "report.json").read_text())
+    d = report["distillation"]
+    assert d["selected_on"]["name"] == "validation data (--val-data)" and d["selected_on"]["samples"] == 200
+    assert d["train_samples"] == 1257 and report["data"]["validation"]["samples"] == 200  # nothing held out
+    assert d["judged_on"]["name"] == "evaluation data" and d["best_epoch"] in (0, 1)
+    assert "- selected on: validation data (--val-data)" in (tmp_path / "v" / "report.md").read_text()
+    code, output = run(*common, "--out", tmp_path / "e", "--distill", "--train-data", demo_assets.train,
+                       "--val-data", demo_assets.eval, "--epochs", "1")
+    assert code == ExitCode.BAD_DATA and "validation data is the evaluation data" in output
+    code, output = run(*common, "--out", tmp_path / "n", "--val-data", val)
+    assert code == ExitCode.PIPELINE and "only used by distillation" in output
+    code, output = run(*common, "--out", tmp_path / "f", "--distill", "--train-data", demo_assets.train,
+                       "--val-fraction", "0.9")
+    assert code == ExitCode.USAGE and "--val-fraction" in output
+    assert not any((tmp_path / name).exists() for name in "enf") and "Traceback" not in output
 
 
 def test_student_factory_is_distilled_from_the_original(demo_assets, fast_profile, tmp_path: Path) -> None:

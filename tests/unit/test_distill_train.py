@@ -49,7 +49,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_weights(setup, tmp_path: Pa
                 progress=KillAt(13))
     resumed_cfg = DistillConfig(**{**cfg.__dict__, "resume": True})
     resumed = distill(teacher, copy.deepcopy(student), train, evald, resumed_cfg, seed=3, checkpoint_dir=tmp_path / "b")
-    assert resumed.summary["resumed_from_step"] == 10 and resumed.summary["steps"] == full.summary["steps"] == 24
+    assert resumed.summary["resumed_from_step"] == 10 and resumed.summary["steps"] == full.summary["steps"] == 21
     a, b = full.student.state_dict(), resumed.student.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the uninterrupted run"
     def no_time(rows: list[dict]) -> list[dict]:
@@ -60,6 +60,11 @@ def test_resume_after_a_kill_gives_the_uninterrupted_weights(setup, tmp_path: Pa
     other = DistillConfig(**{**resumed_cfg.__dict__, "lr": 5e-3})
     with pytest.raises(PipelineError, match="other settings"):
         distill(teacher, copy.deepcopy(student), train, evald, other, seed=3, checkpoint_dir=tmp_path / "b")
+    # the validation split is part of the match: another held-out share (seed) or given validation data
+    for changes in ({"seed": 4}, {"val": Dataset(train.x[:40], train.y[:40])}):
+        with pytest.raises(PipelineError, match="validation data"):
+            distill(teacher, copy.deepcopy(student), train, evald, resumed_cfg, checkpoint_dir=tmp_path / "b",
+                    **{"seed": 3, **changes})
 
 
 def test_only_rank_0_writes(setup, tmp_path: Path, monkeypatch) -> None:
@@ -74,7 +79,7 @@ def test_only_rank_0_writes(setup, tmp_path: Path, monkeypatch) -> None:
     stage_dir = tmp_path / "stage"
     stage_dir.mkdir()
     out = stage.run(Artifact(Format.TORCH, None, {"module": student}), ctx, stage_dir)
-    assert out.meta["distillation"]["steps"] == 8
+    assert out.meta["distillation"]["steps"] == 7  # 512 samples, 51 held out to select on: 461 // 64
     assert list(stage_dir.iterdir()) == [] and not (tmp_path / "ckpt").exists()
     monkeypatch.setenv("RANK", "0")
     stage.run(Artifact(Format.TORCH, None, {"module": student}), ctx, stage_dir)
@@ -89,7 +94,7 @@ def test_pure_kd_without_labels_learns_from_the_teacher(setup) -> None:
     unlabeled = Dataset(train.x)
     result = distill(teacher, copy.deepcopy(student), unlabeled, Dataset(evald.x), DistillConfig(epochs=2), seed=0)
     s = result.summary
-    assert not s["labels_used"] and "pure KD" in s["loss"] and s["metric"] == "eval_agreement"
+    assert not s["labels_used"] and "pure KD" in s["loss"] and s["metric"] == "val_agreement"
     assert "ce" not in result.history[1] and result.history[1]["kd"] > 0
     assert s["after"]["eval_agreement"] >= s["before"]["eval_agreement"]
 
@@ -101,6 +106,40 @@ def test_early_stopping_and_keep_best(setup) -> None:
     s = result.summary
     assert s["stopped_early"] and s["epochs_run"] < 6
     assert s["best_epoch"] == 0 and s["after"]["eval_accuracy"] == s["before"]["eval_accuracy"]
+    assert s["selected_on"]["name"] == "held-out 10% of the training data" and s["selected_on"]["samples"] == 51
+    assert s["train_samples"] == 461 and s["evaluation"]["samples"] == 200
+
+
+def test_selection_never_reads_the_evaluation_data(setup) -> None:
+    """Eval labels that are all wrong change the logged eval accuracy, not the epoch kept or the weights."""
+    teacher, student, train, evald = setup
+    wrong = Dataset(evald.x, (evald.y + 1) % 10)
+    cfg = DistillConfig(epochs=3, lr=3e-2, patience=2)
+    runs = [distill(teacher, copy.deepcopy(student), train, data, cfg, seed=1) for data in (evald, wrong, None)]
+    right, wrong_run, blind = runs
+    assert right.summary["after"]["eval_accuracy"] > 80 and wrong_run.summary["after"]["eval_accuracy"] < 20
+    for other in (wrong_run, blind):
+        assert other.summary["best_epoch"] == right.summary["best_epoch"]
+        assert other.summary["epochs_run"] == right.summary["epochs_run"]
+        assert [r["val_accuracy"] for r in other.history] == [r["val_accuracy"] for r in right.history]
+        a, b = right.student.state_dict(), other.student.state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert right.summary["metric"] == "val_accuracy" and "eval_accuracy" not in blind.history[-1]
+
+
+def test_validation_data_selects_and_nothing_to_select_on_is_said(setup) -> None:
+    teacher, student, train, evald = setup
+    val = Dataset(train.x[:100], train.y[:100], source="val.npz")
+    given = distill(teacher, copy.deepcopy(student), train, evald, DistillConfig(epochs=1), val=val, seed=0).summary
+    assert given["selected_on"]["name"] == "validation data (--val-data)" and given["selected_on"]["samples"] == 100
+    assert given["train_samples"] == 512 and given["best_epoch"] is not None  # nothing held out of train
+    with pytest.raises(DataError, match="validation data is the evaluation data"):
+        distill(teacher, copy.deepcopy(student), train, evald, DistillConfig(epochs=1), val=evald)
+    with pytest.raises(DataError, match=r"patience 2\) watches the validation split.*--val-fraction is 0"):
+        distill(teacher, copy.deepcopy(student), train, evald, DistillConfig(epochs=1, patience=2, val_fraction=0))
+    last = distill(teacher, copy.deepcopy(student), train, evald, DistillConfig(epochs=1, val_fraction=0)).summary
+    assert last["best_epoch"] is None and last["selected_on"]["reason"] == "--val-fraction is 0"
+    assert last["train_samples"] == 512
 
 
 def test_bad_input_is_refused_with_clear_errors(setup, digits_model) -> None:

@@ -12,7 +12,7 @@ from edgekit.errors import PipelineError
 from edgekit.report.schema import VariantResult
 from edgekit.sweep.cache import StageCache, cache_key
 from edgekit.sweep.config import LatencyTarget, Objective, SweepConfig, TrialSpec
-from edgekit.sweep.pareto import choose, pareto_front
+from edgekit.sweep.pareto import choose, off_front_reason, pareto_front
 from edgekit.sweep.search import bisect_ratio
 
 VERSIONS = {"torch": "2.13.0", "onnxruntime": "1.31.1", "edgekit": "0.1.0"}
@@ -45,6 +45,31 @@ def test_run_location_settings_are_not_part_of_the_key() -> None:
     assert key(config={**base, "checkpoint_dir": "/a", "resume": True}) == key(config=base)
 
 
+def test_the_distillation_key_holds_the_validation_data(tmp_path) -> None:
+    """Distillation keeps the epoch best on the validation split: other validation data (or another held-out
+    share) is another distilled model, so another cache key."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from edgekit.data import Dataset
+    from edgekit.distill.config import DistillConfig
+    from edgekit.stages.distill import DistillStage
+    from edgekit.sweep.trials import DATA_READS, SweepContext, _step
+
+    model = SimpleNamespace(source="pkg.mod:factory", sha256="0" * 64, kind=SimpleNamespace(value="module"))
+    x = np.zeros((40, 1, 8, 8), np.float32)
+
+    def distill_key(val=None, fraction=0.1):
+        cfg = DistillConfig(val_fraction=fraction)
+        ctx = SweepContext(model, None, "onnxruntime", None, Dataset(x, np.zeros(40, np.int64)), Dataset(x + 1), None,
+                           (1, 1, 8, 8), 0, VERSIONS, tmp_path, None, cfg, val=val)
+        return _step(ctx, "distill", DistillStage(cfg, (1, 1, 8, 8)), None, DATA_READS["distill"]).key
+
+    keys = [distill_key(), distill_key(Dataset(x + 2)), distill_key(Dataset(x + 3)), distill_key(fraction=0.2)]
+    assert len(set(keys)) == 4 and distill_key(Dataset(x + 2)) == keys[1]
+
+
 def test_a_cache_entry_only_exists_once_complete(tmp_path) -> None:
     cache = StageCache(tmp_path)
     with pytest.raises(RuntimeError), cache.building("k" * 64) as tmp:
@@ -68,6 +93,50 @@ def test_pareto_front_keeps_only_non_dominated_variants() -> None:
     assert pareto_front(vs, Objective.LATENCY) == ["fast-bad", "mid", "slow-good"]
 
 
+def test_pareto_front_is_over_accepted_variants_only_and_holds_the_choice() -> None:
+    """A rejected variant (fast but over budget) is not deployable: it is neither on the front nor does it push
+    the accepted variants it beats off it; the chosen variant is on the front and nothing needs explaining."""
+    vs = [variant("fast-bad", 1.0, 90, 9, status="rejected"), variant("mid", 2.0, 98, 0.8),
+          variant("slow-good", 4.0, 99, 0), variant("dominated", 3.0, 97.5, 1.5, status="rejected")]
+    front = pareto_front(vs, Objective.LATENCY)
+    assert front == ["mid", "slow-good"]
+    choice = choose(vs, Objective.LATENCY, 1.0)
+    assert choice.chosen == "mid" and choice.chosen in front and choice.rule == "best"
+    assert off_front_reason(vs, front, choice, Objective.LATENCY) is None
+    assert pareto_front([variant("only-rejected", 1.0, 50, 49, status="rejected")], Objective.SIZE) == []
+
+
+def test_a_noise_band_choice_off_the_front_is_explained() -> None:
+    """The tie rule picks the smaller artifact within 15% of the fastest, which the faster, more accurate one
+    dominates on (latency, accuracy): the report must say why the choice is not on the front."""
+    vs = [variant("fast", 1.00, 99.0, 0.0, size=5000), variant("small", 1.10, 98.5, 0.5, size=1000),
+          variant("slow", 3.0, 99.5, -0.5, size=9000)]
+    front = pareto_front(vs, Objective.LATENCY)
+    choice = choose(vs, Objective.LATENCY, 1.0)
+    assert front == ["fast", "slow"] and choice.chosen == "small" and choice.rule == "noise-band"
+    note = off_front_reason(vs, front, choice, Objective.LATENCY)
+    assert note.startswith("small is off the Pareto front (fast is at least as good on latency and accuracy)")
+    assert "noise-band tie rule" in note and "within 15% of the best latency" in note
+    assert off_front_reason(vs, front, choose(vs[:1], Objective.LATENCY, 1.0), Objective.LATENCY) is None
+
+
+def test_the_sweep_report_shows_the_accepted_front_and_why_the_choice_is_off_it() -> None:
+    from edgekit.report.schema import Report
+    from edgekit.sweep.report import render_html, render_sweep_markdown, table_rows
+
+    vs = [variant("fast", 1.00, 99.0, 0.0, size=5000), variant("small", 1.10, 98.5, 0.5, size=1000),
+          variant("fast-bad", 0.5, 80.0, 19.0, status="rejected")]
+    front, choice = pareto_front(vs, Objective.LATENCY), choose(vs, Objective.LATENCY, 1.0)
+    sweep = {"objective": "latency", "max_accuracy_drop": 1.0, "chosen": choice.chosen, "reason": choice.reason,
+             "pareto": front, "pareto_note": off_front_reason(vs, front, choice, Objective.LATENCY), "trials": []}
+    report = Report("p", "onnxruntime", {}, vs, choice.chosen, choice.reason, {}, {}, sweep=sweep)
+    rows = {r["variant"].strip("*"): r for r in table_rows(report)}
+    assert rows["fast"]["Pareto"] == "yes" and rows["fast-bad"]["Pareto"] == "-" and rows["small"]["Pareto"] == "-"
+    md = "\n".join(render_sweep_markdown(report))
+    assert "rejected ones are never on it" in md and "- chosen variant off the front: small is off" in md
+    assert "Off the Pareto front: small is off" in render_html(report, None)
+
+
 def test_choice_is_the_fastest_within_budget() -> None:
     vs = [variant("fast-bad", 1.0, 90, 9, status="rejected"), variant("mid", 2.0, 98, 0.8),
           variant("slow-good", 4.0, 99, 0)]
@@ -84,6 +153,9 @@ def test_latency_ties_within_the_noise_margin_go_to_the_smaller_variant() -> Non
 def test_size_objective_is_exact() -> None:
     vs = [variant("a", 1.0, 99, 0, size=1000), variant("b", 1.0, 99, 0, size=1001)]
     assert choose(vs, Objective.SIZE, 1.0).chosen == "a"
+    # an exact tie on size goes to the more accurate variant, the one on the front
+    tie = [variant("a", 1.0, 98, 1, size=1000), variant("b", 1.0, 99, 0, size=1000)]
+    assert choose(tie, Objective.SIZE, 1.0).chosen == "b" == pareto_front(tie, Objective.SIZE)[0]
 
 
 def test_no_feasible_variant_names_the_closest_one() -> None:
