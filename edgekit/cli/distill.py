@@ -41,15 +41,18 @@ def _options() -> dict[str, Any]:
         "student": click.option("--student", help="Student architecture 'package.module:factory' (instead of --prune)."),
         "student_weights": click.option("--student-weights", type=click.Path(path_type=Path),
                                         help="Initial state_dict for --student."),
-        "epochs": click.option("--epochs", type=click.IntRange(min=1), default=D.epochs, show_default=True),
+        "epochs": click.option("--epochs", type=click.IntRange(min=1), default=D.epochs, show_default=True,
+                               help="Passes over --train-data (the most; --patience may stop earlier)."),
         "distill_steps": click.option("--steps", "distill_steps", type=click.IntRange(min=1),
                                       help="Total steps (overrides --epochs)."),
         "distill_batch_size": click.option("--distill-batch-size", type=click.IntRange(min=1), default=D.batch_size,
                                            show_default=True, help="Global batch size (split across torchrun processes)."),
         "optimizer": click.option("--optimizer", type=click.Choice([o.value for o in Optimizer]),
-                                  default=D.optimizer.value, show_default=True),
+                                  default=D.optimizer.value, show_default=True,
+                                  help="AdamW, or SGD with Nesterov momentum."),
         "lr": click.option("--lr", type=float, default=D.lr, show_default=True, help="Peak learning rate."),
-        "weight_decay": click.option("--weight-decay", type=float, default=D.weight_decay, show_default=True),
+        "weight_decay": click.option("--weight-decay", type=float, default=D.weight_decay, show_default=True,
+                                     help="Decoupled weight decay (AdamW) / L2 (SGD)."),
         "warmup": click.option("--warmup", type=float, default=D.warmup, show_default=True,
                                help="Share of the steps with linear warm-up (then cosine decay)."),
         "grad_clip": click.option("--grad-clip", type=float, default=D.grad_clip, show_default=True,
@@ -87,6 +90,9 @@ def _options() -> dict[str, Any]:
                                    help="Epochs of quantization-aware fine-tuning."),
         "qat_lr": click.option("--qat-lr", type=float, help="QAT learning rate (default: --lr / 10)."),
     }
+
+
+DISTILL_PARAMS = tuple(_options())
 
 
 def distill_options(func: Any = None, *, only: tuple[str, ...] | None = None) -> Any:

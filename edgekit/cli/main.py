@@ -7,19 +7,22 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import click
+import rich_click as click
 
 from edgekit import __version__
-from edgekit.cli.distill import distill_options, pop_distill
+from edgekit.cli.distill import DISTILL_PARAMS, distill_options, pop_distill
 from edgekit.cli.energy import energy_options
 from edgekit.cli.errors import handle_errors
-from edgekit.cli.options import INTS
-from edgekit.cli.prune import pop_prune, prune_options
-from edgekit.cli.run_options import pop_run_options, run_options
+from edgekit.cli.options import INTS, option_panels
+from edgekit.cli.prune import PRUNE_PARAMS, pop_prune, prune_options
+from edgekit.cli.run_options import (BENCH_PARAMS, CHECK_PARAMS, DATA_PARAMS, MODEL_PARAMS, OUTPUT_PARAMS,
+                                     pop_run_options, run_options)
 from edgekit.cli.sweep import sweep as sweep_command
 from edgekit.errors import ExitCode
 
 DEMO_MODEL = "edgekit.demo:digits_cnn"
+
+click.rich_click.TEXT_PARAGRAPH_LINEBREAKS = "\n\n"  # keep the docstrings' paragraphs apart in --help
 
 
 def _is_demo_bundle(path: Path) -> bool:
@@ -38,8 +41,9 @@ def cli(debug: bool, verbose: int) -> None:
     """Compress a trained PyTorch model for an edge target and prove the result with measured numbers.
 
     \b
-    edgekit demo                                   # the whole pipeline on a built-in digits CNN
-    edgekit compress model.pt2 --profile cpu-onnxruntime --calib-data calib.npz --eval-data eval.npz --out bundle
+    edgekit demo         # the whole pipeline on a built-in digits CNN
+    edgekit compress model.pt2 --calib-data c.npz --eval-data e.npz --out b
+    edgekit verify b     # the bundle's files and parity, before deploying
     """
     level = logging.DEBUG if verbose > 1 or debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -75,12 +79,23 @@ def _exit_for(report: Any) -> None:
 @run_options
 @prune_options
 @distill_options
+@option_panels(("Model", MODEL_PARAMS), ("Data", ("calib_data", "eval_data", *DATA_PARAMS)),
+               ("Target, quantization, verification", ("profile", *CHECK_PARAMS)), ("Pruning", PRUNE_PARAMS),
+               ("Distillation", DISTILL_PARAMS), ("Benchmark and energy", BENCH_PARAMS),
+               ("Output", ("out", *OUTPUT_PARAMS)))
 @handle_errors
 def compress(model: str, profile: str | None, out: Path, **kwargs: Any) -> None:
     """Export, [prune,] quantize (INT8), verify and benchmark MODEL; write a deployable bundle to --out.
 
     MODEL: a torch.export .pt2, TorchScript file, .onnx file, or package.module:factory with --weights
     (pruning needs the factory form or a Python module: traced graphs have no layers to remove).
+
+    \b
+    edgekit compress model.pt2 --calib-data c.npz --eval-data e.npz --out b
+    edgekit compress pkg.mod:net --weights w.pt ... --prune 0.5
+    edgekit compress pkg.mod:net --weights w.pt ... --prune 0.6 \\
+        --distill --train-data train.npz --epochs 20
+    edgekit compress model.onnx -p x86-openvino --calib-data c.npz --out b
     """
     options = pop_run_options(kwargs)
     prune = pop_prune(kwargs, profile)
@@ -90,9 +105,10 @@ def compress(model: str, profile: str | None, out: Path, **kwargs: Any) -> None:
 
 
 @cli.command()
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("edgekit-demo"), show_default=True)
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("edgekit-demo"), show_default=True,
+              help="Bundle directory (a previous demo bundle there is replaced; anything else is left alone).")
 @click.option("--profile", "-p", help="Profile (default: this host's).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the teacher's training and the run.")
 @handle_errors
 def demo(out: Path, profile: str | None, seed: int) -> None:
     """Train a small CNN on scikit-learn's digits (cached) and run the whole pipeline on it."""
@@ -238,17 +254,18 @@ def build_engine(bundle: Path, variants: tuple[str, ...], force: bool) -> None:
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Output .onnx file.")
 @click.option("--input-shape", type=INTS, help="Input shape, e.g. 1,3,224,224.")
 @click.option("--weights", type=click.Path(path_type=Path), help="state_dict for a module:factory MODEL.")
-@click.option("--trust-pickle", is_flag=True)
-@click.option("--opset", type=int, default=17, show_default=True)
+@click.option("--trust-pickle", is_flag=True, help="Allow loading a whole pickled nn.Module (runs code from the file).")
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset of the exported file.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--random-weights", is_flag=True, help="A module:factory MODEL without --weights: export random weights.")
 @handle_errors
 def export(model: str, out: Path, input_shape: Any, weights: Path | None, trust_pickle: bool, opset: int,
-           force: bool) -> None:
+           force: bool, random_weights: bool) -> None:
     """Export a torch model to FP32 ONNX with a dynamic batch dimension."""
     from edgekit.api import export as export_model
 
     path = export_model(model, out, input_shape=input_shape, weights=weights, trust_pickle=trust_pickle,
-                        opset=opset, force=force)
+                        opset=opset, force=force, random_weights=random_weights)
     click.echo(f"wrote {path}")
 
 
@@ -276,12 +293,14 @@ def profiles_list() -> None:
 
 @profiles.command("show")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML.")
 @handle_errors
-def profiles_show(name: str) -> None:
-    """Print a profile with every default filled in."""
+def profiles_show(name: str, as_json: bool) -> None:
+    """Print a profile with every default filled in, as TOML you can save, edit and pass as --profile."""
     from edgekit.profile import load_profile
 
-    click.echo(json.dumps(load_profile(name).to_dict(), indent=2))
+    profile = load_profile(name)
+    click.echo(json.dumps(profile.to_dict(), indent=2) if as_json else profile.to_toml(), nl=as_json)
 
 
 @profiles.command("validate")

@@ -67,6 +67,21 @@ def option_group(table: dict[str, Any], func: Any = None, *, only: tuple[str, ..
     return apply(func) if func is not None else apply
 
 
+def option_panels(*panels: tuple[str, tuple[str, ...]]) -> Any:
+    """Decorator grouping a command's options into named help panels (rich-click): (title, parameter names)."""
+    import rich_click
+
+    def apply(func: Any) -> Any:
+        for title, names in reversed(panels):
+            func = rich_click.option_panel(title, options=list(names))(func)
+        return func
+
+    return apply
+
+
+IMAGE_PARAMS = ("image_size", "mean", "std", "grayscale")
+
+
 def _csv(values: tuple[Any, ...]) -> str:
     return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 

@@ -41,6 +41,9 @@ def _options() -> dict[str, Any]:
     }
 
 
+PRUNE_PARAMS = tuple(_options())
+
+
 def prune_options(func: Any = None, *, only: tuple[str, ...] | None = None) -> Any:
     """Decorator adding the pruning options (all of them, or ``only`` these parameters, in this order)."""
     return option_group(_options(), func, only=only)

@@ -9,12 +9,17 @@ import click
 
 from edgekit.backends.int8 import RECIPE_CHOICES
 from edgekit.cli.energy import energy_options
-from edgekit.cli.options import INTS, POINTS, image_options, image_prep
+from edgekit.cli.options import IMAGE_PARAMS, INTS, POINTS, image_options, image_prep
 from edgekit.pipeline.options import RunOptions
 
 R = RunOptions()
 
-IMAGE_PARAMS = ("image_size", "mean", "std", "grayscale")
+# the help panels these options fall in (cli/main.py, cli/sweep.py)
+MODEL_PARAMS = ("weights", "random_weights", "trust_pickle", "input_shape")
+DATA_PARAMS = ("calib_random", *IMAGE_PARAMS)
+CHECK_PARAMS = ("int8_recipe", "max_accuracy_drop")
+BENCH_PARAMS = ("batch_sizes", "energy", "tdp_watts", "energy_seconds")
+OUTPUT_PARAMS = ("force", "seed")
 
 
 def run_options(func: Any) -> Any:
@@ -22,7 +27,8 @@ def run_options(func: Any) -> Any:
     func = energy_options(image_options(func))
     for option in [
         click.option("--force", is_flag=True, default=R.force, help="Replace the output directory if it exists."),
-        click.option("--seed", type=int, default=R.seed, show_default=True),
+        click.option("--seed", type=int, default=R.seed, show_default=True,
+                     help="Seed of every random choice (calibration subset, pruning, training)."),
         click.option("--int8-recipe", type=click.Choice(RECIPE_CHOICES),
                      help="INT8 integer types for ONNX Runtime/TensorRT (default: the profile's, auto = the target "
                           "ISA's)."),

@@ -6,13 +6,14 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import click
+import rich_click as click
 
 from edgekit.cli.distill import distill_options, pop_distill
 from edgekit.cli.errors import handle_errors
-from edgekit.cli.options import FLOATS
+from edgekit.cli.options import FLOATS, option_panels
 from edgekit.cli.prune import pop_prune, prune_options
-from edgekit.cli.run_options import pop_run_options, run_options
+from edgekit.cli.run_options import (BENCH_PARAMS, CHECK_PARAMS, DATA_PARAMS, MODEL_PARAMS, OUTPUT_PARAMS,
+                                     pop_run_options, run_options)
 from edgekit.errors import ExitCode
 from edgekit.sweep.config import BASE_PRUNE_RATIO, ExecutorKind, LatencyTarget, Objective, SweepConfig
 
@@ -56,7 +57,8 @@ def _sweep_options(func: Any) -> Any:
                           "(e.g. 0.5), then sweep it with the other ratios."),
         click.option("--objective", type=click.Choice([o.value for o in Objective]), default=S.objective.value,
                      show_default=True, help="What 'best' means among the variants within the accuracy budget."),
-        click.option("--precisions", type=_Words(), default=",".join(S.precisions), show_default=True),
+        click.option("--precisions", type=_Words(), default=",".join(S.precisions), show_default=True,
+                     help="Precisions built for every ratio (fp32, int8)."),
         click.option("--prune", "prune_ratios", type=FLOATS, default=",".join(f"{r:g}" for r in S.prune_ratios),
                      show_default=True, help="Structured pruning ratios to try (the original is always included)."),
     ]
@@ -65,9 +67,20 @@ def _sweep_options(func: Any) -> Any:
     return func
 
 
+SWEEP_PARAMS = ("prune_ratios", "precisions", "objective", "target_latency", "search_steps", "max_prune",
+                "executor", "workers", "cache_dir", "resume")
+SWEEP_DISTILL = ("distill", "train_data", "val_data", "epochs", "lr", "kd_temperature", "kd_alpha")
+SWEEP_PRUNE = ("prune_importance", "prune_round_to")
+
+
 def _options(func: Any) -> Any:
-    func = distill_options(only=("distill", "train_data", "val_data", "epochs", "lr", "kd_temperature", "kd_alpha"))(func)
-    func = prune_options(only=("prune_importance", "prune_round_to"))(func)
+    func = option_panels(("Sweep", SWEEP_PARAMS), ("Model", MODEL_PARAMS),
+                         ("Data", ("calib_data", "eval_data", *DATA_PARAMS)),
+                         ("Target, quantization, verification", ("profile", *CHECK_PARAMS)),
+                         ("Pruning", SWEEP_PRUNE), ("Distillation", SWEEP_DISTILL),
+                         ("Benchmark and energy", BENCH_PARAMS), ("Output", ("out", *OUTPUT_PARAMS)))(func)
+    func = distill_options(only=SWEEP_DISTILL)(func)
+    func = prune_options(only=SWEEP_PRUNE)(func)
     func = _sweep_options(run_options(func))
     for option in [
         click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Output bundle directory."),

@@ -90,3 +90,29 @@ def test_run_options_apply_the_overrides_to_the_profile() -> None:
     assert RunOptions().profile("cpu-onnxruntime").to_dict() == load_profile("cpu-onnxruntime").to_dict()
     with pytest.raises(PipelineError, match="edgekit.RunOptions"):
         RunOptions.of({"seed": 1})  # type: ignore[arg-type]
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append((f"{prefix}{name}", command))
+        if isinstance(command, click.Group):
+            found += _commands(command, f"{prefix}{name} ")
+    return found
+
+
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    from edgekit.cli.main import cli
+
+    silent = [f"{name} {param.opts[0]}" for name, command in _commands(cli) for param in command.params
+              if isinstance(param, click.Option) and not (param.help or "").strip()]
+    assert not silent, silent
+
+
+@pytest.mark.parametrize("name", ["compress", "sweep"])
+def test_compress_and_sweep_help_is_grouped_in_panels(name: str) -> None:
+    code, output = run(name, "--help")
+    assert code == 0
+    for panel in ("Model", "Data", "Target, quantization, verification", "Pruning", "Distillation",
+                  "Benchmark and energy", "Output"):
+        assert f"─ {panel} " in output, panel

@@ -60,8 +60,14 @@ def test_export_writes_onnx_and_refuses_overwrite(demo_assets, tmp_path: Path) -
 def test_profiles_list_show_validate(tmp_path: Path) -> None:
     code, output = run("profiles", "list")
     assert code == 0 and "cpu-onnxruntime" in output and "arm64-onnxruntime" in output and "*" in output
-    code, output = run("profiles", "show", "cpu-onnxruntime")
+    code, output = run("profiles", "show", "cpu-onnxruntime", "--json")
     assert code == 0 and json.loads(output)["target"]["backend"] == "onnxruntime"
+    code, output = run("profiles", "show", "x86-openvino")  # TOML, as the user would write it: it loads back
+    assert code == 0 and output.startswith("# x86-openvino") and '\n[target]\nbackend = "openvino"' in output
+    (tmp_path / "copy.toml").write_text(output)
+    from edgekit.profile import load_profile
+
+    assert load_profile(tmp_path / "copy.toml").to_dict() == load_profile("x86-openvino").to_dict()
     bad = tmp_path / "p.toml"
     bad.write_text('schema_version = 1\nname = "p"\n[target]\nbakend = "onnxruntime"\n')
     code, output = run("profiles", "validate", bad)
