@@ -41,6 +41,14 @@ def compare(reference: np.ndarray, candidate: np.ndarray, inputs: Any = None) ->
                   mean_abs=float(diff.mean()), cosine=float(cosine.mean()), samples=int(ref.shape[0]))
 
 
+def is_class_scores(outputs: np.ndarray) -> bool:
+    """Does the first output read as class scores, N x C with C >= 2 (a classifier's logits or probabilities)?
+    Per-token (N x seq x H) and spatial outputs are not; their top-1 (argmax over the flattened row) means nothing.
+    A pooled N x D embedding has the same shape and is counted as class scores: its profile sets
+    ``verify.min_top1_agreement = 0`` (README, "Verification")."""
+    return outputs.ndim == 2 and outputs.shape[1] >= 2
+
+
 def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
     """Top-1 accuracy in percent."""
     return float(np.mean(_flat(outputs).argmax(1) == labels) * 100.0)

@@ -119,6 +119,11 @@ class VerifyConfig:
     # without labels: floor on the mean cosine between a variant's outputs and the original's, the guard against
     # a broken quantization (all-MiniLM-L6-v2 under ORT's static INT8: 0.46); with labels the accuracy budget rules
     min_cosine: float = 0.9
+    # without labels, for class-score outputs (N x C): floor on the share of inputs whose top-1 class matches the
+    # original's. Each disagreement can cost at most one correct answer, so 0.99 bounds the drop by the default
+    # 1-point max_accuracy_drop (the bound the INT8 search selects on); cosine alone passed INT8 files that
+    # disagreed on 22-30% of real photos at cosine 0.905
+    min_top1_agreement: float = 0.99
 
 
 @dataclass(frozen=True)
@@ -168,7 +173,7 @@ REPLACED = {f"quantize.{key}": _RECIPE_FIX
             for key in ("activation_type", "weight_type", "symmetric_activations", "symmetric_weights")}
 # verification thresholds: a NaN compares False with everything and would silently switch the guard off
 _FINITE_RANGES = {"verify.max_accuracy_drop": (0.0, 100.0), "verify.min_int8_coverage": (0.0, 1.0),
-                  "verify.min_cosine": (-1.0, 1.0)}
+                  "verify.min_cosine": (-1.0, 1.0), "verify.min_top1_agreement": (0.0, 1.0)}
 _POSITIVE = {"quantize.calibration_samples", "benchmark.iterations", "compile.opset", "verify.max_samples",
              "benchmark.energy_seconds", "benchmark.energy_trials",
              "prune.round_to", "prune.steps"}

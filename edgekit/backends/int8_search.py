@@ -12,8 +12,9 @@ activation it shares with a quantized neighbour stays quantized, the way NNCF's 
 The split that selects is the calibration data; the evaluation data, which judges the variant
 afterwards, is never looked at here. With labelled evaluation data the budget is accuracy points:
 measured on the calibration labels when they exist, else bounded by the top-1 disagreement with the
-FP32 model (each disagreement can cost at most one correct answer). Without labels it is
-``verify.min_cosine`` on the outputs.
+FP32 model (each disagreement can cost at most one correct answer). Without labels it is the
+verdict's label-free gate: ``verify.min_cosine`` on the outputs and, for class-score outputs,
+``verify.min_top1_agreement`` (pipeline/verify.judge).
 """
 
 from __future__ import annotations
@@ -75,14 +76,17 @@ class Selection:
     """The split that selects: calibration inputs, their labels if any, and the FP32 model's outputs on them."""
 
     def __init__(self, x: Any, labels: np.ndarray | None, reference: np.ndarray, *, max_drop: float,
-                 min_cosine: float, labelled_task: bool) -> None:
+                 min_cosine: float, labelled_task: bool, min_agreement: float | None = None) -> None:
+        """``min_agreement``: without labels, the top-1 agreement floor (None: the outputs are not class scores)."""
         self.x, self.labels, self.reference = x, labels, reference
         self.max_drop, self.min_cosine, self.labelled_task = max_drop, min_cosine, labelled_task
+        self.min_agreement = min_agreement
 
     @property
     def criterion(self) -> str:
         if not self.labelled_task:
-            return f"mean output cosine >= {self.min_cosine:g} on the calibration inputs"
+            agreement = "" if self.min_agreement is None else f" and top-1 agreement >= {self.min_agreement:g}"
+            return f"mean output cosine >= {self.min_cosine:g}{agreement} on the calibration inputs"
         if self.labels is not None:
             return f"accuracy drop <= {self.max_drop:g} points on the labelled calibration data"
         return (f"top-1 disagreement with the FP32 model <= {self.max_drop:g}% on the calibration inputs "
@@ -91,7 +95,8 @@ class Selection:
     def score(self, outputs: np.ndarray) -> tuple[str, float, bool]:
         parity = compare(self.reference, outputs, self.x)
         if not self.labelled_task:
-            return "cosine", parity.cosine, math.isfinite(parity.cosine) and parity.cosine >= self.min_cosine
+            agrees = self.min_agreement is None or parity.top1_agreement >= self.min_agreement
+            return "cosine", parity.cosine, math.isfinite(parity.cosine) and parity.cosine >= self.min_cosine and agrees
         if self.labels is not None:
             drop = accuracy(self.reference, self.labels) - accuracy(outputs, self.labels)
             return "accuracy drop", drop, math.isfinite(parity.max_abs) and drop <= self.max_drop

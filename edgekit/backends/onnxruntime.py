@@ -25,6 +25,7 @@ from edgekit.data import Dataset
 from edgekit.deploy import run_onnxruntime as runner
 from edgekit.errors import PipelineError
 from edgekit.hardware import HostFacts, detect
+from edgekit.parity import is_class_scores
 from edgekit.profile import Profile
 from edgekit.progress import Progress
 
@@ -122,7 +123,8 @@ def quantize_accuracy_aware(src: Path, dst: Path, calib: Dataset, profile: Profi
     reference = runner.run_batched(runner.make_session(src, threads, optimization), calib.x)
     labelled = evald is not None and evald.y is not None
     selection = Selection(calib.x, calib.y if labelled else None, reference, max_drop=verify.max_accuracy_drop,
-                          min_cosine=verify.min_cosine, labelled_task=labelled)
+                          min_cosine=verify.min_cosine, labelled_task=labelled,
+                          min_agreement=verify.min_top1_agreement if is_class_scores(reference) else None)
     # plan.isa, not the profile's: the class the file is made for ("cuda" for TensorRT whatever [target] isa says)
     modes = {r.name: check_mode(r, plan.isa, host) for r in plan.ladder}
     with tempfile.TemporaryDirectory(prefix="edgekit-int8-", dir=dst.parent) as tmp:

@@ -14,7 +14,8 @@ from edgekit.pipeline.bundle import staged_output, write_deploy, write_manifest
 from edgekit.data import Dataset
 from edgekit.distill.config import DistillConfig
 from edgekit.hardware import HostFacts, detect, mismatch_warning
-from edgekit.pipeline.verify import Reference, check_labels, compute_reference, recommend, verify_and_bench
+from edgekit.pipeline.verify import (Reference, check_labels, compute_reference, no_labels_warning, recommend,
+                                     verify_and_bench)
 from edgekit.models import LoadedModel
 from edgekit.pipeline.plan import Plan, build_plan
 from edgekit.pipeline.execute import library_versions, run_plan
@@ -155,9 +156,7 @@ class CompressJob:
             warnings.append("INT8 was calibrated on RANDOM inputs (--calib-random): its ranges do not reflect real "
                             "data; trust the accuracy figures, not the parity on random inputs.")
         if reference.accuracy is None:
-            warnings.append("No labelled evaluation data: the accuracy budget could not be enforced; variants were "
-                            f"held to output parity instead (mean cosine >= verify.min_cosine "
-                            f"{self.profile.verify.min_cosine:g}).")
+            warnings.append(no_labels_warning(self.profile.verify, reference))
         if not self.backend.measures_on_host:
             warnings.append(f"No TensorRT engine was built here ({getattr(self.backend, 'host', '')}): FP32/INT8 ONNX "
                             "were checked on ONNX Runtime's CPU, nothing was timed. On the device run "

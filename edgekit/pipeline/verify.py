@@ -20,7 +20,8 @@ from edgekit.models import LoadedModel
 from edgekit.profile import Profile, VerifyConfig
 from edgekit.progress import Progress
 from edgekit.report.schema import VariantResult
-from edgekit.parity import Parity, accuracy, compare
+from edgekit.report.speed import NOISE_MARGIN, compare_latency
+from edgekit.parity import Parity, accuracy, compare, is_class_scores
 
 
 def _first_tensor(out: Any) -> Any:
@@ -47,6 +48,11 @@ class Reference:
     def classes(self) -> int:
         """Width of the first output per sample: the class count labels are indices into."""
         return int(self.outputs.reshape(self.outputs.shape[0], -1).shape[1])
+
+    @property
+    def class_scores(self) -> bool:
+        """The first output is N x C class scores, so top-1 agreement means something (parity.is_class_scores)."""
+        return is_class_scores(self.outputs)
 
 
 def _torch_outputs(module: Any, x: np.ndarray, batch: int = 64) -> np.ndarray:
@@ -170,8 +176,9 @@ def verify_variant(name: str, precision: str, artifact: Artifact, root: Path, re
         result.accuracy_drop = reference.accuracy - result.accuracy
     coverage = backend.kernel_coverage(path, profile, path.parent) if precision == "int8" else None
     result.int8_coverage = coverage.to_dict() if coverage else None
-    verdict = judge(precision, profile.verify, accuracy_drop=result.accuracy_drop, parity=parity, coverage=coverage)
-    result.status, result.reason = verdict.status, verdict.reason
+    verdict = judge(precision, profile.verify, accuracy_drop=result.accuracy_drop, parity=parity, coverage=coverage,
+                    class_scores=reference.class_scores)
+    result.status, result.reason, result.gate = verdict.status, verdict.reason, verdict.gate
     return result
 
 
@@ -194,12 +201,9 @@ def benchmark_into(result: VariantResult, path: Path, reference: Reference, back
     result.energy = energy.report(bench)
 
 
-# FIELD-NOTES: on shared CPUs latency differences under ~15% are noise, not a ranking.
-NOISE_MARGIN = 1.15
-
-
 def recommend(variants: list[VariantResult], untimed_order: tuple[str, ...] | None = None) -> tuple[str | None, str]:
-    """Among accepted variants within the noise margin of the fastest p50 (first batch size), the smallest.
+    """Among accepted variants with no measurable latency difference from the fastest p50 (first batch size;
+    report/speed.py: the 15% noise band and the p50/p90 spread), the smallest.
 
     ``untimed_order``: nothing can be timed on this host (a TensorRT bundle built without a GPU), so take
     the first of these precisions (the profile's) that is not rejected, smallest first; the device times it."""
@@ -216,38 +220,74 @@ def recommend(variants: list[VariantResult], untimed_order: tuple[str, ...] | No
     if not accepted:
         return None, "no variant passed verification"
 
-    def p50(v: VariantResult) -> float:
-        return next(iter(v.latency_ms.values()))["p50"]
+    def stats(v: VariantResult) -> dict[str, float]:
+        return next(iter(v.latency_ms.values()))
 
-    fastest = min(p50(v) for v in accepted)
-    near = [v for v in accepted if p50(v) <= fastest * NOISE_MARGIN]
-    best = min(near, key=lambda v: (v.size_bytes, p50(v)))
+    fastest = min(accepted, key=lambda v: stats(v)["p50"])
+    versus = {v.name: compare_latency(stats(fastest), stats(v)) for v in accepted}
+    near = [v for v in accepted if not versus[v.name].faster]
+    best = min(near, key=lambda v: (v.size_bytes, stats(v)["p50"]))
     batch = next(iter(best.latency_ms))
     if len(near) == 1:
-        return best.name, f"fastest accepted variant (p50 {p50(best):.3f} ms at {batch})"
-    return best.name, (f"smallest of the accepted variants within {NOISE_MARGIN - 1:.0%} of the fastest p50 "
-                       f"({p50(best):.3f} ms vs {fastest:.3f} ms at {batch}, {best.size_bytes / 2**20:.2f} MiB)")
+        others = sorted((v for v in accepted if v is not best), key=lambda v: stats(v)["p50"])
+        runner_up = (f"; the next, {others[0].name}, is {compare_latency(stats(others[0]), stats(best)).text()}"
+                     if others else "")
+        return best.name, f"fastest accepted variant (p50 {stats(best)['p50']:.3f} ms at {batch}{runner_up})"
+    return best.name, (f"smallest of the accepted variants with no measurable latency difference from the fastest "
+                       f"(within {NOISE_MARGIN - 1:.0%} of its p50 or its p50/p90 spread: {stats(best)['p50']:.3f} ms "
+                       f"vs {stats(fastest)['p50']:.3f} ms at {batch}, {best.size_bytes / 2**20:.2f} MiB)")
 
 
 # --- the verdict: a variant is rejected, never silently reported, when it breaks the accuracy budget or when an
 # INT8 file does not run INT8 kernels (an INT8 file that runs as float is not a variant)
 
+# which guard judged a variant's outputs (VariantResult.gate, a column of report.md)
+GATE_ACCURACY = "accuracy budget"  # labels: the drop in top-1 points
+GATE_AGREEMENT = "cosine + top-1 agreement"  # no labels, class scores (N x C outputs): parity and the same top-1
+GATE_COSINE = "cosine"  # no labels, any other output (embeddings, per-token states, maps): parity only
+
+
 @dataclass(frozen=True)
 class Verdict:
     status: str  # "accepted" | "rejected"
     reason: str
+    gate: str = ""  # GATE_*: which guard held the outputs
+
+
+def no_labels_warning(cfg: VerifyConfig, reference: Reference) -> str:
+    """The report warning of a run without labels: which gates held the variants instead of the budget."""
+    if reference.class_scores:
+        gates = (f"{GATE_AGREEMENT}: mean cosine >= verify.min_cosine {cfg.min_cosine:g} and top-1 agreement with the "
+                 f"original >= verify.min_top1_agreement {cfg.min_top1_agreement:g}, the outputs being class scores")
+    else:
+        gates = (f"{GATE_COSINE}: mean cosine >= verify.min_cosine {cfg.min_cosine:g}; top-1 agreement is not a gate, "
+                 f"the outputs {list(reference.outputs.shape[1:])} per sample not being N x C class scores")
+    return (f"No labelled evaluation data: the {cfg.max_accuracy_drop:g}-point accuracy budget could not be enforced; "
+            f"variants were held to output parity instead ({gates}). Pass labelled --eval-data to check the budget.")
+
+
+def _parity_problems(cfg: VerifyConfig, parity: Parity, gate: str) -> list[str]:
+    """Without labels output parity is the budget; with labels accuracy is (a distilled student's logits
+    legitimately differ from the teacher's: cosine 0.83 at the same top-1)."""
+    problems = []
+    if gate != GATE_ACCURACY and math.isfinite(parity.cosine) and parity.cosine < cfg.min_cosine:
+        problems.append(f"outputs' mean cosine to the original {parity.cosine:.4f} is below min_cosine "
+                        f"{cfg.min_cosine:g}")
+    if gate == GATE_AGREEMENT and parity.top1_agreement < cfg.min_top1_agreement:
+        problems.append(f"top-1 agreement with the original {parity.top1_agreement:.1%} is below min_top1_agreement "
+                        f"{cfg.min_top1_agreement:.1%} (each disagreement can cost one correct answer)")
+    return problems
 
 
 def judge(precision: str, cfg: VerifyConfig, *, accuracy_drop: float | None, parity: Parity,
-          coverage: KernelCoverage | None) -> Verdict:
+          coverage: KernelCoverage | None, class_scores: bool = False) -> Verdict:
+    """``class_scores``: the outputs are N x C class scores (parity.is_class_scores), so without labels the
+    variant is also held to the top-1 agreement floor."""
+    gate = GATE_ACCURACY if accuracy_drop is not None else GATE_AGREEMENT if class_scores else GATE_COSINE
     problems = []
     if not (math.isfinite(parity.max_abs) and math.isfinite(parity.cosine)):
         problems.append("outputs contain NaN or Inf")
-    # without labels, output parity is the budget; with labels accuracy is (a distilled student's logits
-    # legitimately differ from the teacher's: cosine 0.83 at the same top-1)
-    if accuracy_drop is None and math.isfinite(parity.cosine) and parity.cosine < cfg.min_cosine:
-        problems.append(f"outputs' mean cosine to the original {parity.cosine:.4f} is below min_cosine "
-                        f"{cfg.min_cosine:g}")
+    problems += _parity_problems(cfg, parity, gate)
     if accuracy_drop is not None and accuracy_drop > cfg.max_accuracy_drop:
         problems.append(f"accuracy drop {accuracy_drop:.2f} points exceeds the budget of {cfg.max_accuracy_drop:g}")
     if precision == "int8" and coverage is not None:
@@ -258,8 +298,12 @@ def judge(precision: str, cfg: VerifyConfig, *, accuracy_drop: float | None, par
             problems.append(f"only {coverage.int8_nodes}/{coverage.int8_nodes + coverage.float_nodes} compute nodes "
                             f"run INT8 ({coverage.ratio:.0%} < min_int8_coverage {cfg.min_int8_coverage:.0%}){floats}")
     if problems:
-        return Verdict("rejected", "; ".join(problems))
-    if accuracy_drop is None:
-        return Verdict("accepted", "no labels: accuracy budget not checked "
-                                   f"(top-1 agreement with the original {parity.top1_agreement:.1%})")
-    return Verdict("accepted", f"accuracy drop {accuracy_drop:.2f} <= {cfg.max_accuracy_drop:g} points")
+        return Verdict("rejected", "; ".join(problems) + f" (gate: {gate})", gate)
+    if gate == GATE_ACCURACY:
+        return Verdict("accepted", f"accuracy drop {accuracy_drop:.2f} <= {cfg.max_accuracy_drop:g} points", gate)
+    held = f"cosine {parity.cosine:.4f} >= {cfg.min_cosine:g}"
+    if gate == GATE_AGREEMENT:
+        held += f", top-1 agreement {parity.top1_agreement:.1%} >= {cfg.min_top1_agreement:.1%}"
+    else:
+        held += f"; top-1 agreement {parity.top1_agreement:.1%} not gated: the outputs are not class scores"
+    return Verdict("accepted", f"no labels: accuracy budget not checked; held to {gate} ({held})", gate)

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgekit.report.speed import compare_latency
 
-def _p50(variant: Any) -> float | None:
-    stats = next(iter(variant.latency_ms.values()), None)
-    return stats["p50"] if stats else None
+
+def _first(variant: Any) -> tuple[str, dict[str, float]] | None:
+    """(batch, latency stats) of the first batch size, when timed."""
+    return next(iter(variant.latency_ms.items()), None)
 
 
 def pruning_report(summary: dict[str, Any], variants: list[Any]) -> dict[str, Any]:
-    """The prune stage's summary plus measured speed-ups of each pruned variant over its unpruned twin."""
+    """The prune stage's summary plus measured speed-ups of each pruned variant over its unpruned twin: a ratio
+    with its p50/p90 spread, flagged ``measurable`` only outside the timing noise (report/speed.py)."""
     by_name = {v.name: v for v in variants}
     speedups = {}
     for v in variants:
         twin = by_name.get(v.name.removeprefix("pruned-")) if v.name.startswith("pruned-") else None
-        if twin is not None and _p50(v) and _p50(twin):
-            speedups[v.name] = {"vs": twin.name, "latency_ratio": _p50(v) / _p50(twin),
-                                "speedup": _p50(twin) / _p50(v), "batch": next(iter(v.latency_ms))}
+        mine, theirs = _first(v), twin and _first(twin)
+        if mine and theirs and mine[1]["p50"] and theirs[1]["p50"]:
+            comparison = compare_latency(mine[1], theirs[1])
+            speedups[v.name] = {"vs": twin.name, "latency_ratio": mine[1]["p50"] / theirs[1]["p50"],
+                                "batch": mine[0], **comparison.to_dict()}
     return {**summary, "measured": speedups}
 
 
@@ -30,10 +35,11 @@ def render_pruning_markdown(report: Any) -> list[str]:
              f"({pruning['ratios']['params']:.1%}), MACs {b['macs']:,} -> {a['macs']:,} ({pruning['ratios']['macs']:.1%}); "
              f"zipped weights {pruning['zipped_weight_bytes_before']:,} -> {pruning['zipped_weight_bytes_after']:,} bytes."]
     for name, m in pruning.get("measured", {}).items():
-        lines.append(f"- measured: **{name}** p50 is {m['latency_ratio']:.2f}x of {m['vs']} "
-                     f"({m['speedup']:.2f}x faster) at {m['batch']}")
+        lines.append(f"- measured: **{name}** vs {m['vs']} at {m['batch']}: {m['text']}")
     if pruning.get("note"):
         lines.append(f"- note: {pruning['note']}")
+    if pruning.get("capped"):
+        lines.append(f"- capped: {pruning['capped']}")
     if pruning.get("ignored"):
         lines.append(f"- kept whole (ignored): {', '.join(pruning['ignored'])}")
     for u in pruning.get("unsupported", []):

@@ -81,6 +81,7 @@ def prune_module(model: Any, example: Any, cfg: PruneConfig, *, calib_x: np.ndar
                  calib_y: np.ndarray | None = None) -> PruneResult:
     """A pruned copy of ``model``; ``example`` is one input batch used to trace the graph."""
     from edgekit.pruning import sparsity
+    from edgekit.pruning.effect import nothing_removed
     from edgekit.pruning.structured import default_ignored, prune_structured
 
     pruned = copy.deepcopy(model).eval()
@@ -93,11 +94,12 @@ def prune_module(model: Any, example: Any, cfg: PruneConfig, *, calib_x: np.ndar
 
         result = prune_structured(pruned, example, cfg, measure=measure, loss_fn=_taylor_loss(pruned, calib_x, calib_y))
         summary.update(ignored=result.ignored, unsupported=result.unsupported, steps=result.steps_run,
-                       attention_modules=result.attention_modules)
+                       attention_modules=result.attention_modules, **({"capped": result.capped} if result.capped else {}))
         if cfg.recalibrate_bn and calib_x is not None:
             summary["batchnorm_recalibrated"] = recalibrate_batchnorm(pruned, calib_x)
     else:
         ignored = set(cfg.ignored_layers if cfg.ignored_layers is not None else default_ignored(pruned))
+        summary["zeros_before"] = sum(s.zeros for s in sparsity.measure(pruned, ignored))
         if cfg.mode is PruneMode.UNSTRUCTURED:
             layers = sparsity.apply_unstructured(pruned, cfg, ignored)
         else:
@@ -113,4 +115,5 @@ def prune_module(model: Any, example: Any, cfg: PruneConfig, *, calib_x: np.ndar
                    zipped_weight_bytes_after=sparsity.zipped_weight_bytes(pruned))
     b, a = summary["totals_before"], summary["totals_after"]
     summary["ratios"] = {"params": a["params"] / b["params"], "macs": a["macs"] / b["macs"] if b["macs"] else 1.0}
+    summary["removed_nothing"] = nothing_removed(cfg, summary)  # None, or why the model is unchanged
     return PruneResult(pruned, summary)

@@ -52,6 +52,7 @@ def variant_row(v: VariantResult, batch: str = "batch_1") -> dict[str, str]:
         "cosine": _fmt(v.parity.get("cosine"), ".5f"),
         "max-abs": _fmt(v.parity.get("max_abs"), ".3g"),
         "INT8 nodes": "-" if cov is None else f"{cov['int8_nodes']}/{cov['int8_nodes'] + cov['float_nodes']}",
+        "gate": v.gate or "-",
         "status": v.status,
     }
 

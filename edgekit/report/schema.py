@@ -22,6 +22,9 @@ class VariantResult:
     size_bytes: int
     status: str = "accepted"  # accepted | rejected | pending (measured on the device: TensorRT FP16 off-GPU)
     reason: str = ""
+    # the guard that judged its outputs: "accuracy budget" (labels), "cosine + top-1 agreement" (no labels, class
+    # scores), "cosine" (no labels, other outputs); "" when not judged here (pending)
+    gate: str = ""
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     throughput_per_s: float | None = None
     throughput_by_batch: dict[str, float] = field(default_factory=dict)

@@ -50,6 +50,7 @@ class PruneStage:
     def run(self, artifact: Artifact, ctx: RunContext, stage_dir: Path) -> Artifact:
         import torch
 
+        from edgekit.pruning.effect import nothing_pruned_error
         from edgekit.pruning.run import prune_module
         from edgekit.pruning.spec import save_pruned
 
@@ -63,6 +64,8 @@ class PruneStage:
         result = prune_module(artifact.meta["module"], example, self.config,
                               calib_x=None if calib is None or calib.random else calib.x,
                               calib_y=None if calib is None else calib.y)
+        if result.summary["removed_nothing"]:
+            raise nothing_pruned_error(self.config, result.summary["removed_nothing"])
         files = save_pruned(result.model, stage_dir)
         pt2_error = save_exported(result.model, example, stage_dir / "model.pt2")
         result.summary["files"] = {k: v.name for k, v in files.items()}

@@ -115,6 +115,7 @@ def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, opts: RunOption
 
 
 def _latency_search(ctx: Any, search: LatencyTarget, progress: Progress) -> Any:
+    from edgekit.pruning.effect import NO_EFFECT
     from edgekit.sweep.pareto import p50
     from edgekit.sweep.search import bisect_ratio
     from edgekit.sweep.trials import build_trial, measure_trial
@@ -125,7 +126,8 @@ def _latency_search(ctx: Any, search: LatencyTarget, progress: Progress) -> Any:
     def measure(ratio: float) -> tuple[float, float]:
         cand = build_trial(ctx, TrialSpec(ratio, False, search.precision))
         base_p50 = p50(measure_trial(ctx, baseline))  # the pair is timed back to back: a within-round ratio
-        cand_p50 = p50(measure_trial(ctx, cand))
+        # a ratio that removed nothing is the original itself: its latency is the baseline's, not a second timing
+        cand_p50 = base_p50 if cand.result.status == NO_EFFECT else p50(measure_trial(ctx, cand))
         progress.update("search", len(trace) + 1, search.steps + 1)
         trace.append(ratio)
         return cand_p50, base_p50

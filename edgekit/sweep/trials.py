@@ -216,11 +216,18 @@ def build_trial(ctx: SweepContext, spec: TrialSpec) -> BuiltTrial:
     """Build (or fetch) the trial's artifact and verify it against the original (parity, accuracy, INT8)."""
     from edgekit.pipeline.verify import verify_variant
 
+    from edgekit.pruning.effect import NO_EFFECT, NothingPrunedError
+
     started = time.perf_counter()
     cache = StageCache(ctx.cache_root)
     events: list[CacheEvent] = []
     leaf = trial_chain(ctx, spec)[-1]
-    artifact = resolve(ctx, cache, leaf, events)
+    try:
+        artifact = resolve(ctx, cache, leaf, events)
+    except NothingPrunedError as exc:  # the original again: marked, never timed as a different model
+        result = VariantResult(spec.name, ctx.backend_name, spec.precision, artifact="", size_bytes=0,
+                               status=NO_EFFECT, reason=exc.message)
+        return BuiltTrial(spec, leaf.key, "", result, events, time.perf_counter() - started)
     result = verify_variant(spec.name, spec.precision, artifact, cache.root, ctx.reference,
                             backend_for(ctx.backend_name), ctx.profile)
     if spec.prune > 0 and "pruning" in artifact.meta:
@@ -231,8 +238,11 @@ def build_trial(ctx: SweepContext, spec: TrialSpec) -> BuiltTrial:
 def measure_trial(ctx: SweepContext, built: BuiltTrial, progress: Progress | None = None) -> VariantResult:
     """Time the built artifact with the bundle's own runner in a fresh process (bench/latency.py)."""
     from edgekit.pipeline.verify import benchmark_into
+    from edgekit.pruning.effect import NO_EFFECT
 
     result = copy.deepcopy(built.result)
+    if result.status == NO_EFFECT:
+        return result
     benchmark_into(result, Path(built.artifact), ctx.reference, backend_for(ctx.backend_name), ctx.profile,
                    progress or NullProgress())
     return result

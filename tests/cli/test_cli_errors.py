@@ -169,7 +169,8 @@ def test_the_accuracy_budget_must_be_a_finite_number_of_points(base, tmp_path, v
 
 
 @pytest.mark.parametrize(("key", "value"), [("max_accuracy_drop", "nan"), ("max_accuracy_drop", "-1.0"),
-                                            ("min_int8_coverage", "1.5"), ("min_cosine", "nan")])
+                                            ("min_int8_coverage", "1.5"), ("min_cosine", "nan"),
+                                            ("min_top1_agreement", "nan"), ("min_top1_agreement", "1.5")])
 def test_a_profile_cannot_switch_the_guard_off(base, tmp_path, key, value) -> None:
     profile = tmp_path / "p.toml"
     profile.write_text(f'schema_version = 1\nname = "p"\n[verify]\n{key} = {value}\n')

@@ -138,3 +138,18 @@ def test_when_every_attempt_fails_the_error_surfaces(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="no kernel"):
         search(broken, FakeQuantizer({}).evaluate, selection(), first_attempts(LADDER, "minmax", True), tmp_path)
+
+
+def test_without_labels_class_scores_are_also_held_to_the_agreement_floor() -> None:
+    """The search aims at the verdict's label-free gate: cosine alone would keep an attempt that moves the top-1
+    class of 5% of the inputs (mean cosine ~0.96)."""
+    def label_free(min_agreement: float | None) -> Selection:
+        return Selection(np.zeros((200, 4), np.float32), None, REFERENCE, max_drop=1.0, min_cosine=0.9,
+                         labelled_task=False, min_agreement=min_agreement)
+
+    metric, value, ok = label_free(None).score(damaged(0.05))
+    assert metric == "cosine" and 0.9 < value < 0.99 and ok
+    assert not label_free(0.99).score(damaged(0.05))[2]
+    assert label_free(0.99).score(damaged(0.005))[2]
+    assert label_free(0.99).criterion == "mean output cosine >= 0.9 and top-1 agreement >= 0.99 on the calibration inputs"
+    assert label_free(None).criterion == "mean output cosine >= 0.9 on the calibration inputs"

@@ -6,6 +6,7 @@ import pytest
 
 from edgekit.pipeline.verify import NOISE_MARGIN, recommend
 from edgekit.report.schema import VariantResult
+from edgekit.report.speed import compare_latency
 
 MIB = 2**20
 
@@ -71,3 +72,55 @@ def test_no_variants():
 def test_accepted_without_timings_is_not_recommended():
     assert recommend([variant("fp32", None, 100)])[0] is None
     assert recommend([variant("fp32", None, 100), variant("int8", 3.0, 200)])[0] == "int8"
+
+
+# --- a latency ratio is shown with its spread, or as no measurable difference ---------------
+
+def stats(p50: float, p90: float | None = None) -> dict[str, float]:
+    return {"p50": p50} if p90 is None else {"p50": p50, "p90": p90}
+
+
+def test_the_same_model_timed_twice_has_no_measurable_difference():
+    # the issue: an unpruned "pruned" model 1.44x "faster" at p50, its own p90 above the twin's p50
+    c = compare_latency(stats(1.0, 1.9), stats(1.44, 1.6))
+    assert c.speedup == pytest.approx(1.44) and not c.measurable and not c.faster
+    assert c.text().startswith("no measurable difference (p50 ratio 1.44x")
+    assert "faster" not in c.text()
+
+
+def test_inside_the_noise_band_is_no_difference_even_with_tight_spreads():
+    c = compare_latency(stats(1.0, 1.01), stats(1.1, 1.11))
+    assert not c.measurable and "15% noise band" in c.text()
+
+
+def test_a_separated_speedup_is_shown_with_its_spread():
+    c = compare_latency(stats(1.0, 1.1), stats(2.0, 2.2))
+    assert c.measurable and c.faster
+    assert (c.speedup, c.low, c.high) == pytest.approx((2.0, 2.0 / 1.1, 2.2))
+    assert c.text() == "2.00x faster (p50; 1.82-2.20x across the p50/p90 spread)"
+    d = c.to_dict()
+    assert d["measurable"] is True and d["text"] == c.text() and d["speedup"] == pytest.approx(2.0)
+
+
+def test_a_slowdown_is_shown_as_slower_with_its_spread():
+    c = compare_latency(stats(2.0, 2.2), stats(1.0, 1.1))
+    assert c.measurable and not c.faster
+    assert c.text() == "2.00x slower (p50; 1.82-2.20x across the p50/p90 spread)"
+
+
+def test_without_p90_the_spread_is_the_p50():
+    c = compare_latency(stats(1.0), stats(1.5))
+    assert (c.low, c.high) == pytest.approx((1.5, 1.5)) and c.measurable
+
+
+def test_a_variant_slower_only_within_the_fastest_spread_is_tied():
+    fast = VariantResult(name="fp32", backend="onnxruntime", precision="fp32", artifact="a", size_bytes=600_000,
+                         latency_ms={"batch_1": {"p50": 1.0, "p90": 1.5}})
+    slow = variant("int8", 1.2, 170_000)  # 20% slower at p50, but below the fastest's p90
+    name, why = recommend([fast, slow])
+    assert name == "int8" and "no measurable latency difference" in why
+
+
+def test_the_fastest_names_the_next_variant_with_the_spread():
+    name, why = recommend([variant("fp32", 1.0, 600_000), variant("int8", 2.0, 170_000)])
+    assert name == "fp32" and "the next, int8, is 2.00x slower (p50; " in why

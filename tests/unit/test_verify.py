@@ -9,8 +9,10 @@ import pytest
 
 from edgekit.backends.base import KernelCoverage
 from edgekit.profile import VerifyConfig
-from edgekit.parity import Parity, accuracy, compare
-from edgekit.pipeline.verify import judge
+from edgekit.data import Dataset
+from edgekit.parity import Parity, accuracy, compare, is_class_scores
+from edgekit.pipeline.verify import (GATE_ACCURACY, GATE_AGREEMENT, GATE_COSINE, Reference, judge,
+                                     no_labels_warning)
 
 CFG = VerifyConfig(max_accuracy_drop=1.0, min_int8_coverage=0.8)
 GOOD_PARITY = Parity(top1_agreement=0.99, max_abs=0.05, mean_abs=0.01, cosine=0.999, samples=100)
@@ -200,3 +202,58 @@ def test_coverage_rejection_names_the_layers_that_stayed_float():
     floats = tuple({"name": f"conv{i}", "op": "GroupConvolution", "reason": "runs f32 here"} for i in range(6))
     v = judge("int8", CFG, accuracy_drop=0.0, parity=GOOD_PARITY, coverage=KernelCoverage(4, 6, {}, floats))
     assert v.status == "rejected" and "conv0 (GroupConvolution: runs f32 here)" in v.reason and "2 more" in v.reason
+
+
+# --- the top-1 agreement gate without labels (class-score outputs) ------------------------
+
+# the INT8 photos: cosine just over the floor, top-1 changed on 22% of inputs
+COSINE_ONLY_PASS = Parity(top1_agreement=0.78, max_abs=2.1, mean_abs=0.3, cosine=0.905, samples=500)
+
+
+def test_class_scores_without_labels_are_held_to_the_agreement_floor():
+    v = judge("int8", CFG, accuracy_drop=None, parity=COSINE_ONLY_PASS, coverage=FULL_INT8, class_scores=True)
+    assert v.status == "rejected" and v.gate == GATE_AGREEMENT == "cosine + top-1 agreement"
+    assert "top-1 agreement with the original 78.0% is below min_top1_agreement 99.0%" in v.reason
+    assert v.reason.endswith("(gate: cosine + top-1 agreement)")
+
+
+def test_agreement_at_the_floor_is_accepted_and_the_reason_names_both_gates():
+    at_floor = Parity(top1_agreement=CFG.min_top1_agreement, max_abs=0.1, mean_abs=0.01, cosine=0.95, samples=100)
+    v = judge("int8", CFG, accuracy_drop=None, parity=at_floor, coverage=FULL_INT8, class_scores=True)
+    assert v.status == "accepted" and v.gate == GATE_AGREEMENT
+    assert "held to cosine + top-1 agreement" in v.reason and "99.0% >= 99.0%" in v.reason
+    assert "accuracy budget not checked" in v.reason
+
+
+def test_outputs_that_are_not_class_scores_keep_the_cosine_gate_only():
+    v = judge("int8", CFG, accuracy_drop=None, parity=COSINE_ONLY_PASS, coverage=FULL_INT8, class_scores=False)
+    assert v.status == "accepted" and v.gate == GATE_COSINE
+    assert "not gated: the outputs are not class scores" in v.reason
+
+
+def test_with_labels_the_agreement_floor_does_not_apply():
+    v = judge("int8", CFG, accuracy_drop=0.5, parity=COSINE_ONLY_PASS, coverage=FULL_INT8, class_scores=True)
+    assert v.status == "accepted" and v.gate == GATE_ACCURACY and v.reason == "accuracy drop 0.50 <= 1 points"
+    over = judge("int8", CFG, accuracy_drop=1.5, parity=COSINE_ONLY_PASS, coverage=FULL_INT8, class_scores=True)
+    assert over.status == "rejected" and "top-1 agreement" not in over.reason and "(gate: accuracy budget)" in over.reason
+
+
+def test_a_looser_profile_floor_is_honoured():
+    loose = VerifyConfig(min_top1_agreement=0.75)
+    assert judge("int8", loose, accuracy_drop=None, parity=COSINE_ONLY_PASS, coverage=FULL_INT8,
+                 class_scores=True).status == "accepted"
+
+
+@pytest.mark.parametrize(("shape", "expected"), [((8, 10), True), ((8, 2), True), ((8, 1), False),
+                                                 ((8, 16, 384), False), ((8, 3, 4, 4), False), ((8,), False)])
+def test_class_scores_are_two_dimensional_with_two_or_more_columns(shape, expected):
+    assert is_class_scores(np.zeros(shape, np.float32)) is expected
+
+
+def test_the_no_labels_warning_names_the_gates_that_applied():
+    x = Dataset(np.zeros((4, 1, 8, 8), np.float32), None, "eval.npz")
+    classifier = no_labels_warning(CFG, Reference(x, np.zeros((4, 10), np.float32), "torch eager"))
+    assert "cosine + top-1 agreement" in classifier and "verify.min_top1_agreement 0.99" in classifier
+    assert "verify.min_cosine 0.9" in classifier and "1-point accuracy budget" in classifier
+    tokens = no_labels_warning(CFG, Reference(x, np.zeros((4, 16, 384), np.float32), "torch eager"))
+    assert "top-1 agreement is not a gate" in tokens and "[16, 384]" in tokens
