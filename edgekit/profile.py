@@ -144,11 +144,34 @@ class Profile:
         data.pop("source")
         return data
 
+    def to_toml(self) -> str:
+        """The profile as a TOML file with every default filled in, loadable with load_profile (keys that are
+        not set, None, are written as comments: TOML has no null)."""
+        data = self.to_dict()
+        lines = [f"# {self.name}: {self.source or 'built in code'}"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+        for section, values in ((k, v) for k, v in data.items() if isinstance(v, dict)):
+            lines += ["", f"[{section}]"]
+            lines += [f"# {k} = (not set)" if v is None else f"{k} = {_toml_value(v)}" for k, v in values.items()]
+        return "\n".join(lines) + "\n"
+
     def replace_section(self, section: str, **changes: Any) -> Profile:
         """A copy with some keys of one section changed (CLI overrides); values are validated."""
         merged = {**asdict(getattr(self, section)), **changes}
         data = {**self.to_dict(), section: merged}
         return _build(Profile, data, self.source or self.name, "")
+
+
+def _toml_value(value: Any) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))  # a TOML basic string: the same escapes as JSON
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
