@@ -42,6 +42,11 @@ TARGET_ISAS = ("host", *X86_CLASSES, *ARM_CLASSES, "cuda")
 # a target class that names a family of hosts: "x86-vnni" profiles say "VNNI or AMX" (AMX CPUs have VNNI too)
 TARGET_FAMILIES = {"x86-64": X86_CLASSES, "arm64": ARM_CLASSES, "x86-vnni": ("x86-vnni", "x86-amx")}
 SATURATING_CLASSES = frozenset({"x86-avx512", "x86-avx2", "x86-64"})
+# the channel multiple that fills a target's vector lanes or tensor-core tiles (pruning's round_to when a
+# profile does not set it): 16 fp32 per AVX-512 register (VNNI and AMX CPUs have AVX-512), 8 per AVX2 register;
+# ARM64 runtimes pack channels by 8; tensor cores want multiples of 8 (FP16) to 16 (INT8)
+CHANNEL_MULTIPLES = {"x86-amx": 16, "x86-vnni": 16, "x86-avx512": 16, "x86-avx2": 8, "x86-64": 8,
+                     "arm64-i8mm": 8, "arm64-dotprod": 8, "arm64": 8, "cuda": 16}
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,12 @@ def isa_matches(target_isa: str, host_isa: str) -> bool:
 def effective_isa(target_isa: str, host: HostFacts) -> str:
     """The ISA class the INT8 file is made for: the profile's, or this host's when the profile says "host"."""
     return host.isa if target_isa == "host" else target_isa
+
+
+def channel_multiple(target_isa: str, host: HostFacts | None = None) -> int:
+    """Pruning's default round_to for a target ISA class ("host": this machine's, detected)."""
+    isa = effective_isa(target_isa, host or detect()) if target_isa == "host" else target_isa
+    return CHANNEL_MULTIPLES.get(isa, 8)
 
 
 def mismatch_warning(profile_name: str, target_isa: str, host: HostFacts) -> str | None:

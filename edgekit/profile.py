@@ -76,7 +76,7 @@ class QuantizeConfig:
 class PruneDefaults:
     """How pruning behaves on this target when the user asks for it (--prune / --target-macs)."""
 
-    round_to: int = 1  # keep channel counts multiples of this (SIMD / tensor-core widths)
+    round_to: int = 0  # keep channel counts multiples of this (SIMD / tensor-core widths); 0: from [target] isa
     importance: str = "l2"
     scope: str = "uniform"
     steps: int = 1
@@ -199,7 +199,7 @@ _FINITE_RANGES = {"verify.max_accuracy_drop": (0.0, 100.0), "verify.min_int8_cov
                   "verify.min_cosine": (-1.0, 1.0), "verify.min_top1_agreement": (0.0, 1.0)}
 _POSITIVE = {"quantize.calibration_samples", "benchmark.iterations", "compile.opset", "verify.max_samples",
              "benchmark.energy_seconds", "benchmark.energy_trials",
-             "prune.round_to", "prune.steps"}
+             "prune.steps"}
 
 
 def _fail(source: str, key: str, problem: str, fix: str) -> ProfileError:
@@ -234,7 +234,8 @@ def _check_value(key: str, value: Any, source: str) -> None:
         raise _fail(source, key, f"must be > 0, got {value}", "Use a positive number.")
     if key == "target.dla_core" and value < -1:
         raise _fail(source, key, f"must be -1 (no DLA) or a core index, got {value}", "Use -1, 0 or 1.")
-    if key in ("benchmark.energy_idle_seconds", "benchmark.energy_tdp_watts", "compile.workspace_mb") and value < 0:
+    if key in ("benchmark.energy_idle_seconds", "benchmark.energy_tdp_watts", "compile.workspace_mb",
+               "prune.round_to") and value < 0:
         raise _fail(source, key, f"must be >= 0, got {value}", "Use 0 or a positive number.")
     if key == "compile.precisions":
         bad = [p for p in value if p not in PRECISIONS]

@@ -112,3 +112,24 @@ def test_mismatch_is_said_only_when_the_host_is_not_the_target() -> None:
     text = mismatch_warning("x86-openvino", "x86-vnni", host("zen3-epyc-avx2"))
     assert text and "x86-avx2" in text and "targets x86-vnni" in text
     assert mismatch_warning("arm64-onnxruntime", "arm64", host("zen3-epyc-avx2"))
+
+
+@pytest.mark.parametrize(("isa", "multiple"), [("x86-avx2", 8), ("x86-64", 8), ("x86-avx512", 16),
+                                               ("x86-vnni", 16), ("x86-amx", 16), ("arm64", 8),
+                                               ("arm64-i8mm", 8), ("cuda", 16)])
+def test_pruning_rounds_channels_to_the_target_isas_vector_width(isa, multiple) -> None:
+    from edgekit.hardware import channel_multiple
+
+    assert channel_multiple(isa) == multiple
+
+
+def test_a_profile_without_round_to_rounds_for_its_target_and_host_follows_the_host(tmp_path) -> None:
+    from edgekit.api import prune_config
+    from edgekit.hardware import channel_multiple, parse_cpuinfo
+
+    assert prune_config("cpu-onnxruntime", ratio=0.5).round_to == 8  # portable x86-64: AVX2-wide
+    assert prune_config("cpu-onnxruntime-vnni", ratio=0.5).round_to == 16
+    assert prune_config("cpu-onnxruntime", ratio=0.5, round_to=4).round_to == 4  # the option wins
+    zen4 = parse_cpuinfo("flags\t\t: avx2 fma avx512f avx512bw avx512_vnni\n", machine="x86_64")
+    zen3 = parse_cpuinfo("flags\t\t: avx2 fma\n", machine="x86_64")
+    assert (channel_multiple("host", zen4), channel_multiple("host", zen3)) == (16, 8)
