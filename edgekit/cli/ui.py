@@ -13,6 +13,7 @@ from rich.table import Table
 from edgekit.report.energy import energy_summary
 from edgekit.report.markdown import COMPACT_COLUMNS, host_line, int8_lines, measured_on_target, variant_row
 from edgekit.report.schema import Report
+from edgekit.report.speed import UNSTABLE_MARK
 
 console = Console(stderr=True)
 # piped output (CI logs, `| tee`) would otherwise be squeezed into 80 columns
@@ -82,6 +83,9 @@ def report_table(report: Report) -> Table:
 def print_report(report: Report) -> None:
     ref = report.reference
     out.print(report_table(report))
+    if any(s.get("unstable") for v in report.variants for s in v.latency_ms.values()):
+        out.print(f"{UNSTABLE_MARK} after the p99: unstable timing (see the warnings); items/s is batch / p50.",
+                  markup=False, highlight=False)
     if ref.get("accuracy") is not None:
         out.print(f"Original ({ref['runtime']}): top-1 {ref['accuracy']:.2f}% on {ref['samples']} held-out samples. "
                   "Latency: batch 1 on the shipped artifact.")

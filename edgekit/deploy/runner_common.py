@@ -27,6 +27,53 @@ def summarize(seconds):
             "min": float(ms.min()), "iterations": int(ms.size)}
 
 
+# A timing is flagged "unstable" (report.json latency_ms[batch]["unstable"], a "!" in the tables, a report warning)
+# when its tail is far from its median or other processes competed for the CPUs while it ran. Its p50 still ranks
+# (a median shrugs off a few stalled calls); its mean, p99 and the variants' order deserve a re-run on a quiet host.
+UNSTABLE_TAIL_RATIO = 3.0  # p99 above 3x the p50: some calls stalled (another process, page faults, throttling)
+CONTENTION_SHARE = 0.5  # other processes kept over half of the machine's CPU time busy while the loop ran
+
+
+def throughput(batch_size, stats):
+    """Items per second at the median latency: the statistic every comparison uses, so one stalled call can
+    neither make a variant look faster nor slower than its p50 says (the mean would)."""
+    return batch_size * 1000.0 / stats["p50"]
+
+
+def instability(stats):
+    """Why a latency summary should not be trusted beyond its p50 (a short text), or None."""
+    reasons = []
+    p50, p99 = stats.get("p50"), stats.get("p99")
+    if p50 and p99 and p99 > UNSTABLE_TAIL_RATIO * p50:
+        reasons.append(f"p99 {p99:.3f} ms = {p99 / p50:.1f}x the p50 {p50:.3f} ms")
+    load = stats.get("others_cpu_load")
+    if load is not None and load > CONTENTION_SHARE:
+        reasons.append(f"other processes used {load:.0%} of the CPUs")
+    return "; ".join(reasons) or None
+
+
+def cpu_ticks():
+    """(busy ticks of all CPUs, all ticks, this process's ticks) from /proc; None where /proc is missing."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        with open("/proc/self/stat") as own:
+            mine = own.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    return total - idle, total, int(mine[11]) + int(mine[12])  # utime + stime of every thread
+
+
+def others_cpu_load(before, after):
+    """Share of the machine's CPU time other processes were busy between two cpu_ticks(); None when unknown."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    others = (after[0] - before[0]) - (after[2] - before[2])
+    return round(min(max(others / (after[1] - before[1]), 0.0), 1.0), 3)
+
+
 def time_loop(infer, warmup, iterations, on_progress=None, clock=time.perf_counter):
     """Latency of ``infer()``: ``warmup`` untimed calls, then ``iterations`` timed ones."""
     for i in range(warmup):
@@ -382,10 +429,13 @@ def _time_batches(args, adapter, session, x, result):
             result.setdefault("skipped_batch_sizes", []).append(batch_size)
             continue
         on_progress = (lambda phase, d, t, b=batch_size: progress(phase, d, t, b)) if progress else None
+        before = cpu_ticks()
         stats = time_loop(adapter.infer_fn(session, make_batch(x, batch_size)), args.warmup, args.iterations,
                           on_progress)
+        stats["others_cpu_load"] = others_cpu_load(before, cpu_ticks())
+        stats["unstable"] = instability(stats)
         result["latency_ms"][f"batch_{batch_size}"] = stats
-        result["throughput_per_s"][f"batch_{batch_size}"] = batch_size * 1000.0 / stats["mean"]
+        result["throughput_per_s"][f"batch_{batch_size}"] = throughput(batch_size, stats)
 
 
 def _run_energy(args, adapter, session, x, result):
@@ -432,10 +482,11 @@ def print_human(result):
         p = result["parity_vs_reference"]
         print(f"parity vs original: top-1 agreement {p['top1_agreement']:.3f}  cosine {p['cosine']:.5f}  max-abs {p['max_abs']:.4g}")
     if result["latency_ms"]:
-        print(f"{'batch':>6} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'mean ms':>9} {'items/s':>10}")
+        print(f"{'batch':>6} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'mean ms':>9} {'items/s':>10}  (items/s at p50)")
     for key, s in result["latency_ms"].items():
         b = key.split("_")[1]
-        print(f"{b:>6} {s['p50']:9.3f} {s['p90']:9.3f} {s['p99']:9.3f} {s['mean']:9.3f} {result['throughput_per_s'][key]:10.1f}")
+        print(f"{b:>6} {s['p50']:9.3f} {s['p90']:9.3f} {s['p99']:9.3f} {s['mean']:9.3f} {result['throughput_per_s'][key]:10.1f}"
+              + (f"  unstable: {s['unstable']}" if s.get("unstable") else ""))
     for key, value in result.get("details", {}).items():
         if isinstance(value, dict) and all(isinstance(v, dict) and "p50" in v for v in value.values()):
             value = ", ".join(f"{b.split('_')[1]}: p50 {v['p50']:.3f} p99 {v['p99']:.3f}" for b, v in value.items())

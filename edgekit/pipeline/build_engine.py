@@ -25,6 +25,7 @@ from edgekit.hardware import detect
 from edgekit.profile import Profile
 from edgekit.progress import NullProgress, Progress
 from edgekit.report.schema import Report
+from edgekit.report.speed import unstable_warnings
 
 
 def _load_bundle(bundle: Path) -> tuple[dict[str, Any], Profile]:
@@ -129,7 +130,8 @@ def build_engines(bundle: str | Path, *, variants: tuple[str, ...] = (), force: 
         report = Report(profile=profile.name, backend="tensorrt", model={"source": str(bundle)}, variants=results,
                         recommended=recommended, recommended_reason=why, reference=ref,
                         data={"verification_inputs": reference.inputs.source, "device": env, "engines": cache},
-                        warnings=warnings, host=detect().to_dict(), target_isa=profile.target.isa)
+                        warnings=warnings + unstable_warnings(results), host=detect().to_dict(),
+                        target_isa=profile.target.isa)
         report.write_json(root / "report.json")
         (root / "environment.json").write_text(json.dumps(env, indent=2) + "\n", encoding="utf-8")
         from edgekit.report.markdown import render_markdown

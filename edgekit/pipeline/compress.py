@@ -27,6 +27,7 @@ from edgekit.pruning.report import pruning_report
 from edgekit.progress import Progress
 from edgekit.report.markdown import render_markdown
 from edgekit.report.schema import Report
+from edgekit.report.speed import unstable_warnings
 from edgekit.stages.base import RunContext
 from edgekit.stages.export import INPUT_NAME, ExportConfig
 from edgekit.summary import summarize_onnx
@@ -157,6 +158,7 @@ class CompressJob:
                             "data; trust the accuracy figures, not the parity on random inputs.")
         if reference.accuracy is None:
             warnings.append(no_labels_warning(self.profile.verify, reference))
+        warnings += unstable_warnings(variants)
         if not self.backend.measures_on_host:
             warnings.append(f"No TensorRT engine was built here ({getattr(self.backend, 'host', '')}): FP32/INT8 ONNX "
                             "were checked on ONNX Runtime's CPU, nothing was timed. On the device run "

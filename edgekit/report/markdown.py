@@ -6,6 +6,7 @@ from typing import Any
 
 from edgekit.report.energy import energy_cell, energy_lines
 from edgekit.report.schema import Report, VariantResult
+from edgekit.report.speed import UNSTABLE_MARK
 
 
 # Sections a feature adds to report.md when the report holds its data: attribute -> "module:function(report) -> lines".
@@ -30,8 +31,8 @@ def _fmt(value: float | None, spec: str, missing: str = "n/a") -> str:
     return missing if value is None else format(value, spec)
 
 
-COMPACT_COLUMNS = ("variant", "precision", "size", "p50 ms", "items/s", "accuracy %", "drop pts", "top-1 agree",
-                   "INT8 nodes", "status")
+COMPACT_COLUMNS = ("variant", "precision", "size", "p50 ms", "p99 ms", "items/s", "accuracy %", "drop pts",
+                   "top-1 agree", "INT8 nodes", "status")
 
 
 def variant_row(v: VariantResult, batch: str = "batch_1") -> dict[str, str]:
@@ -43,7 +44,7 @@ def variant_row(v: VariantResult, batch: str = "batch_1") -> dict[str, str]:
         "precision": v.precision,
         "size": f"{v.size_bytes / 2**20:.2f} MiB",
         "p50 ms": _fmt(lat.get("p50"), ".3f"),
-        "p99 ms": _fmt(lat.get("p99"), ".3f"),
+        "p99 ms": _fmt(lat.get("p99"), ".3f") + (f" {UNSTABLE_MARK}" if lat.get("unstable") else ""),
         "items/s": _fmt(v.throughput_per_s, ".0f"),
         "energy / inference": energy_cell(v.energy),
         "accuracy %": _fmt(v.accuracy, ".2f"),
@@ -55,6 +56,14 @@ def variant_row(v: VariantResult, batch: str = "batch_1") -> dict[str, str]:
         "gate": v.gate or "-",
         "status": v.status,
     }
+
+
+def latency_line(stats: dict, tput: float | None) -> str:
+    """One batch size's timing: the p50 with its spread, the mean, items/s at the p50, and why it is unstable."""
+    spread = ", ".join(f"{k} {stats[k]:.3f}" for k in ("min", "p90", "p99") if k in stats)
+    mean = f", mean {stats['mean']:.3f} +- {stats['std']:.3f} ms" if "std" in stats else ""
+    line = f"p50 {stats['p50']:.3f} ms ({spread}){mean}, {_fmt(tput, '.0f')} items/s (at the p50)"
+    return line + (f"; **unstable {UNSTABLE_MARK}**: {stats['unstable']}" if stats.get("unstable") else "")
 
 
 def runtime_line(runtime: dict) -> str:
@@ -134,16 +143,15 @@ def render_markdown(report: Report) -> str:
                      f"on {ref['samples']} labelled samples.")
     else:
         lines.append(f"Original model ({ref['runtime']}): no labels given, parity measured on {ref['samples']} inputs.")
-    lines += ["", "Latency at batch 1 on the shipped artifact (runner in deploy/, fresh process).", "",
+    lines += ["", "Latency at batch 1 on the shipped artifact (runner in deploy/, fresh process); items/s = batch / p50; "
+              f"{UNSTABLE_MARK} after the p99: unstable timing (see Warnings).", "",
               "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(r.values()) + " |" for r in rows]
     lines += ["", "## Variants", ""]
     for v in report.variants:
         lines.append(f"- **{v.name}** ({v.status}): {v.reason}. Artifact `{v.artifact}`.")
-        for batch, stats in v.latency_ms.items():
-            tput = v.throughput_by_batch.get(batch)
-            lines.append(f"  - {batch}: p50 {stats['p50']:.3f} ms, p90 {stats['p90']:.3f}, p99 {stats['p99']:.3f}, "
-                         f"mean {stats['mean']:.3f} +- {stats['std']:.3f} ms, {_fmt(tput, '.0f')} items/s")
+        lines += [f"  - {batch}: {latency_line(stats, v.throughput_by_batch.get(batch))}"
+                  for batch, stats in v.latency_ms.items()]
         if v.runtime:
             lines.append(f"  - runtime: {runtime_line(v.runtime)}")
         lines += [f"  - {line}" for line in int8_lines(v.quantization)]

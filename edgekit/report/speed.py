@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edgekit.deploy.runner_common import CONTENTION_SHARE, UNSTABLE_TAIL_RATIO
+
 # FIELD-NOTES: on shared CPUs latency differences under ~15% are noise, not a ranking.
 NOISE_MARGIN = 1.15
 
@@ -50,3 +52,18 @@ def compare_latency(candidate: dict[str, float], baseline: dict[str, float]) -> 
     speedup, low, high = b50 / c50, b50 / c90, b90 / c50
     measurable = (speedup > NOISE_MARGIN and low > 1.0) or (speedup < 1.0 / NOISE_MARGIN and high < 1.0)
     return SpeedComparison(speedup, low, high, measurable)
+
+
+UNSTABLE_MARK = "!"  # after the p99 in the report tables: that timing is unstable (latency_ms[batch]["unstable"])
+
+
+def unstable_warnings(variants: list[Any]) -> list[str]:
+    """One report warning per variant and batch size whose timing the runner flagged (deploy/runner_common.py:
+    instability(): p99 over UNSTABLE_TAIL_RATIO x p50, or other processes busy on the CPUs)."""
+    flagged = [f"{v.name} at {batch}: {stats['unstable']}" for v in variants
+               for batch, stats in v.latency_ms.items() if stats.get("unstable")]
+    if not flagged:
+        return []
+    return [f"Unstable timing ({UNSTABLE_MARK} in the table: a p99 over {UNSTABLE_TAIL_RATIO:g}x the p50, or other processes "
+            f"busy on over {CONTENTION_SHARE:.0%} of the CPUs while timed): {'; '.join(flagged)}. The p50s and items/s "
+            "(batch / p50) still compare; the mean and the tail do not. Re-run on a quiet machine for a clean spread."]

@@ -201,7 +201,8 @@ def test_script_runs_standalone_on_a_real_model(digits_onnx, digits_model, eval_
         stats = result["latency_ms"][key]
         assert stats["iterations"] == 15
         assert 0 < stats["min"] <= stats["p50"] <= stats["p90"] <= stats["p99"]
-        assert result["throughput_per_s"][key] == pytest.approx(batch * 1000.0 / stats["mean"])
+        assert result["throughput_per_s"][key] == pytest.approx(batch * 1000.0 / stats["p50"])  # at the p50
+        assert "unstable" in stats and (stats["others_cpu_load"] is None or 0 <= stats["others_cpu_load"] <= 1)
     assert 0 < result["peak_rss_bytes"] < 2**30
     assert result["load_s"] > 0
     assert result["input"] == str(inputs)
