@@ -65,7 +65,8 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, out_dir
     out = Path(out_dir)
     check_output(out, opts.force)
     backend = get_backend(prof.target.backend)
-    loaded = load_model(model, weights=opts.weights, trust_pickle=opts.trust_pickle)
+    loaded = load_model(model, weights=opts.weights, trust_pickle=opts.trust_pickle, output=opts.output,
+                        task=opts.task)
     calib, evald = inputs.load_datasets(prof, calib_data, eval_data, opts.image_prep, opts.seed)
     train = inputs.training_data(train_data, distill, opts.image_prep)
     val = inputs.validation_data(val_data, distill, opts.image_prep)

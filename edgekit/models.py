@@ -2,7 +2,7 @@
 
 Accepted: a torch.export ``.pt2`` (ExportedProgram), TorchScript, ``package.module:factory``
 plus a state_dict loaded with ``weights_only=True``, an ``.onnx`` file, or (Python API) an
-``nn.Module``. A whole pickled module (``torch.save(model)``) runs arbitrary code when
+``nn.Module``, or a local Hugging Face model folder (config.json + weights; edgekit/hf.py). A whole pickled module (``torch.save(model)``) runs arbitrary code when
 loaded, so it is refused unless the caller says ``trust_pickle=True``.
 """
 
@@ -27,6 +27,7 @@ class ModelKind(str, Enum):
     ONNX = "onnx"
     MODULE = "module"
     PICKLED_MODULE = "pickled_module"
+    HF_FOLDER = "hf_folder"
 
 
 @dataclass
@@ -41,6 +42,9 @@ class LoadedModel:
     # the first input's dims as the model fixes them (None: dynamic), when the file says (ONNX, .pt2)
     input_dims: tuple[int | None, ...] | None = None
     random_weights: bool = False  # a factory built without trained weights, on purpose (--random-weights)
+    output: str | None = None  # --output: the output to compare (edgekit/outputs.py; None: logits, else every tensor)
+    output_names: tuple[str, ...] = ()  # the outputs selected, found when the reference runs (report: model.output)
+    task: str | None = None  # a Hugging Face folder: the task its Auto class was chosen for
 
     @property
     def is_torch(self) -> bool:
@@ -236,27 +240,59 @@ def peek_kind(model: Any) -> ModelKind | None:
     path = Path(str(model))
     if not path.exists() and is_spec(str(model)):
         return ModelKind.FACTORY
-    _refuse_directory(path)
+    if _model_folder(path):
+        return ModelKind.HF_FOLDER
     return _classify(path) if path.is_file() else None
 
 
-def _refuse_directory(path: Path) -> None:
-    if path.is_dir():
-        raise ModelNotFoundError(f"MODEL {path} is a directory, not a model file.",
-                                 "Pass a .pt2, TorchScript or .onnx file inside it, or 'package.module:factory' with "
-                                 "--weights.")
+def _model_folder(path: Path) -> bool:
+    """A Hugging Face model folder (config.json inside); any other directory is refused."""
+    from edgekit.hf import is_hf_folder
+
+    if not path.is_dir():
+        return False
+    if is_hf_folder(path):
+        return True
+    raise ModelLoadError(f"MODEL {path} is a directory without a config.json: not a model file, nor a Hugging Face "
+                         "model folder.", "Pass a .pt2, TorchScript or .onnx file inside it, a folder written by "
+                         "save_pretrained (config.json + model.safetensors), or 'package.module:factory' with "
+                         "--weights.")
+
+
+def _load_hf_folder(path: Path, weights: Path | None, task: str | None, trust_pickle: bool) -> LoadedModel:
+    from edgekit.hf import load_folder
+
+    if weights is not None:
+        raise ModelLoadError("--weights is only used with a 'package.module:factory' model.",
+                             f"The Hugging Face folder {path} already contains its weights; drop --weights.")
+    module, shape, task = load_folder(path, task, trust_pickle)
+    return LoadedModel(ModelKind.HF_FOLDER, str(path), module=module, sha256=state_dict_sha256(module),
+                       example_shape=shape, task=task)
 
 
 def load_model(model: Any, *, weights: str | Path | None = None, trust_pickle: bool = False,
-               random_weights: bool = False) -> LoadedModel:
-    """Load a model from a path, a 'module:factory' spec, or an in-memory nn.Module. A factory without ``weights``
-    is refused unless ``random_weights`` (or the factory loads its own: ``factory.edgekit_loads_weights``)."""
+               random_weights: bool = False, output: str | None = None, task: str | None = None) -> LoadedModel:
+    """Load a model from a path, a Hugging Face folder (for ``task``), a 'module:factory' spec, or an in-memory
+    nn.Module. A factory without ``weights`` is refused unless ``random_weights`` (or the factory loads its own:
+    ``factory.edgekit_loads_weights``). ``output``: the output to compare (edgekit/outputs.py)."""
+    from dataclasses import replace
+
+    loaded = _load(model, weights, trust_pickle, random_weights, task)
+    if task is not None and loaded.kind is not ModelKind.HF_FOLDER:
+        raise OptionError(f"--task {task} is for a Hugging Face model folder, and {loaded.source} is not one.",
+                          "Drop --task.")
+    return replace(loaded, output=output)
+
+
+def _load(model: Any, weights: str | Path | None, trust_pickle: bool, random_weights: bool,
+          task: str | None) -> LoadedModel:
     if not isinstance(model, (str, Path)):
         return _wrap_module(model)
     weights_path = Path(weights) if weights is not None else None
     text = str(model)
     path = Path(text)
-    _refuse_directory(path)
+    if _model_folder(path):
+        return _load_hf_folder(path, weights_path, task, trust_pickle)
     if not path.exists() and is_spec(text):
         if random_weights and weights_path is not None:
             raise OptionError("--random-weights and --weights contradict each other.",
@@ -287,6 +323,15 @@ def _wrap_module(model: Any) -> LoadedModel:
     model.eval()
     return LoadedModel(ModelKind.MODULE, f"<{type(model).__name__} module>", module=model,
                        sha256=state_dict_sha256(model))
+
+
+def model_outputs(model: LoadedModel) -> dict[str, Any]:
+    """The report's words on which output was compared (edgekit/outputs.py) and, for a Hugging Face folder, the task."""
+    names = model.output_names
+    described: dict[str, Any] = {"output": names[0]} if names else {}
+    if len(names) > 1:
+        described["selected_outputs"] = list(names)  # all exported, in order; the first is compared
+    return {**described, **({"task": model.task} if model.task else {})}
 
 
 def state_dict_sha256(module: Any) -> str:

@@ -10,12 +10,13 @@ import click
 from edgekit.backends.int8 import RECIPE_CHOICES
 from edgekit.cli.energy import energy_options
 from edgekit.cli.options import IMAGE_PARAMS, INTS, POINTS, image_options, image_prep
+from edgekit.hf import TASKS
 from edgekit.pipeline.options import RunOptions
 
 R = RunOptions()
 
 # the help panels these options fall in (cli/main.py, cli/sweep.py)
-MODEL_PARAMS = ("weights", "random_weights", "trust_pickle", "input_shape")
+MODEL_PARAMS = ("weights", "random_weights", "trust_pickle", "input_shape", "output", "task")
 DATA_PARAMS = ("calib_random", *IMAGE_PARAMS)
 CHECK_PARAMS = ("int8_recipe", "max_accuracy_drop")
 BENCH_PARAMS = ("batch_sizes", "energy", "tdp_watts", "energy_seconds")
@@ -36,6 +37,12 @@ def run_options(func: Any) -> Any:
                      help="Benchmark batch sizes, e.g. 1,8 (default: the profile's; a sweep ranks the first)."),
         click.option("--max-accuracy-drop", type=POINTS, help="Accuracy budget in points (default: the profile's, 1.0)."),
         click.option("--input-shape", type=INTS, help="Input shape, e.g. 1,3,224,224 (default: from the data)."),
+        click.option("--output", help="The model output to compare and export, for a model returning several (a "
+                                      "ModelOutput/dict key such as logits, or a tuple index) (default: logits when "
+                                      "there is one, else every tensor output)."),
+        click.option("--task", type=click.Choice(tuple(TASKS)),
+                     help="How a Hugging Face model folder is loaded (default: image-classification when its "
+                          "config.json names such an architecture, else feature-extraction)."),
         click.option("--calib-random", is_flag=True, default=R.calib_random,
                      help="Allow INT8 calibration on random inputs (flagged in the report)."),
         click.option("--trust-pickle", is_flag=True, default=R.trust_pickle,

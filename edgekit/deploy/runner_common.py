@@ -227,12 +227,20 @@ def without_padding(x, *outputs):
                  for o in outputs)
 
 
+def row_cosine(a, b):
+    """Cosine similarity of each row of two (N, D) arrays. Identical rows are 1.0, also all-zero ones (the plain
+    formula gives 0/0 there: a model whose outputs are all zeros, copied exactly, would read as a total mismatch);
+    a zero row against a non-zero one stays 0.0."""
+    denom = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cosine = np.sum(a * b, axis=1) / np.maximum(denom, 1e-12)
+    return np.where(np.all(a == b, axis=1), 1.0, cosine)
+
+
 def parity(out, ref, x=None):
     """max-abs / mean cosine / top-1 agreement of ``out`` vs ``ref`` (padded token positions of ``x`` ignored)."""
     out, ref = without_padding(x, out, ref)
     flat_o, flat_r = out.reshape(out.shape[0], -1), ref.reshape(ref.shape[0], -1)
-    denom = np.linalg.norm(flat_o, axis=1) * np.linalg.norm(flat_r, axis=1)
-    cosine = np.sum(flat_o * flat_r, axis=1) / np.maximum(denom, 1e-12)
+    cosine = row_cosine(flat_o, flat_r)
     return {"max_abs": float(np.max(np.abs(out - ref))), "cosine": float(cosine.mean()),
             "top1_agreement": float(np.mean(flat_o.argmax(1) == flat_r.argmax(1)))}
 

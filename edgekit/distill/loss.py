@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from edgekit.distill.config import HintPair
 from edgekit.errors import PipelineError
+from edgekit.outputs import primary
 
 
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:
@@ -94,14 +95,16 @@ def hint_loss(student_feats: list[Tensor], teacher_feats: list[Tensor]) -> Tenso
 class StudentWithAdapters(nn.Module):
     """The trained unit: student + hint adapters, so DDP averages the adapters' gradients too."""
 
-    def __init__(self, student: nn.Module, hints: tuple[HintPair, ...], adapters: nn.ModuleList) -> None:
+    def __init__(self, student: nn.Module, hints: tuple[HintPair, ...], adapters: nn.ModuleList,
+                 output: str | None = None) -> None:
         super().__init__()
         self.student = student
         self.adapters = adapters
+        self.output = output  # which of the student's outputs is the logits (edgekit/outputs.py)
         self._taps = FeatureTaps(student, [h.student for h in hints], "student") if hints else None
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        logits = self.student(x)
+        logits = primary(self.student(x), self.output)
         if self._taps is None:
             return logits, []
         return logits, [adapter(f) for adapter, f in zip(self.adapters, self._taps.take())]

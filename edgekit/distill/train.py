@@ -32,6 +32,7 @@ from edgekit.distill.config import DistillConfig, Optimizer
 from edgekit.distill.loss import FeatureTaps, StudentWithAdapters, build_adapters, distill_loss, hint_loss
 from edgekit.distill.split import Selection, check_not_eval, selection_split
 from edgekit.errors import DataError, PipelineError, ShapeMismatchError
+from edgekit.outputs import primary
 from edgekit.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
@@ -83,15 +84,16 @@ class _Setup:
     steps_per_epoch: int
     total: int
     fingerprint: str
+    output: str | None = None  # which model output is the logits (edgekit/outputs.py)
 
 
 def _check_inputs(teacher: nn.Module, student: nn.Module, train: Dataset, val: Dataset | None,
-                  evald: Dataset | None) -> int:
+                  evald: Dataset | None, output: str | None = None) -> int:
     """Teacher and student agree on the output; labels are class indices of that output. Returns classes."""
     probe = torch.from_numpy(train.x[:2])
     try:
         with torch.no_grad():
-            t_out, s_out = teacher.eval()(probe), student.eval()(probe)
+            t_out, s_out = primary(teacher.eval()(probe), output), primary(student.eval()(probe), output)
     except Exception as exc:
         raise ShapeMismatchError(f"The models cannot run the training data (sample shape {list(train.x.shape[1:])}): "
                                  f"{str(exc).splitlines()[0]}", "Pass training data shaped like the model input.") from exc
@@ -148,12 +150,13 @@ def _fingerprint(cfg: DistillConfig, seed: int, wrapper: nn.Module, split: Selec
     return digest.hexdigest()
 
 
-def _setup(teacher: nn.Module, student: nn.Module, split: Selection, cfg: DistillConfig, seed: int) -> _Setup:
+def _setup(teacher: nn.Module, student: nn.Module, split: Selection, cfg: DistillConfig, seed: int,
+           output: str | None = None) -> _Setup:
     train = split.train
     env = distributed.setup(cfg.device)
     torch.manual_seed(seed)
     adapters, _ = build_adapters(student, teacher, cfg.hints, torch.from_numpy(train.x[:2]))
-    wrapper = StudentWithAdapters(student, cfg.hints, adapters).to(env.device)
+    wrapper = StudentWithAdapters(student, cfg.hints, adapters, output).to(env.device)
     teacher = teacher.to(env.device).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -171,7 +174,7 @@ def _setup(teacher: nn.Module, student: nn.Module, split: Selection, cfg: Distil
     y = torch.from_numpy(train.y) if labels else None
     return _Setup(cfg, seed, env, wrapper, env.wrap(wrapper), teacher, taps, optimizer, scheduler,
                   torch.from_numpy(train.x), y, batch, steps_per_epoch, total,
-                  _fingerprint(cfg, seed, wrapper, split, labels))
+                  _fingerprint(cfg, seed, wrapper, split, labels), output)
 
 
 def _augment(x: Tensor, names: tuple[str, ...], generator: torch.Generator) -> Tensor:
@@ -202,7 +205,7 @@ def _train_step(s: _Setup, index: Tensor, step: int) -> dict[str, float]:
     y = s.y[index][local].to(s.env.device) if s.y is not None else None
     with _autocast(s):
         with torch.no_grad():
-            t_logits = s.teacher(x)
+            t_logits = primary(s.teacher(x), s.output)
             t_feats = s.teacher_taps.take() if s.teacher_taps else []
         s_logits, s_feats = s.model(x)
         parts = distill_loss(s_logits, t_logits, y, temperature=s.cfg.temperature, alpha=s.cfg.alpha)
@@ -219,9 +222,10 @@ def _train_step(s: _Setup, index: Tensor, step: int) -> dict[str, float]:
 
 
 @torch.no_grad()
-def _predict(model: nn.Module, x: np.ndarray, device: Any) -> Tensor:
+def _predict(model: nn.Module, x: np.ndarray, device: Any, output: str | None = None) -> Tensor:
     model.eval()
-    outs = [model(torch.from_numpy(x[i:i + EVAL_BATCH]).to(device)).float().cpu() for i in range(0, len(x), EVAL_BATCH)]
+    outs = [primary(model(torch.from_numpy(x[i:i + EVAL_BATCH]).to(device)), output).float().cpu()
+            for i in range(0, len(x), EVAL_BATCH)]
     return torch.cat(outs)
 
 
@@ -235,14 +239,14 @@ class _Probe:
 
 
 def _probes(s: _Setup, val: Dataset | None, evald: Dataset | None) -> list[_Probe]:
-    return [_Probe(prefix, data, _predict(s.teacher, data.x, s.env.device).argmax(1))
+    return [_Probe(prefix, data, _predict(s.teacher, data.x, s.env.device, s.output).argmax(1))
             for prefix, data in (("val", val), ("eval", evald)) if data is not None]
 
 
-def _evaluate(student: nn.Module, probes: list[_Probe], device: Any) -> dict[str, float]:
+def _evaluate(student: nn.Module, probes: list[_Probe], device: Any, output: str | None = None) -> dict[str, float]:
     row = {}
     for probe in probes:
-        top1 = _predict(student, probe.data.x, device).argmax(1)
+        top1 = _predict(student, probe.data.x, device, output).argmax(1)
         row[f"{probe.prefix}_agreement"] = float((top1 == probe.teacher_top1).float().mean() * 100)
         if probe.data.y is not None:
             row[f"{probe.prefix}_accuracy"] = float((top1.numpy() == probe.data.y).mean() * 100)
@@ -307,7 +311,7 @@ def _end_epoch(s: _Setup, state: _State, epoch: int, probes: list[_Probe], start
     means = s.env.mean([state.running[k] / count for k in sorted(state.running)])
     row: dict[str, Any] = {"epoch": epoch + 1, "step": state.step, "lr": s.optimizer.param_groups[0]["lr"],
                            **dict(zip(sorted(state.running), means))}
-    row.update(_evaluate(s.wrapper.student, probes, s.env.device))
+    row.update(_evaluate(s.wrapper.student, probes, s.env.device, s.output))
     row["wall_s"] = round(time.perf_counter() - started, 3)
     state.running = {}
     state.history.append(row)
@@ -363,24 +367,25 @@ def _run_epoch(s: _Setup, state: _State, progress: Progress, checkpoint_dir: Pat
 
 def distill(teacher: nn.Module, student: nn.Module, train: Dataset, evald: Dataset | None, cfg: DistillConfig, *,
             val: Dataset | None = None, seed: int = 0, checkpoint_dir: Path | None = None, log_dir: Path | None = None,
-            progress: Progress | None = None, progress_key: str = "distill") -> DistillResult:
+            progress: Progress | None = None, progress_key: str = "distill", output: str | None = None) -> DistillResult:
     """Train ``student`` (in place) against ``teacher`` on ``train``; score it on the validation split and on
     ``evald`` each epoch. Keep-best and patience select on the validation split only: ``val`` when given, else
     a seeded held-out share of ``train`` (``cfg.val_fraction``, not trained on); ``evald`` is only logged.
 
     Only rank 0 writes (checkpoints in ``checkpoint_dir``, log.csv/log.json in ``log_dir``). Steps are
     reported as ``progress.update(progress_key, ...)``: the caller starts and finishes that task.
-    With ``cfg.resume`` the last checkpoint in ``checkpoint_dir`` is continued.
+    With ``cfg.resume`` the last checkpoint in ``checkpoint_dir`` is continued. ``output``: which output of the
+    models is the logits (edgekit/outputs.py: None = ``logits``, else the first tensor).
     """
     progress = progress or NullProgress()
     seed = cfg.seed if cfg.seed is not None else seed
-    _check_inputs(teacher, student, train, val, evald)
+    _check_inputs(teacher, student, train, val, evald, output)
     split = _selection(train, val, evald, cfg, seed)
-    s = _setup(teacher, student, split, cfg, seed)
+    s = _setup(teacher, student, split, cfg, seed, output)
     state = (load_checkpoint(s, checkpoint_dir) if cfg.resume and checkpoint_dir else None) or _State()
     probes = _probes(s, split.val, evald)
     if not state.history:
-        state.history.append({"epoch": 0, "step": 0, **_evaluate(s.wrapper.student, probes, s.env.device)})
+        state.history.append({"epoch": 0, "step": 0, **_evaluate(s.wrapper.student, probes, s.env.device, s.output)})
         _track_best(s, state, state.history[0])
     writes = s.env.is_main
     started = time.perf_counter()
@@ -416,7 +421,7 @@ def _finish(s: _Setup, state: _State, split: Selection, probes: list[_Probe], lo
     student = s.wrapper.student
     if s.cfg.keep_best and state.best_state is not None:
         student.load_state_dict(state.best_state)
-    final = _evaluate(student, probes, s.env.device)
+    final = _evaluate(student, probes, s.env.device, s.output)
     judged = next((p for p in probes if p.prefix == "eval"), None)
     teacher_acc = None
     if judged is not None and judged.data.y is not None:

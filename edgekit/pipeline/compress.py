@@ -16,7 +16,7 @@ from edgekit.distill.config import DistillConfig
 from edgekit.hardware import HostFacts, detect, mismatch_warning
 from edgekit.pipeline.verify import (Reference, check_labels, compute_reference, no_labels_warning, recommend,
                                      verify_and_bench)
-from edgekit.models import LoadedModel
+from edgekit.models import LoadedModel, model_outputs
 from edgekit.pipeline.plan import Plan, build_plan
 from edgekit.pipeline.execute import library_versions, run_plan
 from edgekit.profile import Profile
@@ -57,7 +57,7 @@ class CompressJob:
         fmt = Format.TORCH if self.model.is_torch else Format.ONNX
         export = None
         if self.input_shape is not None:
-            export = ExportConfig(tuple(self.input_shape), self.profile.compile.opset)
+            export = ExportConfig(tuple(self.input_shape), self.profile.compile.opset, output=self.model.output)
         return build_plan(fmt, self.profile.compile.precisions, self.backend.name, export, prune=self.prune,
                           native=self.backend.native_format, distill=self.distill,
                           student=self.student.module if self.student else None,
@@ -78,7 +78,8 @@ class CompressJob:
 
     def _context(self) -> RunContext:
         return RunContext(self.profile, self.backend, self.calib, self.evald, self.seed, self.progress,
-                          train=self.train, val=self.val, teacher=self.model.module, host=self.host)
+                          train=self.train, val=self.val, teacher=self.model.module, host=self.host,
+                          output=self.model.output)
 
     def run(self, out_dir: Path, force: bool) -> Report:
         """Under torchrun every rank trains; rank 0 alone writes the bundle and the others return its report."""
@@ -148,7 +149,7 @@ class CompressJob:
     def _report(self, fp32: Artifact, variants: list, chosen: str | None, why: str, reference: Reference) -> Report:
         summary = summarize_onnx(fp32.path) if fp32.path else None
         model = {"source": self.model.source, "kind": self.model.kind.value, "sha256": self.model.sha256,
-                 **(summary.to_dict() if summary else {})}
+                 **model_outputs(self.model), **(summary.to_dict() if summary else {})}
         warnings = []
         mismatch = mismatch_warning(self.profile.name, self.profile.target.isa, self.host)
         if mismatch:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from edgekit.backends.int8 import RECIPE_CHOICES
 from edgekit.errors import OptionError
+from edgekit.hf import TASKS
 from edgekit.imageprep import ImagePreprocessing
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ class RunOptions:
     the report). ``input_shape``: e.g. (1, 3, 224, 224); default from the data. ``max_accuracy_drop``,
     ``batch_sizes``, ``int8_recipe``, ``energy`` / ``energy_seconds`` / ``tdp_watts``: profile overrides (None: the
     profile's). ``image_prep``: how image folders are read. ``force``: replace an existing output directory.
+    ``output``: which output of a model returning several (a ModelOutput / dict key or a tuple index) is compared and
+    exported (None: ``logits`` when there is one, else every tensor output; edgekit/outputs.py). ``task``: the
+    transformers Auto class a Hugging Face model folder is loaded with (None: from its config.json).
     """
 
     weights: str | Path | None = None
@@ -60,6 +64,8 @@ class RunOptions:
     energy: str | None = None
     energy_seconds: float | None = None
     tdp_watts: float | None = None
+    output: str | None = None
+    task: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", _positive_ints(self.input_shape, "--input-shape", "1,3,224,224"))
@@ -71,6 +77,8 @@ class RunOptions:
                                 "E.g. --max-accuracy-drop 1.0.")
         if self.int8_recipe is not None and self.int8_recipe not in RECIPE_CHOICES:
             raise OptionError(f"Unknown INT8 recipe {self.int8_recipe!r}.", f"Choose from {', '.join(RECIPE_CHOICES)}.")
+        if self.task is not None and self.task not in TASKS:
+            raise OptionError(f"Unknown task {self.task!r}.", f"Choose from {', '.join(TASKS)}.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise OptionError(f"seed {self.seed!r} must be an integer.", "E.g. --seed 0.")
 

@@ -15,21 +15,13 @@ from edgekit.pipeline.bundle import artifact_files
 from edgekit.bench.latency import run_benchmark, settings_from_profile
 from edgekit.data import Dataset
 from edgekit.energy.protocol import EnergySettings, plan_energy
-from edgekit.errors import DataError, ShapeMismatchError
+from edgekit.errors import DataError, OptionError, ShapeMismatchError
 from edgekit.models import LoadedModel
 from edgekit.profile import Profile, VerifyConfig
 from edgekit.progress import Progress
 from edgekit.report.schema import VariantResult
 from edgekit.report.speed import NOISE_MARGIN, compare_latency
 from edgekit.parity import Parity, accuracy, compare, is_class_scores
-
-
-def _first_tensor(out: Any) -> Any:
-    if isinstance(out, dict):
-        out = next(iter(out.values()))
-    while isinstance(out, (tuple, list)):
-        out = out[0]
-    return out
 
 
 @dataclass
@@ -55,14 +47,19 @@ class Reference:
         return is_class_scores(self.outputs)
 
 
-def _torch_outputs(module: Any, x: np.ndarray, batch: int = 64) -> np.ndarray:
+def _torch_outputs(model: LoadedModel, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    """The compared output (edgekit/outputs.py: --output, else logits, else the first tensor); the names of the
+    selected outputs go to ``model.output_names`` (the report's model.output)."""
     import torch
+
+    from edgekit.outputs import names, primary
 
     outs = []
     with torch.no_grad():
         for start in range(0, x.shape[0], batch):
-            out = _first_tensor(module(torch.from_numpy(x[start:start + batch])))
-            outs.append(out.detach().float().cpu().numpy())
+            out = model.module(torch.from_numpy(x[start:start + batch]))
+            model.output_names = model.output_names or tuple(names(out, model.output))
+            outs.append(primary(out, model.output).detach().float().cpu().numpy())
     return np.concatenate(outs)
 
 
@@ -102,9 +99,11 @@ def compute_reference(model: LoadedModel, inputs: Dataset, backend: Backend, pro
     check_input_names(model, inputs)
     try:
         if model.is_torch:
-            outputs, runtime = _torch_outputs(model.module, inputs.x), "torch eager"
+            outputs, runtime = _torch_outputs(model, inputs.x), "torch eager"
         else:
             outputs, runtime = backend.open(model.onnx_path, profile).run(inputs.x), "onnxruntime (original ONNX)"
+    except OptionError:
+        raise  # --output names no output of the model
     except Exception as exc:
         expected = f" The model expects {list(model.example_shape)}." if model.example_shape else ""
         shape = inputs.describe()["shape"]
@@ -273,7 +272,7 @@ def _parity_problems(cfg: VerifyConfig, parity: Parity, gate: str) -> list[str]:
     if gate != GATE_ACCURACY and math.isfinite(parity.cosine) and parity.cosine < cfg.min_cosine:
         problems.append(f"outputs' mean cosine to the original {parity.cosine:.4f} is below min_cosine "
                         f"{cfg.min_cosine:g}")
-    if gate == GATE_AGREEMENT and parity.top1_agreement < cfg.min_top1_agreement:
+    if gate == GATE_AGREEMENT and not parity.constant_reference and parity.top1_agreement < cfg.min_top1_agreement:
         problems.append(f"top-1 agreement with the original {parity.top1_agreement:.1%} is below min_top1_agreement "
                         f"{cfg.min_top1_agreement:.1%} (each disagreement can cost one correct answer)")
     return problems
@@ -297,12 +296,17 @@ def judge(precision: str, cfg: VerifyConfig, *, accuracy_drop: float | None, par
             floats = f"; in float: {coverage.describe_float()}" if coverage.float_layers else ""
             problems.append(f"only {coverage.int8_nodes}/{coverage.int8_nodes + coverage.float_nodes} compute nodes "
                             f"run INT8 ({coverage.ratio:.0%} < min_int8_coverage {cfg.min_int8_coverage:.0%}){floats}")
+    # a constant reference (all zeros, say) has no top-1 and a cosine only by convention: said, with max-abs
+    constant = (f"; the original's outputs are constant (e.g. all zeros): top-1 agreement not gated, identical rows "
+                f"count as cosine 1, max-abs error {parity.max_abs:.3g}") if parity.constant_reference else ""
     if problems:
-        return Verdict("rejected", "; ".join(problems) + f" (gate: {gate})", gate)
+        return Verdict("rejected", "; ".join(problems) + constant + f" (gate: {gate})", gate)
     if gate == GATE_ACCURACY:
         return Verdict("accepted", f"accuracy drop {accuracy_drop:.2f} <= {cfg.max_accuracy_drop:g} points", gate)
     held = f"cosine {parity.cosine:.4f} >= {cfg.min_cosine:g}"
-    if gate == GATE_AGREEMENT:
+    if constant:
+        held += constant
+    elif gate == GATE_AGREEMENT:
         held += f", top-1 agreement {parity.top1_agreement:.1%} >= {cfg.min_top1_agreement:.1%}"
     else:
         held += f"; top-1 agreement {parity.top1_agreement:.1%} not gated: the outputs are not class scores"

@@ -49,20 +49,23 @@ def recalibrate_batchnorm(model: Any, x: np.ndarray) -> int:
     return len(norms)
 
 
-def _taylor_loss(model: Any, x: np.ndarray | None, y: np.ndarray | None) -> Any:
-    """Cross-entropy on labels, or on the unpruned model's own predictions when there are none."""
+def _taylor_loss(model: Any, x: np.ndarray | None, y: np.ndarray | None, output: str | None) -> Any:
+    """Cross-entropy of the compared output (edgekit/outputs.py) on labels, or on the unpruned model's own
+    predictions when there are none."""
     if x is None:
         return None
     import torch
     import torch.nn.functional as F
+
+    from edgekit.outputs import primary
 
     xt = torch.from_numpy(x[:64])
     if y is not None:
         target = torch.from_numpy(y[:64])
     else:
         with torch.no_grad():
-            target = model(xt).argmax(-1)
-    return lambda m: F.cross_entropy(m(xt), target)
+            target = primary(model(xt), output).argmax(-1)
+    return lambda m: F.cross_entropy(primary(m(xt), output), target)
 
 
 def _layer_table(before: dict, after: dict) -> list[dict[str, Any]]:
@@ -78,8 +81,9 @@ def _layer_table(before: dict, after: dict) -> list[dict[str, Any]]:
 
 
 def prune_module(model: Any, example: Any, cfg: PruneConfig, *, calib_x: np.ndarray | None = None,
-                 calib_y: np.ndarray | None = None) -> PruneResult:
-    """A pruned copy of ``model``; ``example`` is one input batch used to trace the graph."""
+                 calib_y: np.ndarray | None = None, output: str | None = None) -> PruneResult:
+    """A pruned copy of ``model``; ``example`` is one input batch used to trace the graph; ``output``: the output
+    Taylor importance scores (edgekit/outputs.py)."""
     from edgekit.pruning import sparsity
     from edgekit.pruning.effect import nothing_removed
     from edgekit.pruning.structured import default_ignored, prune_structured
@@ -92,7 +96,7 @@ def prune_module(model: Any, example: Any, cfg: PruneConfig, *, calib_x: np.ndar
         def measure(m: Any) -> dict[str, int]:
             return totals(layer_stats(m, example), m)
 
-        result = prune_structured(pruned, example, cfg, measure=measure, loss_fn=_taylor_loss(pruned, calib_x, calib_y))
+        result = prune_structured(pruned, example, cfg, measure=measure, loss_fn=_taylor_loss(pruned, calib_x, calib_y, output))
         summary.update(ignored=result.ignored, unsupported=result.unsupported, steps=result.steps_run,
                        attention_modules=result.attention_modules, **({"capped": result.capped} if result.capped else {}))
         if cfg.recalibrate_bn and calib_x is not None:

@@ -26,6 +26,7 @@ class RunContext:
     val: Dataset | None = None  # validation data distillation selects its kept epoch on (never evald)
     teacher: Any = None  # the original torch module, for stages that learn from it (distillation)
     host: HostFacts = field(default_factory=detect)  # the CPU this runs on: picks INT8 recipes and how they are checked
+    output: str | None = None  # --output: the model output compared, pruned on, distilled and exported (outputs.py)
 
 
 class Stage(Protocol):

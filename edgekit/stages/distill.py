@@ -66,21 +66,22 @@ class DistillStage:
         checkpoint_dir = Path(self.config.checkpoint_dir) if self.config.checkpoint_dir else stage_dir / "checkpoints"
         main = is_main_process()
         result = distill(teacher, student, ctx.train, ctx.evald, self.config, val=ctx.val, seed=ctx.seed,
-                         checkpoint_dir=checkpoint_dir, log_dir=stage_dir if main else None, progress=ctx.progress)
+                         checkpoint_dir=checkpoint_dir, log_dir=stage_dir if main else None, progress=ctx.progress,
+                         output=ctx.output)
         summary = result.summary
         if main:
             self._save(result.student, torch.zeros(self.input_shape, dtype=torch.float32), result.history, summary,
-                       checkpoint_dir, stage_dir)
+                       checkpoint_dir, stage_dir, ctx.output)
         return Artifact(Format.TORCH, stage_dir / "state_dict.pt", {"module": result.student, "distillation": summary})
 
     def _save(self, student: Any, example: Any, history: list[dict[str, Any]], summary: dict[str, Any],
-              checkpoint_dir: Path, stage_dir: Path) -> None:
+              checkpoint_dir: Path, stage_dir: Path, output: str | None = None) -> None:
         from edgekit.distill.plot import write_plot
         from edgekit.pruning.spec import save_pruned
         from edgekit.stages.prune import save_exported
 
         files = {k: v.name for k, v in save_pruned(student, stage_dir).items()}
-        pt2_error = save_exported(student, example, stage_dir / "model.pt2")
+        pt2_error = save_exported(student, example, stage_dir / "model.pt2", output)
         if pt2_error:
             summary["pt2_error"] = pt2_error
         else:

@@ -24,6 +24,7 @@ class ExportConfig:
     input_shape: tuple[int, ...]
     opset: int = 17
     dynamic_batch: bool = True
+    output: str | None = None  # which of the model's outputs become the ONNX outputs (edgekit/outputs.py)
 
 
 EXPORT_LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")
@@ -63,6 +64,8 @@ class ExportStage:
         """The export itself; needs no run context, so `edgekit export` uses it directly."""
         import torch
 
+        from edgekit.outputs import only_selected
+
         out = stage_dir / "model.onnx"
         example = torch.zeros(self.config.input_shape, dtype=torch.float32)
         program = artifact.meta.get("exported_program")
@@ -72,10 +75,12 @@ class ExportStage:
                     torch.onnx.export(program, (example,), str(out), dynamo=True, external_data=False,
                                       input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], verbose=False)
                 else:
-                    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if self.config.dynamic_batch else None
-                    torch.onnx.export(artifact.meta["module"], (example,), str(out), dynamo=False,
-                                      opset_version=self.config.opset, input_names=[INPUT_NAME],
-                                      output_names=[OUTPUT_NAME], dynamic_axes=axes)
+                    module, selected = only_selected(artifact.meta["module"], example, self.config.output)
+                    # the first selected is "output", the others output_<name>
+                    outputs = [OUTPUT_NAME, *(f"{OUTPUT_NAME}_{n}".replace(".", "_") for n in selected[1:])]
+                    axes = ({n: {0: "batch"} for n in (INPUT_NAME, *outputs)} if self.config.dynamic_batch else None)
+                    torch.onnx.export(module, (example,), str(out), dynamo=False, opset_version=self.config.opset,
+                                      input_names=[INPUT_NAME], output_names=outputs, dynamic_axes=axes)
         except Exception as exc:
             raise PipelineError(f"Exporting the model to ONNX failed: {str(exc).splitlines()[0][:400]}",
                                 "Check that the model runs on an input of shape "

@@ -20,15 +20,19 @@ log = logging.getLogger(__name__)
 GRAPH_ONLY_KINDS = {"exported_program", "torchscript"}
 
 
-def save_exported(module: Any, example: Any, path: Path) -> str | None:
-    """``module`` as a torch.export .pt2 with a dynamic batch; the reason when that is impossible."""
+def save_exported(module: Any, example: Any, path: Path, output: str | None = None) -> str | None:
+    """``module`` as a torch.export .pt2 with a dynamic batch, returning the selected output(s) (edgekit/outputs.py);
+    the reason when that is impossible."""
     import torch
+
+    from edgekit.outputs import only_selected
 
     batch = torch.export.Dim("batch", min=1, max=4096)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.export.export(module, (torch.cat([example, example]),), dynamic_shapes=({0: batch},))
+            program = torch.export.export(only_selected(module, example, output)[0], (torch.cat([example, example]),),
+                                          dynamic_shapes=({0: batch},))
         torch.export.save(program, str(path))
     except Exception as exc:  # a model torch.export cannot trace still has its state_dict + spec
         return str(exc).splitlines()[0][:300]
@@ -63,11 +67,11 @@ class PruneStage:
         calib = ctx.calib
         result = prune_module(artifact.meta["module"], example, self.config,
                               calib_x=None if calib is None or calib.random else calib.x,
-                              calib_y=None if calib is None else calib.y)
+                              calib_y=None if calib is None else calib.y, output=ctx.output)
         if result.summary["removed_nothing"]:
             raise nothing_pruned_error(self.config, result.summary["removed_nothing"])
         files = save_pruned(result.model, stage_dir)
-        pt2_error = save_exported(result.model, example, stage_dir / "model.pt2")
+        pt2_error = save_exported(result.model, example, stage_dir / "model.pt2", ctx.output)
         result.summary["files"] = {k: v.name for k, v in files.items()}
         if pt2_error:
             result.summary["pt2_error"] = pt2_error

@@ -48,6 +48,7 @@ class QatStage:
 
         from edgekit.distill.distributed import is_main_process
         from edgekit.distill.train import distill
+        from edgekit.outputs import only_selected
         from edgekit.qat.model import calibrate, export_qdq, prepare, qdq_summary
         from edgekit.qat.quantizer import QatScheme
 
@@ -60,14 +61,14 @@ class QatStage:
         recipe, check = qat_recipe(ctx)
         scheme = QatScheme(recipe.activation_type, recipe.symmetric_activations, q.per_channel, recipe.weight_range)
         example = torch.zeros((2, *self.input_shape[1:]), dtype=torch.float32)
-        student = prepare(artifact.meta["module"], example, scheme)
+        student = prepare(only_selected(artifact.meta["module"], example, ctx.output)[0], example, scheme)
         batches = calibrate(student, ctx.calib.x)
         cfg = self.config.qat_phase()
         checkpoint_dir = self._checkpoint_dir(stage_dir)
         main = is_main_process()
         result = distill(copy.deepcopy(ctx.teacher), student, ctx.train, ctx.evald, cfg, val=ctx.val, seed=ctx.seed,
                          checkpoint_dir=checkpoint_dir, log_dir=stage_dir if main else None, progress=ctx.progress,
-                         progress_key="qat")
+                         progress_key="qat", output=ctx.output)
         out = stage_dir / "model.onnx"
         summary = result.summary
         summary["history"] = result.history

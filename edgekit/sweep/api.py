@@ -84,7 +84,8 @@ def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, opts: RunOption
                             f"cannot run the {prof.name} profile's engines ({getattr(backend, 'host', '')}).",
                             "Run the sweep on the device (Jetson/GPU with TensorRT), or use edgekit compress here "
                             "and edgekit build-engine there.")
-    loaded = load_model(model, weights=opts.weights, trust_pickle=opts.trust_pickle)
+    loaded = load_model(model, weights=opts.weights, trust_pickle=opts.trust_pickle, output=opts.output,
+                        task=opts.task)
     calib, evald = inputs.load_datasets(prof, calib_data, eval_data, opts.image_prep, opts.seed)
     if evald is None or evald.y is None:
         raise DataError(f"The evaluation data {eval_data} has no labels (y): the accuracy budget cannot be checked.",

@@ -58,6 +58,7 @@ def _copy_artifacts(root: Path, variants: list[VariantResult], keep: set[str], c
 
 def write_sweep_bundle(ctx: Any, cfg: SweepConfig, outcomes: list[Any], runner: Any, search: Any, out: Path,
                        force: bool, wall_s: float, command: list[str]) -> Report:
+    from edgekit.models import model_outputs
     from edgekit.pipeline.bundle import staged_output, write_deploy, write_manifest
     from edgekit.stages.export import INPUT_NAME
     from edgekit.summary import summarize_onnx
@@ -86,7 +87,7 @@ def write_sweep_bundle(ctx: Any, cfg: SweepConfig, outcomes: list[Any], runner: 
     ref = ctx.reference
     report = Report(profile=ctx.profile.name, backend=ctx.backend_name,
                     model={"source": ctx.model.source, "kind": ctx.model.kind.value, "sha256": ctx.model.sha256,
-                           **(summary.to_dict() if summary else {})},
+                           **model_outputs(ctx.model), **(summary.to_dict() if summary else {})},
                     variants=variants, recommended=choice.chosen, recommended_reason=choice.reason,
                     reference={"runtime": ref.runtime, "accuracy": ref.accuracy, "samples": len(ref.inputs)},
                     data={"calibration": ctx.calib.describe() if ctx.calib else None,

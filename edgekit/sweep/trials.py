@@ -98,7 +98,8 @@ def trial_chain(ctx: SweepContext, spec: TrialSpec) -> list[StepDef]:
 
     native = backend_for(ctx.backend_name).native_format
     fmt = Format.TORCH if ctx.model.is_torch else Format.ONNX
-    export = ExportConfig(tuple(ctx.input_shape), ctx.profile.compile.opset) if ctx.model.is_torch else None
+    export = (ExportConfig(tuple(ctx.input_shape), ctx.profile.compile.opset, output=ctx.model.output)
+              if ctx.model.is_torch else None)
     prune = distill = None
     suffix = ""
     if spec.prune > 0:
@@ -168,7 +169,7 @@ def _run_context(ctx: SweepContext) -> Any:
     from edgekit.stages.base import RunContext
 
     return RunContext(ctx.profile, backend_for(ctx.backend_name), ctx.calib, ctx.evald, ctx.seed, NullProgress(),
-                      train=ctx.train, val=ctx.val, teacher=ctx.model.module)
+                      train=ctx.train, val=ctx.val, teacher=ctx.model.module, output=ctx.model.output)
 
 
 def resolve(ctx: SweepContext, cache: StageCache, step: StepDef, events: list[CacheEvent]) -> Artifact:

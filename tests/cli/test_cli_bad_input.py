@@ -150,7 +150,7 @@ def test_pruning_a_traced_graph_is_a_usage_error(base, tmp_path, model_files) ->
 def test_a_directory_as_model(base, tmp_path) -> None:
     (tmp_path / "models").mkdir()
     code, output = run("compress", str(tmp_path / "models"), *base[3:])
-    assert_clean_failure(code, output, ExitCode.NOT_FOUND, tmp_path, "is a directory")
+    assert_clean_failure(code, output, ExitCode.BAD_MODEL, tmp_path, "is a directory without a config.json")
 
 
 def test_a_file_as_out_is_refused_even_with_force(base, tmp_path) -> None:

@@ -61,7 +61,7 @@ def test_compare_flattens_spatial_outputs():
 
 def test_compare_zero_rows_do_not_divide_by_zero():
     p = compare(np.zeros((2, 3)), np.zeros((2, 3)))
-    assert p.cosine == 0.0 and np.isfinite(p.cosine)
+    assert p.cosine == 1.0 and np.isfinite(p.cosine)  # identical (zero) rows agree fully (runner_common.row_cosine)
 
 
 def test_accuracy_in_percent(eval_arrays):
