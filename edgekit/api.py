@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 from edgekit.artifact import Artifact, Format
 from edgekit.data import load_data
 from edgekit.energy.protocol import with_energy
-from edgekit.errors import (DataError, ModelLoadError, ModelNotFoundError, OutputExistsError, PipelineError)
-from edgekit.models import load_model
+from edgekit.errors import DataError, ModelLoadError, ModelNotFoundError, OptionError, OutputExistsError
+from edgekit.models import load_model, peek_kind
 from edgekit.pipeline import inputs
 from edgekit.pipeline.inputs import resolve_profile
 from edgekit.pipeline.options import RunOptions
 from edgekit.profile import Profile, load_profile
-from edgekit.progress import NullProgress, Progress
+from edgekit.progress import Progress, progress_for
 from edgekit.distill.config import DistillConfig
 from edgekit.pruning.config import PruneConfig
 from edgekit.report.schema import Report
@@ -40,7 +40,7 @@ __all__ = ["compress", "benchmark", "inspect_model", "export", "load_profile", "
 def compress(model: Any, profile: str | Path | Profile | None = None, *, out_dir: str | Path, calib_data: Any = None,
              eval_data: Any = None, train_data: Any = None, val_data: Any = None, prune: PruneConfig | None = None,
              distill: DistillConfig | None = None, student: Any = None, student_weights: str | Path | None = None,
-             options: RunOptions | None = None, progress: Progress | None = None) -> Report:
+             options: RunOptions | None = None, progress: Progress | bool | None = None) -> Report:
     """Export, quantize, verify and benchmark ``model`` for ``profile``; write the bundle to ``out_dir``.
 
     Variants that break the accuracy budget (``options.max_accuracy_drop`` points, on labelled ``eval_data``)
@@ -54,35 +54,44 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, out_dir
     (from the distilled student, or from the original itself when neither prune nor student is given);
     under ``torchrun`` the distillation runs data-parallel and only rank 0 writes ``out_dir``.
     ``options`` (a RunOptions): the model's weights, the seed, --force, and the profile overrides (accuracy
-    budget, batch sizes, INT8 recipe, energy meter).
+    budget, batch sizes, INT8 recipe, energy meter). ``progress``: bars on stderr as the CLI draws them (default),
+    False for silence, or your own edgekit.progress.Progress. ``print(report.summary())`` shows the result table.
     """
     from edgekit.backends import get_backend
     from edgekit.pipeline.bundle import check_output
     from edgekit.pipeline.compress import CompressJob
+    from edgekit.pipeline.plan import check_requests
 
     opts = RunOptions.of(options)
+    kind = peek_kind(model)  # what was asked must fit the model, checked before anything is loaded
+    if kind is not None:
+        check_requests(kind.value, prune, distill, student)
     prof = opts.profile(profile)
     out = Path(out_dir)
     check_output(out, opts.force)
     backend = get_backend(prof.target.backend)
-    loaded = load_model(model, weights=opts.weights, trust_pickle=opts.trust_pickle, output=opts.output,
-                        task=opts.task)
-    calib, evald = inputs.load_datasets(prof, calib_data, eval_data, opts.image_prep, opts.seed)
-    train = inputs.training_data(train_data, distill, opts.image_prep)
-    val = inputs.validation_data(val_data, distill, opts.image_prep)
-    inputs.check_multi_input(loaded, prof, prune, distill, calib, evald)
-    shape = inputs.input_shape(opts.input_shape, loaded, calib, evald, train)
-    calib = inputs.require_calibration(prof, calib, opts.calib_random, shape, opts.seed)
-    job = CompressJob(loaded, prof, backend, calib, evald, shape, opts.seed, progress or NullProgress(),
-                      command=list(sys.argv), prune=prune, train=train, val=val,
-                      distill=inputs.with_checkpoint_dir(distill, out), student=inputs.load_student(student, student_weights))
-    return job.run(out, opts.force)
+    with progress_for(progress) as bar:
+        bar.start("inputs", f"loading {model if isinstance(model, (str, Path)) else type(model).__name__} and data")
+        loaded = load_model(model, weights=opts.weights, trust_pickle=opts.trust_pickle,
+                            random_weights=opts.random_weights, output=opts.output, task=opts.task)
+        calib, evald = inputs.load_datasets(prof, calib_data, eval_data, opts.image_prep, opts.seed)
+        train = inputs.training_data(train_data, distill, opts.image_prep)
+        val = inputs.validation_data(val_data, distill, opts.image_prep)
+        inputs.check_multi_input(loaded, prof, prune, distill, calib, evald)
+        inputs.check_data_shapes(loaded, ("calibration", calib), ("evaluation", evald), ("training", train))
+        shape = inputs.input_shape(opts.input_shape, loaded, calib, evald, train)
+        calib = inputs.require_calibration(prof, calib, opts.calib_random, shape, opts.seed)
+        bar.finish("inputs")
+        job = CompressJob(loaded, prof, backend, calib, evald, shape, opts.seed, bar, command=list(sys.argv),
+                          prune=prune, train=train, val=val, distill=inputs.with_checkpoint_dir(distill, out),
+                          student=inputs.load_student(student, student_weights))
+        return job.run(out, opts.force)
 
 
 def distill_config(**settings: Any) -> DistillConfig:
     """A DistillConfig from keyword settings, any of its fields (its defaults are the only ones, also for the CLI):
     e.g. ``distill_config(epochs=20, lr=3e-4, hints=["conv2:conv2"], qat=True)``. A bad or unknown setting raises
-    PipelineError naming it.
+    OptionError (exit 2) naming it.
 
     ``qat``: also build the INT8 variant by quantization-aware distillation (``qat_epochs`` of fake-quantized
     fine-tuning against the original at ``qat_lr``, default ``lr / 10``), next to the post-training one."""
@@ -91,7 +100,7 @@ def distill_config(**settings: Any) -> DistillConfig:
     known = [f.name for f in fields(DistillConfig)]
     unknown = sorted(set(settings) - set(known))
     if unknown:
-        raise PipelineError(f"Unknown distillation setting(s): {', '.join(unknown)}.", f"Known: {', '.join(known)}.")
+        raise OptionError(f"Unknown distillation setting(s): {', '.join(unknown)}.", f"Known: {', '.join(known)}.")
     for name in ("hints", "augment"):
         if name in settings:
             settings[name] = tuple(settings[name])
@@ -100,7 +109,7 @@ def distill_config(**settings: Any) -> DistillConfig:
     try:
         return DistillConfig(**settings)
     except ValueError as exc:
-        raise PipelineError(f"Invalid distillation option: {exc}.",
+        raise OptionError(f"Invalid distillation option: {exc}.",
                             "See `edgekit compress --help` (distillation options).") from exc
 
 
@@ -113,17 +122,20 @@ def prune_config(profile: str | Path | Profile | None = None, *, ratio: float | 
     """A PruneConfig: explicit arguments, else the profile's [prune] defaults for its target."""
     from edgekit.pruning.config import Importance, PruneMode, Scope
 
-    defaults = resolve_profile(profile).prune
+    from edgekit.hardware import channel_multiple
+
+    prof = resolve_profile(profile)
+    defaults = prof.prune
     try:
         return PruneConfig(
             ratio=ratio, target_macs=target_macs, target_params=target_params, mode=PruneMode(mode), scope=Scope(scope or defaults.scope),
             importance=Importance(importance or defaults.importance), steps=steps or defaults.steps,
-            round_to=round_to or defaults.round_to, ignored_layers=tuple(ignored_layers) if ignored_layers else None,
+            round_to=round_to or defaults.round_to or channel_multiple(prof.target.isa), ignored_layers=tuple(ignored_layers) if ignored_layers else None,
             layer_ratios=dict(layer_ratios or {}), skip_unsupported=skip_unsupported,
             max_layer_sparsity=defaults.max_layer_sparsity, max_channel_ratio=defaults.max_channel_ratio,
             recalibrate_bn=defaults.recalibrate_bn)
     except ValueError as exc:
-        raise PipelineError(f"Invalid pruning option: {exc}.",
+        raise OptionError(f"Invalid pruning option: {exc}.",
                             "Modes: structured, unstructured, 2:4; scopes: uniform, global; "
                             "importance: l1, l2, group_norm, taylor.") from exc
 
@@ -138,7 +150,7 @@ def prune(model: Any, example: Any, config: PruneConfig, *, calib_x: Any = None,
 def benchmark(artifact: str | Path, profile: str | Path | Profile | None = None, *, data: Any = None,
               batch_sizes: Sequence[int] | None = None, energy: str | None = None,
               energy_seconds: float | None = None, tdp_watts: float | None = None,
-              progress: Progress | None = None) -> dict[str, Any]:
+              progress: Progress | bool | None = None) -> dict[str, Any]:
     """Latency/throughput/peak RSS of one compiled artifact (.onnx; OpenVINO also .xml IR) with the profile's
     runtime settings, and its energy per inference (``energy``: a meter name, "auto", "none", or "estimate"
     with ``tdp_watts``). Without ``data`` the runner times random inputs of the model's own input shape."""
@@ -150,9 +162,10 @@ def benchmark(artifact: str | Path, profile: str | Path | Profile | None = None,
     _check_artifact(Path(artifact), prof.target.backend)
     sample = None if data is None else load_data(data, limit=max(prof.benchmark.batch_sizes), what="benchmark data").x
     settings = settings_from_profile(prof)
-    plan = plan_energy(EnergySettings.from_profile(prof), progress=progress)
-    result = run_benchmark(prof.target.backend, Path(artifact), sample, settings, progress=progress,
-                           energy=plan.session)
+    with progress_for(progress) as bar:
+        plan = plan_energy(EnergySettings.from_profile(prof), progress=bar)
+        result = run_benchmark(prof.target.backend, Path(artifact), sample, settings, progress=bar,
+                               energy=plan.session)
     return {**result, "profile": prof.name, "settings": settings.__dict__, "random_inputs": data is None,
             "energy": plan.report(result)}
 
@@ -174,14 +187,14 @@ def _check_artifact(path: Path, backend: str) -> None:
 
 
 def export(model: Any, out: str | Path, *, input_shape: Sequence[int] | None = None, weights: str | Path | None = None,
-           trust_pickle: bool = False, opset: int = 17, force: bool = False) -> Path:
+           trust_pickle: bool = False, opset: int = 17, force: bool = False, random_weights: bool = False) -> Path:
     """Export a torch model to FP32 ONNX (dynamic batch) at ``out``; written to a temp file, then renamed."""
     from edgekit.stages.export import ExportConfig, ExportStage
 
     target = Path(out)
     if target.exists() and not force:
         raise OutputExistsError(f"{target} already exists.", "Choose another --out, or pass --force to replace it.")
-    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle)
+    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle, random_weights=random_weights)
     if not loaded.is_torch:
         raise ModelLoadError(f"{model} is already an ONNX model.", "export converts torch models to ONNX.")
     shape = inputs.input_shape(input_shape, loaded)
@@ -197,15 +210,15 @@ def export(model: Any, out: str | Path, *, input_shape: Sequence[int] | None = N
 
 def inspect_model(model: Any, *, input_shape: Sequence[int] | None = None, weights: str | Path | None = None,
                   trust_pickle: bool = False) -> ModelSummary:
-    """Parameters, MACs, layer table, input/output shapes (counted on the ONNX graph)."""
+    """Parameters, MACs, layer table, input/output shapes (counted on the ONNX graph; weights do not matter)."""
     from edgekit.summary import summarize_onnx
 
-    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle)
+    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle, random_weights=weights is None)
     if loaded.onnx_path is not None:
         return summarize_onnx(loaded.onnx_path)
     with tempfile.TemporaryDirectory(prefix="edgekit-inspect-") as tmp:
         path = export(loaded.module if loaded.exported_program is None else model, Path(tmp) / "model.onnx",
-                      input_shape=input_shape or loaded.example_shape, weights=None)
+                      input_shape=input_shape or loaded.example_shape, weights=None, random_weights=True)
         return summarize_onnx(path)
 
 
@@ -228,8 +241,9 @@ def tensorrt_rules(model: str | Path) -> Any:
 
 
 def build_engine(bundle: str | Path, *, variants: Sequence[str] = (), force: bool = False,
-                 progress: Progress | None = None) -> Report:
+                 progress: Progress | bool | None = None) -> Report:
     """On the device: build, verify and benchmark the TensorRT engines of a bundle (see edgekit.pipeline.build_engine)."""
     from edgekit.pipeline.build_engine import build_engines
 
-    return build_engines(bundle, variants=tuple(variants), force=force, progress=progress)
+    with progress_for(progress) as bar:
+        return build_engines(bundle, variants=tuple(variants), force=force, progress=bar)

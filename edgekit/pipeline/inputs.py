@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgekit.data import Dataset, ImagePreprocessing, load_data, random_data
 from edgekit.distill.config import DistillConfig
 from edgekit.errors import DataError, ModelLoadError, PipelineError, ShapeMismatchError
@@ -77,8 +79,12 @@ def check_multi_input(model: LoadedModel, profile: Profile, prune: PruneConfig |
     if not any(d.multi_input for d in given):
         return
     if not all(d.multi_input for d in given):
-        raise DataError("The calibration and evaluation data disagree: one is named arrays (a multi-input model), "
-                        "the other a single array.", "Save both the same way, one array per model input.")
+        named = next(d for d in given if d.multi_input)
+        single = next(d for d in given if not d.multi_input)
+        raise DataError(f"{named.source} holds arrays named {', '.join(sorted(named.x))} and no 'x', while "
+                        f"{single.source} holds x: edgekit reads one model input from x, or (a multi-input ONNX "
+                        "model) one array per input, named after it, in every data file.",
+                        "For a single-input model save x=inputs (and y=labels) in both files.")
     names = [sorted(d.x) for d in given]
     if any(n != names[0] for n in names):
         raise DataError(f"The calibration and evaluation data name different inputs ({' vs '.join(map(str, names))}).",
@@ -150,9 +156,76 @@ def load_student(student: Any, weights: str | Path | None) -> LoadedModel | None
         if weights is not None:
             raise PipelineError("--student-weights without --student.", "Pass --student package.module:factory.")
         return None
-    loaded = load_model(student, weights=weights)
+    loaded = load_model(student, weights=weights, random_weights=weights is None)  # a student may start fresh
     if not loaded.is_torch or loaded.kind.value in ("exported_program", "torchscript"):
         raise ModelLoadError(f"The student {loaded.source} is a {loaded.kind.value.replace('_', ' ')}: distillation "
                              "trains the student's layers, which a traced graph or ONNX file does not have.",
                              "Pass the student as 'package.module:factory' (or an nn.Module from Python).")
     return loaded
+
+
+SPAN_RATIO = 10.0  # value spans further apart than this between two data sets: probably scaled differently
+
+
+def _span(data: Dataset) -> tuple[float, float] | None:
+    if data.multi_input or data.random:
+        return None
+    flat = np.asarray(data.x[:256], dtype=np.float64).reshape(-1)
+    return float(np.percentile(flat, 1)), float(np.percentile(flat, 99))
+
+
+def data_scale_warnings(*named: tuple[str, Dataset | None]) -> list[str]:
+    """A warning for each pair of data sets whose value ranges (1st-99th percentile) differ by more than
+    SPAN_RATIO x or do not overlap: e.g. calibration in 0..255 and evaluation normalised, which quantizes with
+    ranges the model never sees (or judges it on inputs it was not calibrated for)."""
+    spans = [(name, span) for name, data in named if data is not None and (span := _span(data)) is not None]
+    warnings = []
+    for (name_a, (lo_a, hi_a)), (name_b, (lo_b, hi_b)) in zip(spans, spans[1:]):
+        wide, narrow = max(hi_a - lo_a, hi_b - lo_b), min(hi_a - lo_a, hi_b - lo_b)
+        if wide > SPAN_RATIO * max(narrow, 1e-12) or min(hi_a, hi_b) < max(lo_a, lo_b):
+            warnings.append(f"The {name_a} data spans [{lo_a:.3g}, {hi_a:.3g}] (1st-99th percentile) and the "
+                            f"{name_b} data [{lo_b:.3g}, {hi_b:.3g}]: they look scaled differently (e.g. 0..255 vs "
+                            "normalised); save both as the model was trained on.")
+    return warnings
+
+
+def model_warnings(model: LoadedModel, accuracy: float | None, classes: int) -> list[str]:
+    """Random weights on purpose, or an original whose labelled accuracy is near chance (it looks untrained)."""
+    warnings = []
+    if model.random_weights:
+        warnings.append(f"{model.source} ran with RANDOM weights (--random-weights): latency and size are real, "
+                        "accuracy and parity figures say nothing about a trained model.")
+    chance = 100.0 / classes if classes >= 2 else None
+    if accuracy is not None and chance is not None and accuracy < 2 * chance and not model.random_weights:
+        warnings.append(f"The original model itself scores {accuracy:.2f}% on the labelled evaluation data, near "
+                        f"chance for {classes} classes ({chance:.1f}%): it looks untrained, or the labels or "
+                        "preprocessing do not match it. Check --weights and the data before trusting any figure.")
+    return warnings
+
+
+def _dims_text(dims: Sequence[int | None]) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
+
+
+def check_data_shapes(model: LoadedModel, *named: tuple[str, Dataset | None]) -> None:
+    """Before any work: every single-input data set fits the input the model file fixes (ONNX, .pt2), and a
+    .pt2 takes batches (edgekit calibrates, evaluates and benchmarks on batches)."""
+    dims = model.input_dims
+    if dims is None:
+        return
+    for name, data in named:
+        if data is None or data.multi_input:
+            continue
+        sample, expected = tuple(data.sample_shape or ()), tuple(dims[1:])
+        if len(sample) != len(expected) or any(e is not None and e != s for e, s in zip(expected, sample)):
+            raise ShapeMismatchError(
+                f"The {name} data {data.source} has samples of shape {list(sample)}, but {model.source} takes "
+                f"inputs of shape {_dims_text(dims)} (N first; ? = any size).",
+                "Save the data in the model's input layout and size (N,C,H,W: channels, image size), or re-export "
+                "the model for this input size.")
+    if model.kind.value == "exported_program" and dims[0] is not None:
+        raise ShapeMismatchError(
+            f"{model.source} was exported with a fixed batch of {dims[0]}, and edgekit runs the model on batches "
+            "(calibration, evaluation, the benchmark's batch sizes).",
+            "Re-export it with a dynamic batch: torch.export.export(model, (example,), dynamic_shapes=({0: "
+            "torch.export.Dim('batch')},)).")

@@ -34,6 +34,10 @@ def render_pruning_markdown(report: Any) -> list[str]:
              f"Mode **{pruning['mode']}**: parameters {b['params']:,} -> {a['params']:,} "
              f"({pruning['ratios']['params']:.1%}), MACs {b['macs']:,} -> {a['macs']:,} ({pruning['ratios']['macs']:.1%}); "
              f"zipped weights {pruning['zipped_weight_bytes_before']:,} -> {pruning['zipped_weight_bytes_after']:,} bytes."]
+    asked = pruning.get("requested")
+    if asked:
+        lines.append(f"- asked: {asked['asked']}; achieved: {asked['achieved']}")
+        lines += [f"- held back: {why}" for why in asked["held_back"]]
     for name, m in pruning.get("measured", {}).items():
         lines.append(f"- measured: **{name}** vs {m['vs']} at {m['batch']}: {m['text']}")
     if pruning.get("note"):

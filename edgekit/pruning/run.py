@@ -86,6 +86,7 @@ def prune_module(model: Any, example: Any, cfg: PruneConfig, *, calib_x: np.ndar
     Taylor importance scores (edgekit/outputs.py)."""
     from edgekit.pruning import sparsity
     from edgekit.pruning.effect import nothing_removed
+    from edgekit.pruning.shortfall import requested_vs_achieved
     from edgekit.pruning.structured import default_ignored, prune_structured
 
     pruned = copy.deepcopy(model).eval()
@@ -120,4 +121,5 @@ def prune_module(model: Any, example: Any, cfg: PruneConfig, *, calib_x: np.ndar
     b, a = summary["totals_before"], summary["totals_after"]
     summary["ratios"] = {"params": a["params"] / b["params"], "macs": a["macs"] / b["macs"] if b["macs"] else 1.0}
     summary["removed_nothing"] = nothing_removed(cfg, summary)  # None, or why the model is unchanged
+    summary["requested"] = requested_vs_achieved(cfg, summary)
     return PruneResult(pruned, summary)

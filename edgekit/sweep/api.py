@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.distill.config import DistillConfig
-from edgekit.errors import DataError, PipelineError
-from edgekit.progress import NullProgress, Progress
+from edgekit.errors import DataError, OptionError, PipelineError
+from edgekit.progress import Progress, progress_for
 from edgekit.pruning.config import PruneConfig
 from edgekit.pipeline.options import RunOptions
 from edgekit.report.schema import Report
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def sweep(model: Any, profile: Any = None, *, out_dir: str | Path, eval_data: Any, calib_data: Any = None,
           train_data: Any = None, val_data: Any = None, prune: PruneConfig | None = None,
           distill: DistillConfig | None = None, config: SweepConfig | None = None, options: RunOptions | None = None,
-          progress: Progress | None = None) -> Report:
+          progress: Progress | bool | None = None) -> Report:
     """Build the original and each pruning ratio (distilled with ``distill``) at each precision, verify each
     artifact on labelled ``eval_data``, time it on the profile's runtime, and pick the best on the objective
     (latency | energy | size) among those within ``options.max_accuracy_drop`` points. The chosen one is the
@@ -51,7 +51,7 @@ def sweep(model: Any, profile: Any = None, *, out_dir: str | Path, eval_data: An
         search = dataclasses.replace(search, precision=cfg.precisions[0])
     prof = opts.profile(profile).replace_section("compile", precisions=list(cfg.precisions))
     if cfg.objective is Objective.ENERGY and prof.benchmark.energy_meter in ("none", "estimate"):
-        raise PipelineError("--objective energy needs measured energy, and the profile measures none.",
+        raise OptionError("--objective energy needs measured energy, and the profile measures none.",
                             "Pass --energy auto (or a meter: rapl, jetson, tegrastats, nvml).")
     out = Path(out_dir)
     check_output(out, opts.force)
@@ -59,9 +59,12 @@ def sweep(model: Any, profile: Any = None, *, out_dir: str | Path, eval_data: An
         from edgekit.sweep.executor import RayExecutor
 
         RayExecutor(cfg.workers)._ray()  # a missing ray is reported before any work
-    ctx = _context(model, prof, cfg, out, opts, eval_data=eval_data, calib_data=calib_data, train_data=train_data,
-                   val_data=val_data, prune=prune, distill=distill)
-    return _run(ctx, cfg, search, out, opts.force, progress or NullProgress())
+    with progress_for(progress) as bar:
+        bar.start("inputs", "loading the model and data; the original's reference outputs")
+        ctx = _context(model, prof, cfg, out, opts, eval_data=eval_data, calib_data=calib_data,
+                       train_data=train_data, val_data=val_data, prune=prune, distill=distill)
+        bar.finish("inputs")
+        return _run(ctx, cfg, search, out, opts.force, bar)
 
 
 def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, opts: RunOptions, *, eval_data: Any,
@@ -84,8 +87,8 @@ def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, opts: RunOption
                             f"cannot run the {prof.name} profile's engines ({getattr(backend, 'host', '')}).",
                             "Run the sweep on the device (Jetson/GPU with TensorRT), or use edgekit compress here "
                             "and edgekit build-engine there.")
-    loaded = load_model(model, weights=opts.weights, trust_pickle=opts.trust_pickle, output=opts.output,
-                        task=opts.task)
+    loaded = load_model(model, weights=opts.weights, trust_pickle=opts.trust_pickle,
+                        random_weights=opts.random_weights, output=opts.output, task=opts.task)
     calib, evald = inputs.load_datasets(prof, calib_data, eval_data, opts.image_prep, opts.seed)
     if evald is None or evald.y is None:
         raise DataError(f"The evaluation data {eval_data} has no labels (y): the accuracy budget cannot be checked.",
@@ -97,6 +100,7 @@ def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, opts: RunOption
                             "OpenVINO).")
     train = inputs.training_data(train_data, distill, opts.image_prep)
     val = inputs.validation_data(val_data, distill, opts.image_prep)
+    inputs.check_data_shapes(loaded, ("calibration", calib), ("evaluation", evald), ("training", train))
     shape = inputs.input_shape(opts.input_shape, loaded, calib, evald, train)
     if shape is None:
         raise DataError("The sweep needs the model's input shape.", "Pass --input-shape, e.g. 1,3,224,224.")

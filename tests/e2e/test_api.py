@@ -38,6 +38,30 @@ def test_compress_accepts_a_module_and_arrays(api_report) -> None:
     assert report.recommended in ("fp32", "int8")
 
 
+def test_the_report_reads_well_in_python(api_report) -> None:
+    report, out = api_report
+    text = report.summary()
+    lines = text.splitlines()
+    assert lines[0].startswith(f"edgekit · {report.profile}") and lines[2].split()[:3] == ["variant", "prec", "size"]
+    assert any(line.startswith(f"{report.recommended}*") for line in lines)
+    int8 = report.variant("int8")
+    assert f"{int8.accuracy:.2f}" in text and str(int8.accuracy) not in text  # rounded as shown, not 99.2592592...
+    assert f"Bundle: {out.resolve()}" in text
+    shown = repr(report)
+    assert shown.startswith("Report(profile=") and f"{report.recommended}* accepted" in shown and len(shown) < 300
+
+
+def test_the_api_shows_progress_unless_told_not_to(digits_model, demo_assets, fast_profile, tmp_path, capsys) -> None:
+    x = np.load(demo_assets.calib)["x"][:32]
+    edgekit.compress(digits_model, fast_profile, calib_data=x, out_dir=tmp_path / "a", options=edgekit.RunOptions(
+        batch_sizes=[1], calib_random=False))
+    drawn = capsys.readouterr().err
+    assert "loading" in drawn and "quantize-int8" in drawn
+    edgekit.compress(digits_model, fast_profile, calib_data=x, out_dir=tmp_path / "b", progress=False,
+                     options=edgekit.RunOptions(batch_sizes=[1]))
+    assert "quantize-int8" not in capsys.readouterr().err
+
+
 def test_report_json_round_trips(api_report) -> None:
     report, out = api_report
     on_disk = json.loads((out / "report.json").read_text())
