@@ -6,6 +6,8 @@ modules, TorchScript, ExportedPrograms and user ONNX files alike.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,12 +21,17 @@ _PARAM_TYPES = (1, 2, 3, 6, 10, 11, 16)
 
 @dataclass(frozen=True)
 class Layer:
-    name: str
+    name: str  # the ONNX node
     op: str
     weight_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     params: int
     macs: int
+    module: str = ""  # the torch module it came from ("layer1.0.conv2", what --prune-layer takes); else the node
+
+
+BATCH = "batch"  # how a symbolic first dim is shown (the exporters name it "batch", "s77", "N", ...)
+SCOPES = "pkg.torch.onnx.name_scopes"  # the dynamo exporter's module path of a node: ['', 'layer1', 'layer1.0', ...]
 
 
 @dataclass
@@ -40,12 +47,43 @@ class ModelSummary:
         data = asdict(self)
         if not with_layers:
             data.pop("layers")
+        # ONNX node -> torch module, where they differ: the report shows the module names the options take
+        data["modules"] = {layer.name: layer.module for layer in self.layers if layer.module not in ("", layer.name)}
         return data
 
 
 def _dims(value_info: Any) -> list[Any]:
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
             for d in value_info.type.tensor_type.shape.dim]
+
+
+def _io_dims(value_info: Any) -> list[Any]:
+    """A graph input's or output's dims with a symbolic first dim shown as "batch"."""
+    dims = _dims(value_info)
+    return [BATCH, *dims[1:]] if dims and not isinstance(dims[0], int) else dims
+
+
+def _joined(scopes: list[str]) -> str:
+    """'layer1', 'layer1.0', 'conv2' (legacy: local names, some already qualified) -> 'layer1.0.conv2'."""
+    path = ""
+    for part in filter(None, scopes):
+        path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+    return path
+
+
+def module_name(node: Any, weight: str | None) -> str:
+    """The torch module a Conv/Gemm/MatMul node came from: its weight's parameter name ("layer1.0.conv2.weight"),
+    else the dynamo exporter's name scopes, else the legacy exporter's node name ("/layer1/layer1.0/conv2/Conv");
+    the node name when the file carries none of them (an ONNX from elsewhere)."""
+    if weight and weight.endswith(".weight") and "::" not in weight:
+        return weight[:-len(".weight")]
+    props = {p.key: p.value for p in getattr(node, "metadata_props", [])}
+    if SCOPES in props:
+        with contextlib.suppress(ValueError, SyntaxError):
+            return _joined(ast.literal_eval(props[SCOPES])[:-1]) or node.name
+    if node.name.startswith("/") and node.name.count("/") > 1:
+        return _joined(node.name.strip("/").split("/")[:-1])
+    return node.name
 
 
 def _concrete(shape: list[Any]) -> tuple[int, ...]:
@@ -92,13 +130,14 @@ def summarize_onnx(path: Path) -> ModelSummary:
         weight = weights.get(node.input[1], ()) if len(node.input) > 1 else ()
         out = shapes.get(node.output[0], ())
         params = sum(math.prod(weights[n]) for n in node.input[1:] if n in weights)
+        source = via_dq.get(node.input[1], node.input[1]) if len(node.input) > 1 else None
         layers.append(Layer(node.name or node.output[0], node.op_type, weight, out, params,
-                            _macs(node.op_type, attrs, in_shapes, weight, out)))
+                            _macs(node.op_type, attrs, in_shapes, weight, out), module_name(node, source)))
     params = sum(math.prod(i.dims) for i in graph.initializer if i.data_type in _PARAM_TYPES and i.name not in qparams)
     init_names = set(inits)
     return ModelSummary(
         params=int(params), macs=int(sum(layer.macs for layer in layers)),
-        inputs={i.name: _dims(i) for i in graph.input if i.name not in init_names},
-        outputs={o.name: _dims(o) for o in graph.output}, layers=layers,
+        inputs={i.name: _io_dims(i) for i in graph.input if i.name not in init_names},
+        outputs={o.name: _io_dims(o) for o in graph.output}, layers=layers,
         opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
     )

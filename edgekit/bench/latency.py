@@ -98,9 +98,10 @@ def _follow(proc: subprocess.Popen, key: str, progress: Progress, settings: Benc
 
 def run_benchmark(backend_name: str, model: Path, sample: np.ndarray | None, settings: BenchSettings, *,
                   progress: Progress | None = None, key: str = "bench",
-                  energy: EnergySession | None = None) -> dict[str, Any]:
+                  energy: EnergySession | None = None, label: str | None = None) -> dict[str, Any]:
     """Latency per batch size, throughput, load time and peak RSS of one artifact; with ``energy``, the
-    runner then runs the energy windows that session measures (edgekit.energy.protocol)."""
+    runner then runs the energy windows that session measures (edgekit.energy.protocol). ``label`` names the
+    artifact on the progress bar (the variant or trial; a sweep's artifacts sit in folders named by hashes)."""
     from edgekit.backends import backend_spec
 
     progress = progress or NullProgress()
@@ -112,7 +113,7 @@ def run_benchmark(backend_name: str, model: Path, sample: np.ndarray | None, set
         else:
             arrays = sample if isinstance(sample, dict) else {"x": np.ascontiguousarray(sample, dtype=np.float32)}
             np.savez(inputs, **arrays)  # named arrays: a multi-input model's inputs
-        progress.start(key, f"benchmark {model.parent.name}/{model.name}", None)
+        progress.start(key, f"benchmark {label or f'{model.parent.name}/{model.name}'}", None)
         command = _command(runner, model, inputs, out, settings) + (energy.runner_args() if energy else [])
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                 stdin=subprocess.PIPE if energy else subprocess.DEVNULL)

@@ -189,11 +189,13 @@ def inspect(model: str, input_shape: Any, weights: Path | None, trust_pickle: bo
     out.print(key_value_table(str(model), {"parameters": f"{summary.params:,}", "MACs / sample": f"{summary.macs:,}",
                                            "inputs": summary.inputs, "outputs": summary.outputs, "opset": summary.opset}))
     table = Table(title="layers (conv / gemm / matmul)", title_justify="left")
-    for header in ("name", "op", "weight", "output", "params", "MACs"):
+    # module: the name --prune-layer / --prune-ignore / --hint take; the ONNX node only where it differs
+    for header in ("module", "ONNX node", "op", "weight", "output", "params", "MACs"):
         table.add_column(header, justify="right" if header in ("params", "MACs") else "left")
     for layer in summary.layers:
-        table.add_row(layer.name, layer.op, str(list(layer.weight_shape)), str(list(layer.output_shape)),
-                      f"{layer.params:,}", f"{layer.macs:,}")
+        table.add_row(layer.module or layer.name, "" if layer.module in ("", layer.name) else layer.name, layer.op,
+                      str(list(layer.weight_shape)), str(list(layer.output_shape)), f"{layer.params:,}",
+                      f"{layer.macs:,}")
     out.print(table)
 
 

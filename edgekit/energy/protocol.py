@@ -110,10 +110,10 @@ class EnergySession:
 
     def _show(self, what: str) -> None:
         if not self._shown:
-            self._progress.start(self._key, f"energy ({self.meter.info.name})", int(self._total))
+            self._progress.start(self._key, f"{self._key} ({self.meter.info.name})", int(self._total))
             self._shown = True
         done = len(self.active) * self.window_s + len(self.idle) * self.idle_s
-        self._progress.update(self._key, int(done), int(self._total), f"energy ({self.meter.info.name}): {what}")
+        self._progress.update(self._key, int(done), int(self._total), f"{self._key} ({self.meter.info.name}): {what}")
 
     def on_event(self, event: Mapping[str, Any], reply: Callable[[str], None]) -> None:
         phase = event["phase"]

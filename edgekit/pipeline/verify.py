@@ -188,7 +188,7 @@ def benchmark_into(result: VariantResult, path: Path, reference: Reference, back
     sample = reference.inputs.head(max(b.batch_sizes))
     energy = plan_energy(EnergySettings.from_profile(profile), progress=progress, key=f"energy-{result.name}")
     bench = run_benchmark(backend.name, path, sample, settings, progress=progress, key=f"bench-{result.name}",
-                          energy=energy.session)
+                          energy=energy.session, label=result.name)
     result.latency_ms = bench["latency_ms"]
     result.throughput_by_batch = bench["throughput_per_s"]
     first = f"batch_{b.batch_sizes[0]}"

@@ -104,8 +104,14 @@ def host_line(report: Report) -> str:
     return text + f"; the profile targets **{target}**: these timings are not the target's."
 
 
-def int8_lines(q: dict | None) -> list[str]:
-    """The INT8 recipe that ran, why, how it was checked and the accuracy-aware attempts."""
+def module_names(names: list[str], modules: dict[str, str] | None) -> str:
+    """ONNX node names as 'conv1 (node_Conv_19)': the module (report.model["modules"]) first, the node beside it."""
+    return ", ".join(f"{modules[n]} ({n})" if modules and n in modules else n for n in names)
+
+
+def int8_lines(q: dict | None, modules: dict[str, str] | None = None) -> list[str]:
+    """The INT8 recipe that ran, why, how it was checked and the accuracy-aware attempts; ``modules`` maps ONNX
+    nodes to torch module names."""
     if not q or "recipe" not in q:
         return []
     recipe, check = q["recipe"], q.get("check", {})
@@ -125,7 +131,31 @@ def int8_lines(q: dict | None) -> list[str]:
                           for i, a in enumerate(attempts))
         lines.append(f"accuracy-aware search ({search['criterion']}): {tried}; kept attempt {search['chosen'] + 1}")
     if search.get("float_layers"):
-        lines.append(f"layers kept in float: {', '.join(search['float_layers'])}")
+        lines.append(f"layers kept in float: {module_names(search['float_layers'], modules)}")
+    return lines
+
+
+def dataset_text(d: dict) -> str:
+    """A dataset's description (edgekit.data.Dataset.describe()) as one line."""
+    shape = d.get("shape")
+    shape = (", ".join(f"{k} {v}" for k, v in shape.items()) if isinstance(shape, dict) else
+             "x".join(map(str, shape)) if isinstance(shape, list) else shape)
+    parts = [f"`{d.get('source')}`" + (" (random)" if d.get("random") else ""), f"{d.get('samples')} samples",
+             f"shape {shape} per sample", f"labels {'yes' if d.get('labels') else 'no'}"]
+    if d.get("sha256"):
+        parts.append(f"sha256 {d['sha256'][:12]}")
+    return ", ".join(parts)
+
+
+def data_lines(data: dict) -> list[str]:
+    """report.data as readable lines: each dataset with source, samples, shape, labels and a sha256 prefix."""
+    lines = []
+    for key, value in data.items():
+        if isinstance(value, dict) and "samples" in value:
+            value = dataset_text(value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
+        lines.append(f"- {key.replace('_', ' ')}: {'none' if value is None else value}")
     return lines
 
 
@@ -154,7 +184,7 @@ def render_markdown(report: Report) -> str:
                   for batch, stats in v.latency_ms.items()]
         if v.runtime:
             lines.append(f"  - runtime: {runtime_line(v.runtime)}")
-        lines += [f"  - {line}" for line in int8_lines(v.quantization)]
+        lines += [f"  - {line}" for line in int8_lines(v.quantization, report.model.get("modules"))]
         if v.peak_rss_bytes:
             lines.append(f"  - peak RSS of the runner process {v.peak_rss_bytes / 2**20:.1f} MiB, load {v.load_s:.3f} s")
         lines += [f"  - {line.strip()}" for line in energy_lines(v.energy)]
@@ -164,7 +194,7 @@ def render_markdown(report: Report) -> str:
     for attribute, target in SECTIONS:
         if getattr(report, attribute):
             lines += _renderer(target)(report)
-    lines += ["", "## Data", ""] + [f"- {k}: {v}" for k, v in report.data.items()]
+    lines += ["", "## Data", ""] + data_lines(report.data)
     if report.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]
     return "\n".join(lines) + "\n"

@@ -85,6 +85,30 @@ def test_manifest_hashes_every_file_and_the_inputs(factory_bundle: Path, demo_as
         assert json.loads(stage_json.read_text())["output"]["sha256"] == stage["output"]["sha256"]
 
 
+def test_report_md_reads_like_text_not_python(factory_bundle: Path) -> None:
+    """Data as lines (issue 16 item 9), latency with its spread and items/s at the p50 (item 5), the batch dim and
+    the layers' module names (item 6)."""
+    report = json.loads((factory_bundle / "report.json").read_text())
+    md = (factory_bundle / "report.md").read_text()
+    data = md.split("## Data", 1)[1].split("\n## ", 1)[0]
+    assert "{" not in data and "'" not in data, data
+    digest = report["data"]["calibration"]["sha256"][:12]
+    calib = next(line for line in data.splitlines() if line.startswith("- calibration: "))
+    assert "samples, shape 1x8x8 per sample, labels" in calib and f"sha256 {digest}" in calib, calib
+    assert "- evaluation: " in data and "labels yes" in data
+    assert "- inputs: {'input': ['batch', 1, 8, 8]}" in md
+    assert report["model"]["modules"] == {"/conv1/Conv": "conv1", "/conv2/Conv": "conv2", "/fc1/Gemm": "fc1",
+                                          "/fc2/Gemm": "fc2"}
+    for v in report["variants"]:
+        stats = v["latency_ms"]["batch_1"]
+        assert v["throughput_per_s"] == pytest.approx(1000.0 / stats["p50"])
+        assert "unstable" in stats
+        assert f"batch_1: p50 {stats['p50']:.3f} ms (min {stats['min']:.3f}, p90 {stats['p90']:.3f}, p99" in md
+        for batch, stats in v["latency_ms"].items():  # the runner's flag, each flagged timing named in a warning
+            named = any(f"{v['name']} at {batch}: {stats['unstable']}" in w for w in report["warnings"])
+            assert bool(stats["unstable"]) == named
+
+
 def test_recommended_artifact_is_the_deployed_model(factory_bundle: Path) -> None:
     report = json.loads((factory_bundle / "report.json").read_text())
     chosen = next(v for v in report["variants"] if v["name"] == report["recommended"])

@@ -41,6 +41,26 @@ def test_inspect_pt2_uses_its_example_shape(model_files) -> None:
     assert "1,330,432" in output and "151,306" in output
 
 
+def _layer_rows(output: str) -> list[list[str]]:
+    return [line.replace("│", " ").split() for line in output.splitlines()
+            if any(f" {op} " in line.replace("│", " ") for op in ("Conv", "Gemm"))]
+
+
+def test_inspect_names_modules_and_the_batch_dim(model_files, demo_assets) -> None:
+    # the names --prune-layer / --prune-ignore / --hint take, and "batch" for the symbolic dim, from either exporter:
+    # dynamo (.pt2: nodes node_Conv_19, dim s77) and legacy (module:factory: nodes /conv1/Conv, dim batch)
+    for model, extra in ((model_files["pt2"], ()),
+                         ("edgekit.demo:digits_cnn", ("--weights", demo_assets.weights, "--input-shape", "1,1,8,8"))):
+        code, output = run("inspect", model, *extra)
+        assert code == 0, output
+        assert [row[0] for row in _layer_rows(output)] == ["conv1", "conv2", "fc1", "fc2"], output
+        assert "'batch', 1, 8, 8" in output and "s77" not in output
+        code, output = run("inspect", model, *extra, "--json")
+        summary = json.loads(output)
+        assert [layer["module"] for layer in summary["layers"]] == ["conv1", "conv2", "fc1", "fc2"]
+        assert summary["inputs"]["input"][0] == "batch"
+
+
 def test_export_writes_onnx_and_refuses_overwrite(demo_assets, tmp_path: Path) -> None:
     import onnxruntime as ort
 

@@ -191,7 +191,7 @@ def test_progress_is_reported_once_started() -> None:
     drive(session, [(5, 1.0)])
     session.close()
     assert calls[0] == ("start", "energy-int8", "3")
-    assert ("update", "energy-int8", "energy (fake): trial 1/1") in calls and calls[-1] == ("finish", "energy-int8")
+    assert ("update", "energy-int8", "energy-int8 (fake): trial 1/1") in calls and calls[-1] == ("finish", "energy-int8")
 
 
 def test_window_seconds_keep_100_samples_for_polled_meters() -> None:
