@@ -107,7 +107,7 @@ def print_report(report: Report) -> None:
         out.print(line, markup=False, highlight=False)
     for w in report.warnings:
         out.print(f"[yellow]warning:[/] {w}")
-    out.print(f"Bundle: {report.out_dir}  (report.md, report.json, manifest.json, deploy/)")
+    out.print(f"Bundle: {report.out_dir}  (report.md, report.html, plots/, report.json, manifest.json, deploy/)")
 
 
 def key_value_table(title: str, items: dict[str, Any]) -> Table:

@@ -54,7 +54,9 @@ def render_distillation_markdown(report: Any) -> list[str]:
     lines += selection_lines(d, " = the starting weights: training did not beat them")
     if d.get("resumed_from_step") is not None:
         lines.append(f"- resumed from the checkpoint at step {d['resumed_from_step']}")
-    if "plot" in d["files"]:
+    if report.plots.get("distillation_training"):
+        lines.append("- training curve (loss, validation and evaluation accuracy per epoch): in Plots above")
+    elif "plot" in d["files"]:
         lines.append(f"- ![loss and accuracy]({d['files']['plot']})")
     elif d.get("plot_error"):
         lines.append(f"- no plot: {d['plot_error']}")

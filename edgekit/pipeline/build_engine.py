@@ -4,7 +4,7 @@ verify each against the original model's outputs and benchmark it, with the devi
 Engines are cached in ``BUNDLE/deploy/engines/<key>/`` where the key hashes the ONNX, the TensorRT
 version, the GPU's compute capability and the build options: a second run (or another variant sharing
 an ONNX and options) reuses the engine; a new JetPack/TensorRT or another GPU builds a new one. The
-report goes to ``BUNDLE/device/<gpu>-trt<version>/`` (report.json, report.md, environment.json),
+report goes to ``BUNDLE/device/<gpu>-trt<version>/`` (report.json, report.md, report.html, plots/, environment.json),
 written to a temp dir and renamed like every edgekit output.
 """
 
@@ -132,10 +132,11 @@ def build_engines(bundle: str | Path, *, variants: tuple[str, ...] = (), force: 
                         data={"verification_inputs": reference.inputs.source, "device": env, "engines": cache},
                         warnings=warnings + unstable_warnings(results), host=detect().to_dict(),
                         target_isa=profile.target.isa)
-        report.write_json(root / "report.json")
         (root / "environment.json").write_text(json.dumps(env, indent=2) + "\n", encoding="utf-8")
-        from edgekit.report.markdown import render_markdown
+        from edgekit.report.html import write_report_files
+        from edgekit.report.plots import write_plots
 
-        (root / "report.md").write_text(render_markdown(report), encoding="utf-8")
+        write_plots(root, report, profile.verify.max_accuracy_drop)
+        write_report_files(root, report)
     report.out_dir = str(out.resolve())
     return report

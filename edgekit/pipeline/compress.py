@@ -25,7 +25,8 @@ from edgekit.distill.report import distillation_report
 from edgekit.qat.report import qat_report
 from edgekit.pruning.report import pruning_report
 from edgekit.progress import Progress
-from edgekit.report.markdown import render_markdown
+from edgekit.report.html import write_report_files
+from edgekit.report.plots import write_plots
 from edgekit.report.schema import Report
 from edgekit.report.speed import unstable_warnings
 from edgekit.stages.base import RunContext
@@ -140,8 +141,8 @@ class CompressJob:
                 stage_dir = next(f"stages/{r['index']:02d}-qat" for r in records if r["step"] == "qat")
                 report.qat = qat_report(artifacts["qat"].meta["qat"], variants, plan, stage_dir, reference)
             write_deploy(root, report, reference, self.profile, INPUT_NAME)
-            report.write_json(root / "report.json")
-            (root / "report.md").write_text(render_markdown(report), encoding="utf-8")
+            write_plots(root, report, self.profile.verify.max_accuracy_drop)
+            write_report_files(root, report)
             write_manifest(root, self._manifest(versions, records))
         report.out_dir = str(out_dir.resolve())
         return report

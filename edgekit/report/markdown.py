@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from edgekit.report.energy import energy_cell, energy_lines
+from edgekit.report.plots import TITLES
+from edgekit.report.registry import resolve
 from edgekit.report.schema import Report, VariantResult
 from edgekit.report.speed import UNSTABLE_MARK
 
@@ -18,13 +18,6 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("sweep", "edgekit.sweep.report:render_sweep_markdown"),
     ("qat", "edgekit.qat.report:render_qat_markdown"),
 )
-
-
-def _renderer(target: str) -> Any:
-    import importlib
-
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def _fmt(value: float | None, spec: str, missing: str = "n/a") -> str:
@@ -159,6 +152,18 @@ def data_lines(data: dict) -> list[str]:
     return lines
 
 
+def plot_lines(report: Report) -> list[str]:
+    """The figures (report/plots.py): each an image with its caption below, then those that could not be drawn."""
+    if not report.plots and not report.plots_not_drawn:
+        return []
+    lines = ["", "## Plots", ""]
+    for name, path in report.plots.items():
+        caption = report.plot_captions.get(name)
+        lines += [f"![{TITLES.get(name, name)}]({path})", *([f"*{caption}*"] if caption else []), ""]
+    lines += [f"- {TITLES.get(name, name)}: not drawn ({why})" for name, why in report.plots_not_drawn.items()]
+    return lines
+
+
 def render_markdown(report: Report) -> str:
     rows = [variant_row(v) for v in report.variants]
     headers = list(rows[0]) if rows else []
@@ -177,6 +182,7 @@ def render_markdown(report: Report) -> str:
               f"{UNSTABLE_MARK} after the p99: unstable timing (see Warnings).", "",
               "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(r.values()) + " |" for r in rows]
+    lines += plot_lines(report)
     lines += ["", "## Variants", ""]
     for v in report.variants:
         lines.append(f"- **{v.name}** ({v.status}): {v.reason}. Artifact `{v.artifact}`.")
@@ -193,7 +199,7 @@ def render_markdown(report: Report) -> str:
               f"- inputs: {model.get('inputs')}", f"- outputs: {model.get('outputs')}"]
     for attribute, target in SECTIONS:
         if getattr(report, attribute):
-            lines += _renderer(target)(report)
+            lines += resolve(target)(report)
     lines += ["", "## Data", ""] + data_lines(report.data)
     if report.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]

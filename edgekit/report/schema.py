@@ -59,6 +59,11 @@ class Report:
     qat: dict[str, Any] | None = None  # quantization-aware distillation (--qat): PTQ vs QAT
     host: dict[str, Any] = field(default_factory=dict)  # the CPU that measured (edgekit.hardware.HostFacts)
     target_isa: str = ""  # what the profile targets ([target] isa)
+    # the report's figures (report/plots.py): name -> PNG path relative to the bundle, name -> what it shows, and
+    # name -> why a figure that applies could not be drawn (left out; a figure never fails a run)
+    plots: dict[str, str] = field(default_factory=dict)
+    plot_captions: dict[str, str] = field(default_factory=dict)
+    plots_not_drawn: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
     out_dir: str = ""
 

@@ -63,11 +63,10 @@ def write_sweep_bundle(ctx: Any, cfg: SweepConfig, outcomes: list[Any], runner: 
     from edgekit.stages.export import INPUT_NAME
     from edgekit.summary import summarize_onnx
     from edgekit.sweep.pareto import choose, off_front_reason, pareto_front
-    from edgekit.sweep.plots import write_plots
-    from edgekit.sweep.report import render_html
     from edgekit.sweep.trials import StageCache, resolve, trial_chain
     from edgekit.sweep.config import TrialSpec
-    from edgekit.report.markdown import render_markdown
+    from edgekit.report.html import write_report_files
+    from edgekit.report.plots import write_plots
 
     variants = [dataclasses.replace(o.result) for o in outcomes]
     max_drop = ctx.profile.verify.max_accuracy_drop
@@ -98,11 +97,9 @@ def write_sweep_bundle(ctx: Any, cfg: SweepConfig, outcomes: list[Any], runner: 
                     host=detect().to_dict(), target_isa=ctx.profile.target.isa)
     with staged_output(out, force) as root:
         _copy_artifacts(root, variants, set(front) | ({choice.chosen} if choice.chosen else set()), ctx.cache_root)
-        sweep["plots"] = write_plots(root, variants, front, choice.chosen, ref.accuracy, max_drop)
+        sweep["plots"] = write_plots(root, report, max_drop)  # report.plots, also kept where sweeps had it
         write_deploy(root, report, ref, ctx.profile, INPUT_NAME)
-        report.write_json(root / "report.json")
-        (root / "report.md").write_text(render_markdown(report), encoding="utf-8")
-        (root / "report.html").write_text(render_html(report, root), encoding="utf-8")
+        write_report_files(root, report)
         write_manifest(root, {"schema_version": 1, "versions": ctx.versions, "seed": ctx.seed, "command": command,
                               "input_model": {"source": ctx.model.source, "kind": ctx.model.kind.value,
                                               "sha256": ctx.model.sha256},

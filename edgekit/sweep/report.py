@@ -1,10 +1,7 @@
-"""The sweep's part of the report: the Pareto table, the cache counts, the search trace; Markdown + HTML."""
+"""The sweep's part of the report: the Pareto table, the cache counts, the search trace (Markdown; report.html
+renders it with the rest of report.md, report/html.py)."""
 
 from __future__ import annotations
-
-import base64
-import html
-from pathlib import Path
 
 from edgekit.report.schema import Report
 from edgekit.sweep.pareto import p50
@@ -69,46 +66,4 @@ def render_sweep_markdown(report: Report) -> list[str]:
                   "| step | ratio | p50 ms | baseline p50 ms | latency ratio | meets |", "|---|---|---|---|---|---|"]
         lines += [f"| {t['step']} | {t['ratio']:.4f} | {t['p50_ms']:.4f} | {t['baseline_p50_ms']:.4f} | "
                   f"{t['latency_ratio']:.3f} | {'yes' if t['meets'] else 'no'} |" for t in search["trace"]]
-    plots = s.get("plots", {})
-    if plots:
-        lines += [""] + [f"![{name}]({path})" for name, path in plots.items()]
     return lines
-
-
-def _html_table(rows: list[dict[str, str]]) -> str:
-    if not rows:
-        return "<p>(no trials)</p>"
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c.replace('**', ''))}</td>" for c in r.values()) + "</tr>"
-                   for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def render_html(report: Report, root: Path) -> str:
-    """report.html: the same content as the sweep section, images embedded (base64): no external assets."""
-    s = report.sweep or {}
-    imgs = []
-    for name, rel in s.get("plots", {}).items():
-        data = base64.b64encode((root / rel).read_bytes()).decode()
-        imgs.append(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
-                    f"<figcaption>{html.escape(name)}</figcaption></figure>")
-    cache = s.get("cache", {})
-    items = [f"Profile <b>{html.escape(report.profile)}</b> (backend {html.escape(report.backend)}), objective "
-             f"<b>{html.escape(str(s.get('objective')))}</b>, budget {s.get('max_accuracy_drop')} points.",
-             f"Chosen: <b>{html.escape(str(s.get('chosen') or 'none'))}</b> — {html.escape(str(s.get('reason')))}.",
-             *([f"Off the Pareto front: {html.escape(s['pareto_note'])}."] if s.get("pareto_note") else []),
-             f"Stage cache: {cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses; "
-             f"{cache.get('trials_from_journal', 0)} trial(s) from the journal.",
-             f"Executor {html.escape(str(s.get('executor', {}).get('kind')))}: "
-             f"{html.escape(str(s.get('executor', {}).get('measurement')))}."]
-    ref = report.reference
-    if ref.get("accuracy") is not None:
-        items.append(f"Original ({html.escape(ref['runtime'])}): top-1 {ref['accuracy']:.2f}% on {ref['samples']} samples.")
-    items += [f"Warning: {html.escape(w)}" for w in report.warnings]
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}img{max-width:100%}")
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>edgekit sweep</title>"
-            f"<style>{style}</style></head><body><h1>edgekit sweep: {html.escape(report.model.get('source', 'model'))}</h1>"
-            + "".join(f"<p>{i}</p>" for i in items) + _html_table(table_rows(report)) + "".join(imgs)
-            + "</body></html>\n")
-

@@ -26,7 +26,7 @@ def factory_bundle(tmp_path_factory, demo_assets, fast_profile) -> Path:
 
 
 def test_bundle_has_artifacts_reports_and_deploy(factory_bundle: Path) -> None:
-    for name in ("report.json", "report.md", "manifest.json", "deploy/run.py", "deploy/README.md",
+    for name in ("report.json", "report.md", "report.html", "manifest.json", "deploy/run.py", "deploy/README.md",
                  "deploy/sample.npz", "deploy/model.onnx"):
         assert (factory_bundle / name).is_file(), name
     report = json.loads((factory_bundle / "report.json").read_text())
@@ -107,6 +107,20 @@ def test_report_md_reads_like_text_not_python(factory_bundle: Path) -> None:
         for batch, stats in v["latency_ms"].items():  # the runner's flag, each flagged timing named in a warning
             named = any(f"{v['name']} at {batch}: {stats['unstable']}" in w for w in report["warnings"])
             assert bool(stats["unstable"]) == named
+
+
+def test_report_html_shows_the_run_with_its_figures_all_in_the_manifest(factory_bundle: Path) -> None:
+    from htmlcheck import check_page, text
+
+    report = json.loads((factory_bundle / "report.json").read_text())
+    doc = check_page(factory_bundle, ["fp32", "int8"])
+    assert report["plots"] == {"latency": "plots/latency.png", "accuracy_vs_latency": "plots/accuracy_vs_latency.png",
+                               "size": "plots/size.png"} and report["plots_not_drawn"] == {}
+    assert [img.get("src") for img in doc.iter("img")] == list(report["plots"].values())
+    assert "one panel per batch size (batch 1, batch 4)" in report["plot_captions"]["latency"]
+    assert f"Recommended: {report['recommended']}" in text(doc.find("body"))
+    files = json.loads((factory_bundle / "manifest.json").read_text())["files"]
+    assert {"report.html", *report["plots"].values()} <= set(files)
 
 
 def test_recommended_artifact_is_the_deployed_model(factory_bundle: Path) -> None:

@@ -52,7 +52,10 @@ def test_prune_distill_bundle(distilled: Path) -> None:
     assert not (distilled.parent / ".bundle.distill").exists()  # the resumable copy beside --out is freed
     assert (stage / "log.csv").read_text().splitlines()[0].startswith("epoch,step,lr,loss")
     md = (distilled / "report.md").read_text()
-    assert "## Distillation" in md and "![loss and accuracy](stages/04-distill/training.png)" in md
+    assert "## Distillation" in md and "accuracy per epoch): in Plots above" in md
+    assert report["plots"]["distillation_training"] == "plots/distillation_training.png"
+    assert "![Distillation training curve](plots/distillation_training.png)" in md
+    assert (distilled / "plots" / "distillation_training.png").is_file()
     assert "- selected on: held-out 10% of the training data" in md and "judged on: evaluation data" in md
     assert report["data"]["training"]["samples"] == 1257
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("torch", "onnxruntime", "onnx", "openvino", "tensorrt", "nncf", "sklearn")
+HEAVY = ("torch", "onnxruntime", "onnx", "openvino", "tensorrt", "nncf", "sklearn", "matplotlib", "jinja2")
 
 PROBE = """
 import json, sys

@@ -15,3 +15,4 @@ def test_every_package_is_listed_in_pyproject() -> None:
     assert found - listed == set(), "add these to [tool.setuptools] packages"
     assert config["package-dir"]["edgekit.profiles"] == "profiles"
     assert "*.toml" in config["package-data"]["edgekit.profiles"]
+    assert "*.j2" in config["package-data"]["edgekit.report.templates"]  # report.html's template

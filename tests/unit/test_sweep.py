@@ -122,7 +122,7 @@ def test_a_noise_band_choice_off_the_front_is_explained() -> None:
 
 def test_the_sweep_report_shows_the_accepted_front_and_why_the_choice_is_off_it() -> None:
     from edgekit.report.schema import Report
-    from edgekit.sweep.report import render_html, render_sweep_markdown, table_rows
+    from edgekit.sweep.report import render_sweep_markdown, table_rows
 
     vs = [variant("fast", 1.00, 99.0, 0.0, size=5000), variant("small", 1.10, 98.5, 0.5, size=1000),
           variant("fast-bad", 0.5, 80.0, 19.0, status="rejected")]
@@ -134,7 +134,6 @@ def test_the_sweep_report_shows_the_accepted_front_and_why_the_choice_is_off_it(
     assert rows["fast"]["Pareto"] == "yes" and rows["fast-bad"]["Pareto"] == "-" and rows["small"]["Pareto"] == "-"
     md = "\n".join(render_sweep_markdown(report))
     assert "rejected ones are never on it" in md and "- chosen variant off the front: small is off" in md
-    assert "Off the Pareto front: small is off" in render_html(report, None)
 
 
 def test_choice_is_the_fastest_within_budget() -> None:

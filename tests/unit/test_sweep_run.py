@@ -9,6 +9,7 @@ import pytest
 import edgekit
 from edgekit.sweep import trials as sweep_trials
 from edgekit.sweep.config import LatencyTarget, SweepConfig
+from htmlcheck import check_page, tables
 
 RATIOS = (0.5,)
 
@@ -39,11 +40,14 @@ def test_sweep_builds_measures_and_chooses(first) -> None:
     assert s["cache"]["hits"] == 2 and s["cache"]["misses"] == 5
     out = root / "out"
     assert (out / "deploy" / "model.onnx").is_file() and (out / chosen.artifact).is_file()
-    assert {"accuracy_vs_latency", "size"} <= set(s["plots"]) and (out / s["plots"]["size"]).is_file()
-    html = (out / "report.html").read_text()
-    assert "data:image/png;base64," in html and "http" not in html.replace("http-equiv", "")
+    assert {"latency", "accuracy_vs_latency", "size"} <= set(s["plots"]) and (out / s["plots"]["size"]).is_file()
+    assert s["plots"] == report.plots  # the sweep renders its page as compress does (report/html.py)
+    assert "the dashed step are the Pareto front" in report.plot_captions["accuracy_vs_latency"]
+    doc = check_page(out, [v.name for v in report.variants])
+    sweep_table = next(rows for header, rows in tables(doc) if header[:2] == ["variant", "prune"])
+    assert sorted(r[0] for r in sweep_table) == sorted(v.name for v in report.variants)
     md = (out / "report.md").read_text()
-    assert "## Sweep" in md and "| variant | prune |" in md and "![size](plots/size.png)" in md
+    assert "## Sweep" in md and "| variant | prune |" in md and "![Artifact size per variant](plots/size.png)" in md
     assert json.loads((out / "report.json").read_text())["sweep"]["chosen"] == report.recommended
 
 
