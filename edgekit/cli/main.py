@@ -55,7 +55,7 @@ def _run_compress(model: Any, out: Path, **kwargs: Any) -> Any:
     from edgekit.distill.distributed import is_main_process
 
     if not is_main_process():  # under torchrun rank 0 alone draws progress and prints the report
-        return compress(model, out_dir=out, **kwargs)
+        return compress(model, out_dir=out, progress=False, **kwargs)
     with RichProgress() as progress:
         report = compress(model, out_dir=out, progress=progress, **kwargs)
     print_report(report)

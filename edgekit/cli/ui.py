@@ -7,66 +7,29 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from edgekit.report.energy import energy_summary
-from edgekit.report.markdown import COMPACT_COLUMNS, host_line, int8_lines, measured_on_target, variant_row
+from edgekit.report.markdown import COMPACT_COLUMNS, host_line, int8_lines, variant_row
+from edgekit.progress import RichProgress  # noqa: F401  (the CLI's commands import it from here)
 from edgekit.report.schema import Report
 from edgekit.report.speed import UNSTABLE_MARK
+from edgekit.report.text import SHORT_HEADERS, table_title
 
 console = Console(stderr=True)
 # piped output (CI logs, `| tee`) would otherwise be squeezed into 80 columns
 out = Console() if Console().is_terminal else Console(width=120)
 
 
-class RichProgress:
-    """edgekit.progress.Progress drawn with rich on stderr."""
-
-    def __init__(self) -> None:
-        self._bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), console=console, transient=False)
-        self._tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> RichProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._tasks:
-            self._bars.stop()
-
-    def start(self, key: str, description: str, total: int | None = None) -> None:
-        # the display starts with the first task, so an early error prints nothing but itself
-        if not self._tasks:
-            self._bars.start()
-        self._tasks[key] = self._bars.add_task(description, total=total)
-
-    def update(self, key: str, completed: int, total: int | None = None, description: str | None = None) -> None:
-        task = self._tasks.get(key)
-        if task is not None:
-            self._bars.update(task, completed=completed, total=total, **({"description": description} if description else {}))
-
-    def finish(self, key: str) -> None:
-        task = self._tasks.get(key)
-        if task is not None:
-            total = self._bars.tasks[task].total
-            self._bars.update(task, completed=total if total else 1, total=total or 1)
-
-
 STATUS_STYLE = {"accepted": "green", "rejected": "bold red", "pending": "yellow"}
 
 
-SHORT_HEADERS = {"precision": "prec", "size": "size", "accuracy %": "acc %", "drop pts": "drop",
-                 "top-1 agree": "agree", "INT8 nodes": "INT8"}
 
 
 def report_table(report: Report) -> Table:
     # the terminal gets the columns that fit 80 characters; report.md has them all
     rows = [{k: r[k] for k in COMPACT_COLUMNS} for r in map(variant_row, report.variants)]
-    host = f" · host {report.host['isa']}" if report.host else ""
-    if not measured_on_target(report):
-        host += f" (target {report.target_isa})"
-    table = Table(title=f"edgekit · {report.profile} · {report.model.get('source', '')}{host}", title_justify="left",
+    table = Table(title=table_title(report), title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for header in rows[0] if rows else []:
         table.add_column(SHORT_HEADERS.get(header, header), no_wrap=True,

@@ -14,6 +14,7 @@ from edgekit.pipeline.bundle import staged_output, write_deploy, write_manifest
 from edgekit.data import Dataset
 from edgekit.distill.config import DistillConfig
 from edgekit.hardware import HostFacts, detect, mismatch_warning
+from edgekit.pipeline.inputs import data_scale_warnings, model_warnings
 from edgekit.pipeline.verify import (Reference, check_labels, compute_reference, no_labels_warning, recommend,
                                      verify_and_bench)
 from edgekit.models import LoadedModel, model_outputs
@@ -133,6 +134,8 @@ class CompressJob:
             report = self._report(artifacts[plan.steps[0].id], variants, chosen, why, reference)
             if "prune" in artifacts:
                 report.pruning = pruning_report(artifacts["prune"].meta["pruning"], variants)
+                if (report.pruning.get("requested") or {}).get("shortfall"):
+                    report.warnings.append(report.pruning["requested"]["shortfall"])
             if "distill" in artifacts:
                 stage_dir = next(f"stages/{r['index']:02d}-distill" for r in records if r["step"] == "distill")
                 report.distillation = distillation_report(artifacts["distill"].meta["distillation"], variants,
@@ -155,6 +158,9 @@ class CompressJob:
         mismatch = mismatch_warning(self.profile.name, self.profile.target.isa, self.host)
         if mismatch:
             warnings.append(mismatch + self._profiles_for_host())
+        warnings += model_warnings(self.model, reference.accuracy, reference.classes)
+        warnings += data_scale_warnings(("calibration", self.calib), ("evaluation", self.evald),
+                                        ("training", self.train))
         if self.calib is not None and self.calib.random:
             warnings.append("INT8 was calibrated on RANDOM inputs (--calib-random): its ranges do not reflect real "
                             "data; trust the accuracy figures, not the parity on random inputs.")

@@ -77,6 +77,17 @@ class Report:
     def rejected(self) -> list[VariantResult]:
         return [v for v in self.variants if v.status == "rejected"]
 
+    def summary(self) -> str:
+        """The variants table the CLI prints (plain text), the recommendation, rejections and warnings."""
+        import importlib  # report/text.py renders this class and imports it: named here, not imported (no cycle)
+
+        return importlib.import_module("edgekit.report.text").summary(self)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{v.name}{'*' if v.name == self.recommended else ''} {v.status}" for v in self.variants)
+        where = f", out_dir={self.out_dir!r}" if self.out_dir else ""
+        return f"Report(profile={self.profile!r}, recommended={self.recommended!r}, variants=[{shown}]{where})"
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("out_dir")

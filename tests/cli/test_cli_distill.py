@@ -106,7 +106,7 @@ def test_bad_distillation_input(demo_assets, fast_profile, tmp_path: Path) -> No
     common = ["compress", "edgekit.zoo:digits_cnn", "--weights", demo_assets.weights, "--profile", fast_profile,
               "--calib-data", demo_assets.calib, "--out", tmp_path / "o"]
     code, output = run(*common, "--distill", "--train-data", demo_assets.train)
-    assert code == ExitCode.PIPELINE and "needs a student" in output and "--prune" in output
+    assert code == ExitCode.USAGE and "needs a student" in output and "--prune" in output
     code, output = run(*common, "--prune", "0.5", "--distill")
     assert code == ExitCode.BAD_DATA and "--train-data" in output
     code, output = run(*common, "--prune", "0.5", "--epochs", "3")
@@ -119,10 +119,10 @@ def test_bad_distillation_input(demo_assets, fast_profile, tmp_path: Path) -> No
     code, output = run(*common, "--prune", "0.5", "--distill", "--train-data", bad)
     assert code == ExitCode.BAD_DATA and "class indices 0..9" in output
     code, output = run(*common, "--prune", "0.5", "--distill", "--train-data", demo_assets.train, "--kd-alpha", "2")
-    assert code == ExitCode.PIPELINE and "alpha" in output
+    assert code == ExitCode.USAGE and "alpha" in output
     code, output = run(*common, "--student", "distill_student:small_digits_cnn", "--prune", "0.5", "--distill",
                        "--train-data", demo_assets.train)
-    assert code == ExitCode.PIPELINE and "pick one" in output
+    assert code == ExitCode.USAGE and "pick one" in output
     assert not (tmp_path / "o").exists() and "Traceback" not in output
 
 
