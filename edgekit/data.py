@@ -32,6 +32,9 @@ class Dataset:
     sha256: str | None = None
     random: bool = False
     notes: list[str] = field(default_factory=list)
+    # single-array data given as integers (e.g. 0..255 images): "uint8 0..255"; inputs.check_data_shapes refuses
+    # it for a model that takes floats
+    integer_inputs: str | None = None
 
     def __len__(self) -> int:
         return count(self.x)
@@ -55,7 +58,8 @@ class Dataset:
             return self
         index = np.sort(np.random.default_rng(seed).choice(len(self), size=limit, replace=False))
         y = self.y[index] if self.y is not None else None
-        return Dataset(take(self.x, index), y, self.source, self.sha256, self.random, list(self.notes))
+        return Dataset(take(self.x, index), y, self.source, self.sha256, self.random, list(self.notes),
+                       self.integer_inputs)
 
     def describe(self) -> dict[str, Any]:
         shape: Any = ({k: list(v.shape[1:]) for k, v in self.x.items()} if self.multi_input
@@ -116,15 +120,10 @@ def _finish(x: Any, y: np.ndarray | None, source: str, digest: str | None) -> Da
                         "Store inputs as x with shape (N, ...), e.g. (N, 3, 224, 224).")
     if not np.issubdtype(x.dtype, np.number):
         raise DataError(f"Data {source}: inputs have dtype {x.dtype}, not numeric.", "Store x as float32.")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise DataError(f"Data {source}: inputs x are {x.dtype} (values {x.min()}..{x.max()}), and edgekit feeds the "
-                        "model float32: integer images are rarely scaled the way the model was trained, and "
-                        "converting them silently would calibrate and judge the model on inputs it never saw.",
-                        "Save x as float32, preprocessed as in training (e.g. x.astype('float32') / 255, then the "
-                        "training mean/std). A model that takes integer inputs (token ids) takes them as named "
-                        "arrays of an ONNX model.")
     _check_finite(x, "inputs x", source)
-    return Dataset(np.ascontiguousarray(x, dtype=np.float32), _labels(y, x.shape[0], source), source, digest)
+    integer = None if np.issubdtype(x.dtype, np.floating) else f"{x.dtype} {x.min()}..{x.max()}"
+    return Dataset(np.ascontiguousarray(x, dtype=np.float32), _labels(y, x.shape[0], source), source, digest,
+                   integer_inputs=integer)
 
 
 def _check_finite(array: np.ndarray, what: str, source: str) -> None:

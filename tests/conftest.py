@@ -18,13 +18,13 @@ description = "cpu-onnxruntime with few benchmark iterations, for tests"
 backend = "onnxruntime"
 threads = 1
 
+[prune]
+round_to = 1  # the default follows the host's ISA (8 or 16): tests prune the same on every host
+
 [benchmark]
 batch_sizes = [1, 4]
 warmup = 2
 iterations = 10
-
-[prune]
-round_to = 1  # the default follows the host's ISA (8 or 16): tests prune the same on every host
 """
 
 

@@ -207,9 +207,26 @@ def _dims_text(dims: Sequence[int | None]) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
 
 
+def _refuse_integer_images(model: LoadedModel, named: tuple[tuple[str, Dataset | None], ...]) -> None:
+    """Integer x for a one-input model that takes floats (a torch model; an ONNX file with one input): the data
+    is rarely scaled as in training, and a silent cast would calibrate and judge the model on inputs it never saw.
+    (A multi-input ONNX model's checks name its inputs first: compute_reference.)"""
+    if not (model.is_torch or model.input_dims is not None):
+        return
+    for name, data in named:
+        if data is not None and data.integer_inputs:
+            dtype, values = data.integer_inputs.split(" ", 1)
+            raise DataError(f"The {name} data {data.source} holds x as {dtype} (values {values}), and edgekit feeds "
+                            f"{model.source} float32: integer images are rarely scaled the way the model was "
+                            "trained, and converting them silently would calibrate and judge it on inputs it "
+                            "never saw.", "Save x as float32, preprocessed as in training (e.g. "
+                            "x.astype('float32') / 255, then the training mean/std).")
+
+
 def check_data_shapes(model: LoadedModel, *named: tuple[str, Dataset | None]) -> None:
     """Before any work: every single-input data set fits the input the model file fixes (ONNX, .pt2), and a
     .pt2 takes batches (edgekit calibrates, evaluates and benchmarks on batches)."""
+    _refuse_integer_images(model, named)
     dims = model.input_dims
     if dims is None:
         return

@@ -52,9 +52,12 @@ def requested_vs_achieved(cfg: PruneConfig, summary: dict[str, Any]) -> dict[str
     sentence a report warning uses)."""
     ratios = summary["ratios"]
     if cfg.mode is not PruneMode.STRUCTURED:
-        asked, got = f"--prune {cfg.ratio:g} ({cfg.ratio:.0%} of the weights zeroed)", summary.get("overall_sparsity", 0)
+        want = 0.5 if cfg.mode is PruneMode.SEMI_2_4 else (cfg.ratio or 0.0)
+        asked = ("--prune-mode 2:4 (2 of every 4 weights zeroed)" if cfg.mode is PruneMode.SEMI_2_4
+                 else f"--prune {want:g} ({want:.0%} of the weights zeroed)")
+        got = summary.get("overall_sparsity", 0.0)
         achieved = f"{got:.0%} of the weights of the pruned layers are zero"
-        short = got < SHORTFALL * (cfg.ratio or 0)
+        short = got < SHORTFALL * want
         return {"asked": asked, "achieved": achieved, "held_back": [],
                 "shortfall": f"Asked {asked}, got {achieved}." if short else None}
     asked, measure, want = _asked(cfg)

@@ -87,7 +87,7 @@ def test_integer_images_are_refused(base, tmp_path, demo_assets) -> None:
     x = (calib_x(demo_assets) * 255).astype(np.uint8)
     np.savez(tmp_path / "u8.npz", x=x)
     code, output = run("compress", *with_option(base, "--calib-data", tmp_path / "u8.npz"))
-    assert_clean_failure(code, output, ExitCode.BAD_DATA, tmp_path, "uint8", "float32", "/ 255")
+    assert_clean_failure(code, output, ExitCode.BAD_DATA, tmp_path, "uint8 (values 0..255)", "float32", "/ 255")
 
 
 def test_differently_scaled_data_is_warned_about(base, tmp_path, demo_assets) -> None:

@@ -21,7 +21,10 @@ def base(demo_assets, fast_profile, tmp_path: Path) -> list[str]:
 
 def assert_clean_failure(code: int, output: str, expected: ExitCode, tmp_path: Path, *needles: str) -> None:
     assert code == expected, output
-    assert output.startswith("Error:") and "Traceback" not in output, output
+    # one paragraph, last; before it at most the "done: ..." lines of steps that finished (a log, not a terminal)
+    before, _, error = output.partition("Error:")
+    assert error and all(line.startswith("done: ") for line in before.splitlines()), output
+    assert "Traceback" not in output and output.count("Error:") == 1, output
     for needle in needles:
         assert needle in output, (needle, output)
     assert not (tmp_path / "out").exists()

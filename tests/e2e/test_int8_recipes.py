@@ -88,7 +88,7 @@ def test_the_search_keeps_the_sensitive_layer_in_float_and_says_so(demo_assets, 
     assert int8.int8_coverage["int8_nodes"] == 3 and int8.int8_coverage["float_nodes"] == 1
     assert [f["op"] for f in int8.int8_coverage["float_layers"]] in (["Conv"], ["FusedConv"])  # ORT's fused name
     md = (tmp_path / "outlier" / "report.md").read_text()
-    assert "accuracy-aware search" in md and "u8u8/minmax" in md and "layers kept in float: /conv2/Conv" in md
+    assert "accuracy-aware search" in md and "u8u8/minmax" in md and "layers kept in float: conv2 (/conv2/Conv)" in md  # the module name first
 
 
 def test_without_the_layer_fallback_the_same_model_is_rejected(demo_assets, digits_model, tmp_path: Path) -> None:
