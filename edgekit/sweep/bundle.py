@@ -10,6 +10,7 @@ from typing import Any
 
 from edgekit.hardware import detect
 from edgekit.report.schema import Report, VariantResult
+from edgekit.report.speed import unstable_warnings
 from edgekit.sweep.config import SweepConfig
 
 LIMIT = ("processes outside this sweep (other users, other jobs on the node) are not controlled; on a shared "
@@ -93,7 +94,7 @@ def write_sweep_bundle(ctx: Any, cfg: SweepConfig, outcomes: list[Any], runner: 
                           "evaluation": ctx.evald.describe(),
                           **({"training": ctx.train.describe()} if ctx.train else {}),
                           **({"validation": ctx.val.describe()} if ctx.val else {})},
-                    warnings=[] if choice.chosen else [choice.reason], sweep=sweep,
+                    warnings=([] if choice.chosen else [choice.reason]) + unstable_warnings(variants), sweep=sweep,
                     host=detect().to_dict(), target_isa=ctx.profile.target.isa)
     with staged_output(out, force) as root:
         _copy_artifacts(root, variants, set(front) | ({choice.chosen} if choice.chosen else set()), ctx.cache_root)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgekit.pipeline.verify import NOISE_MARGIN
+from edgekit.report.speed import compare_latency
 from edgekit.report.schema import VariantResult
 from edgekit.sweep.config import Objective
 
@@ -49,23 +50,35 @@ class Choice:
 
 def choose(variants: list[VariantResult], objective: Objective, max_drop: float) -> Choice:
     """Best accepted variant on the objective. Measured objectives (latency, energy) are noisy on shared
-    machines: variants within NOISE_MARGIN of the best count as tied and the smallest of them wins, the
-    rule `compress` uses. Size is exact."""
+    machines: variants noise cannot tell from the best count as tied and the smallest of them wins, the rule
+    `compress` uses (latency: report/speed.compare_latency). Size is exact."""
     accepted = [v for v in variants if v.status == "accepted" and metric(v, objective) is not None]
     if not accepted:
         return _none_feasible(variants, objective, max_drop)
     best = min(metric(v, objective) for v in accepted)
-    margin = 1.0 if objective is Objective.SIZE else NOISE_MARGIN
-    near = [v for v in accepted if metric(v, objective) <= best * margin]
+    near = _tied(accepted, objective, best)
     pick = min(near, key=lambda v: (v.size_bytes, metric(v, objective), -(v.accuracy or 0.0), v.name))
     unit = UNITS[objective]
     value = metric(pick, objective)
     if len(near) == 1 or objective is Objective.SIZE:
         return Choice(pick.name, f"best {objective.value} among the {len(accepted)} variant(s) within the "
                                  f"{max_drop:g}-point budget ({value:.4g} {unit}, drop {pick.accuracy_drop:+.2f})")
-    return Choice(pick.name, f"smallest of the {len(near)} variants within {NOISE_MARGIN - 1:.0%} (noise) of the best "
-                             f"{objective.value} ({value:.4g} vs {best:.4g} {unit}), drop {pick.accuracy_drop:+.2f} "
-                             f"<= {max_drop:g} points", rule="noise-band")
+    return Choice(pick.name, f"smallest of the {len(near)} variants with no measurable difference from the best "
+                             f"{objective.value} (within {NOISE_MARGIN - 1:.0%}{' or its p50/p90 spread' if objective is Objective.LATENCY else ''}: "
+                             f"{value:.4g} vs {best:.4g} {unit}), drop {pick.accuracy_drop:+.2f} <= {max_drop:g} points",
+                  rule="noise-band")
+
+
+def _tied(accepted: list[VariantResult], objective: Objective, best: float) -> list[VariantResult]:
+    """The variants timing noise cannot tell from the best: for latency the compress rule (report/speed.py: the
+    15% band and the p50/p90 spread), for energy the 15% band; size is exact."""
+    if objective is Objective.SIZE:
+        return [v for v in accepted if metric(v, objective) <= best]
+    if objective is Objective.LATENCY:
+        fastest = min(accepted, key=lambda v: metric(v, objective))
+        first = next(iter(fastest.latency_ms.values()))
+        return [v for v in accepted if not compare_latency(first, next(iter(v.latency_ms.values()))).faster]
+    return [v for v in accepted if metric(v, objective) <= best * NOISE_MARGIN]
 
 
 def off_front_reason(variants: list[VariantResult], front: list[str], choice: Choice,
@@ -82,8 +95,9 @@ def off_front_reason(variants: list[VariantResult], front: list[str], choice: Ch
     by = f"{', '.join(better) or 'another accepted variant'} is at least as good on {objective.value} and accuracy"
     if choice.rule == "noise-band":
         return (f"{pick.name} is off the Pareto front ({by}): it was chosen by the noise-band tie rule, the smallest "
-                f"artifact ({pick.size_bytes / 2**20:.3f} MiB) within {NOISE_MARGIN - 1:.0%} of the best "
-                f"{objective.value}, a difference timing noise cannot tell apart")
+                f"artifact ({pick.size_bytes / 2**20:.3f} MiB) with no measurable difference from the best "
+                f"{objective.value} (within {NOISE_MARGIN - 1:.0%} or the timing spread), which noise cannot tell "
+                "apart")
     return f"{pick.name} is off the Pareto front ({by}); it was chosen as {choice.reason}"
 
 

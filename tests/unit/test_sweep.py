@@ -116,7 +116,7 @@ def test_a_noise_band_choice_off_the_front_is_explained() -> None:
     assert front == ["fast", "slow"] and choice.chosen == "small" and choice.rule == "noise-band"
     note = off_front_reason(vs, front, choice, Objective.LATENCY)
     assert note.startswith("small is off the Pareto front (fast is at least as good on latency and accuracy)")
-    assert "noise-band tie rule" in note and "within 15% of the best latency" in note
+    assert "noise-band tie rule" in note and "no measurable difference from the best latency" in note
     assert off_front_reason(vs, front, choose(vs[:1], Objective.LATENCY, 1.0), Objective.LATENCY) is None
 
 
@@ -147,6 +147,16 @@ def test_latency_ties_within_the_noise_margin_go_to_the_smaller_variant() -> Non
     vs = [variant("a", 1.00, 99, 0, size=5000), variant("b", 1.10, 99, 0, size=1000), variant("c", 2.0, 99, 0, size=10)]
     choice = choose(vs, Objective.LATENCY, 1.0)
     assert choice.chosen == "b" and "within 15%" in choice.reason
+
+
+def test_latency_ties_follow_the_compress_rule_spread_included() -> None:
+    """20% slower at the median is outside the 15% band, but the faster one's p90 is not below the slower one's
+    p50: their bulk overlaps, so noise cannot rank them and the smaller wins, as in compress's recommend()."""
+    fast, slow = variant("fast", 1.00, 99, 0, size=5000), variant("slow", 1.20, 99, 0, size=1000)
+    fast.latency_ms["batch_1"]["p90"], slow.latency_ms["batch_1"]["p90"] = 1.3, 1.25
+    assert choose([fast, slow], Objective.LATENCY, 1.0).chosen == "slow"
+    fast.latency_ms["batch_1"]["p90"] = 1.05  # a tight spread: now measurably faster
+    assert choose([fast, slow], Objective.LATENCY, 1.0).chosen == "fast"
 
 
 def test_size_objective_is_exact() -> None:
