@@ -307,7 +307,7 @@ def parse_profile(text: str, source: str) -> Profile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"Invalid profile: {source} is not valid TOML ({exc}).",
-                           "Fix the syntax; see profiles/*.toml for examples.") from exc
+                           "Fix the syntax; see edgekit/profiles/*.toml (or `edgekit profiles show NAME`) for examples.") from exc
     return profile_from_dict(data, source)
 
 

@@ -13,6 +13,6 @@ def test_every_package_is_listed_in_pyproject() -> None:
     listed = set(config["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "edgekit").rglob("__init__.py")}
     assert found - listed == set(), "add these to [tool.setuptools] packages"
-    assert config["package-dir"]["edgekit.profiles"] == "profiles"
+    assert config["package-dir"] == {"": "."}  # a flat layout: edgekit/profiles/ is a package like the others
     assert "*.toml" in config["package-data"]["edgekit.profiles"]
     assert "*.j2" in config["package-data"]["edgekit.report.templates"]  # report.html's template

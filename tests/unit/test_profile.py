@@ -18,7 +18,7 @@ from edgekit.profile import (
     parse_profile,
 )
 
-PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "edgekit" / "profiles"
 
 MINIMAL = 'schema_version = 1\nname = "t"\n'
 
