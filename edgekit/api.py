@@ -21,6 +21,7 @@ from edgekit.models import load_model, peek_kind
 from edgekit.pipeline import inputs
 from edgekit.pipeline.inputs import resolve_profile
 from edgekit.pipeline.options import RunOptions
+from edgekit.report.speed import DEFAULT_OBJECTIVE
 from edgekit.profile import Profile, load_profile
 from edgekit.progress import Progress, progress_for
 from edgekit.distill.config import DistillConfig
@@ -40,7 +41,8 @@ __all__ = ["compress", "benchmark", "inspect_model", "export", "load_profile", "
 def compress(model: Any, profile: str | Path | Profile | None = None, *, out_dir: str | Path, calib_data: Any = None,
              eval_data: Any = None, train_data: Any = None, val_data: Any = None, prune: PruneConfig | None = None,
              distill: DistillConfig | None = None, student: Any = None, student_weights: str | Path | None = None,
-             options: RunOptions | None = None, progress: Progress | bool | None = None) -> Report:
+             options: RunOptions | None = None, progress: Progress | bool | None = None,
+             objective: str = DEFAULT_OBJECTIVE) -> Report:
     """Export, quantize, verify and benchmark ``model`` for ``profile``; write the bundle to ``out_dir``.
 
     Variants that break the accuracy budget (``options.max_accuracy_drop`` points, on labelled ``eval_data``)
@@ -53,6 +55,8 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, out_dir
     with ``distill.qat`` an extra ``*int8-qat`` variant is fine-tuned fake-quantized against the original
     (from the distilled student, or from the original itself when neither prune nor student is given);
     under ``torchrun`` the distillation runs data-parallel and only rank 0 writes ``out_dir``.
+    ``objective`` (latency | throughput | size | energy): what the recommended variant is best at; ties within
+    the timing noise go to the smaller artifact, and report.recommended_reason says which rule chose.
     ``options`` (a RunOptions): the model's weights, the seed, --force, and the profile overrides (accuracy
     budget, batch sizes, INT8 recipe, energy meter). ``progress``: bars on stderr as the CLI draws them (default),
     False for silence, or your own edgekit.progress.Progress. ``print(report.summary())`` shows the result table.
@@ -67,6 +71,7 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, out_dir
     if kind is not None:
         check_requests(kind.value, prune, distill, student)
     prof = opts.profile(profile)
+    check_objective(objective, prof)
     out = Path(out_dir)
     check_output(out, opts.force)
     backend = get_backend(prof.target.backend)
@@ -84,8 +89,18 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, out_dir
         bar.finish("inputs")
         job = CompressJob(loaded, prof, backend, calib, evald, shape, opts.seed, bar, command=list(sys.argv),
                           prune=prune, train=train, val=val, distill=inputs.with_checkpoint_dir(distill, out),
-                          student=inputs.load_student(student, student_weights))
+                          student=inputs.load_student(student, student_weights), objective=objective)
         return job.run(out, opts.force)
+
+
+def check_objective(objective: str, profile: Profile) -> None:
+    from edgekit.report.speed import OBJECTIVES
+
+    if objective not in OBJECTIVES:
+        raise OptionError(f"Unknown objective {objective!r}.", f"Choose from {', '.join(OBJECTIVES)}.")
+    if objective == "energy" and profile.benchmark.energy_meter in ("none", "estimate"):
+        raise OptionError("--objective energy needs measured energy, and the profile measures none.",
+                          "Pass --energy auto (or a meter: rapl, jetson, tegrastats, nvml).")
 
 
 def distill_config(**settings: Any) -> DistillConfig:

@@ -19,6 +19,7 @@ from edgekit.cli.run_options import (BENCH_PARAMS, CHECK_PARAMS, DATA_PARAMS, MO
                                      pop_run_options, run_options)
 from edgekit.cli.sweep import sweep as sweep_command
 from edgekit.errors import ExitCode
+from edgekit.report.speed import DEFAULT_OBJECTIVE, OBJECTIVES
 
 DEMO_MODEL = "edgekit.demo:digits_cnn"
 
@@ -79,9 +80,12 @@ def _exit_for(report: Any) -> None:
 @run_options
 @prune_options
 @distill_options
+@click.option("--objective", type=click.Choice(OBJECTIVES), default=DEFAULT_OBJECTIVE, show_default=True,
+              help="What the recommended variant is best at: p50 latency, items/s, artifact size or joules per "
+                   "inference (needs --energy); ties within the timing noise go to the smaller artifact.")
 @option_panels(("Model", MODEL_PARAMS), ("Data", ("calib_data", "eval_data", *DATA_PARAMS)),
                ("Target, quantization, verification", ("profile", *CHECK_PARAMS)), ("Pruning", PRUNE_PARAMS),
-               ("Distillation", DISTILL_PARAMS), ("Benchmark and energy", BENCH_PARAMS),
+               ("Distillation", DISTILL_PARAMS), ("Benchmark and energy", (*BENCH_PARAMS, "objective")),
                ("Output", ("out", *OUTPUT_PARAMS)))
 @handle_errors
 def compress(model: str, profile: str | None, out: Path, **kwargs: Any) -> None:

@@ -29,6 +29,7 @@ from edgekit.progress import Progress
 from edgekit.report.html import write_report_files
 from edgekit.report.plots import write_plots
 from edgekit.report.schema import Report
+from edgekit.report.speed import DEFAULT_OBJECTIVE
 from edgekit.report.speed import unstable_warnings
 from edgekit.stages.base import RunContext
 from edgekit.stages.export import INPUT_NAME, ExportConfig
@@ -54,6 +55,7 @@ class CompressJob:
     distill: DistillConfig | None = None
     student: LoadedModel | None = None  # a user student architecture (instead of the pruned model)
     host: HostFacts = field(default_factory=detect)  # the CPU that runs (and measures) this job
+    objective: str = DEFAULT_OBJECTIVE  # what the recommendation optimises (report/speed.OBJECTIVES)
 
     def _plan(self) -> Plan:
         fmt = Format.TORCH if self.model.is_torch else Format.ONNX
@@ -130,7 +132,7 @@ class CompressJob:
             variants = [verify_and_bench(name, plan.precision(name), artifacts[step], root, reference, self.backend,
                                          self.profile, self.progress) for name, step in plan.variants.items()]
             untimed = None if self.backend.measures_on_host else self.profile.compile.precisions
-            chosen, why = recommend(variants, untimed)
+            chosen, why = recommend(variants, untimed, self.objective)
             report = self._report(artifacts[plan.steps[0].id], variants, chosen, why, reference)
             if "prune" in artifacts:
                 report.pruning = pruning_report(artifacts["prune"].meta["pruning"], variants)
@@ -182,7 +184,7 @@ class CompressJob:
         ref = {"runtime": reference.runtime, "accuracy": reference.accuracy, "samples": len(reference.inputs)}
         return Report(profile=self.profile.name, backend=self.backend.name, model=model, variants=variants,
                       recommended=chosen, recommended_reason=why, reference=ref, data=data, warnings=warnings,
-                      host=self.host.to_dict(), target_isa=self.profile.target.isa)
+                      host=self.host.to_dict(), target_isa=self.profile.target.isa, objective=self.objective)
 
     def _profiles_for_host(self) -> str:
         """' Profiles for this host (backend): ...' naming the built-in profiles of the same backend that target it."""

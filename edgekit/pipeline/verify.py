@@ -19,7 +19,7 @@ from edgekit.models import LoadedModel
 from edgekit.profile import Profile, VerifyConfig
 from edgekit.progress import Progress
 from edgekit.report.schema import VariantResult
-from edgekit.report.speed import NOISE_MARGIN, compare_latency
+from edgekit.report.speed import DEFAULT_OBJECTIVE, NOISE_MARGIN, compare_latency
 from edgekit.parity import Parity, accuracy, compare, is_class_scores
 
 
@@ -199,9 +199,12 @@ def benchmark_into(result: VariantResult, path: Path, reference: Reference, back
     result.energy = energy.report(bench)
 
 
-def recommend(variants: list[VariantResult], untimed_order: tuple[str, ...] | None = None) -> tuple[str | None, str]:
-    """Among accepted variants with no measurable latency difference from the fastest p50 (first batch size;
-    report/speed.py: the 15% noise band and the p50/p90 spread), the smallest.
+def recommend(variants: list[VariantResult], untimed_order: tuple[str, ...] | None = None,
+              objective: str = DEFAULT_OBJECTIVE) -> tuple[str | None, str]:
+    """The recommended variant on ``objective`` (report/speed.py OBJECTIVES) among the accepted ones. Measured
+    objectives tie when noise cannot tell them apart (latency: report/speed.compare_latency, the 15% band and the
+    p50/p90 spread; throughput and energy: the 15% band); the smallest artifact breaks a tie, and the reason says
+    so with both figures. Size is exact.
 
     ``untimed_order``: nothing can be timed on this host (a TensorRT bundle built without a GPU), so take
     the first of these precisions (the profile's) that is not rejected, smallest first; the device times it."""
@@ -217,23 +220,56 @@ def recommend(variants: list[VariantResult], untimed_order: tuple[str, ...] | No
     accepted = [v for v in variants if v.status == "accepted" and v.latency_ms]
     if not accepted:
         return None, "no variant passed verification"
+    if objective == "size":
+        best = min(accepted, key=lambda v: (v.size_bytes, _stats(v)["p50"]))
+        return best.name, f"objective size: the smallest accepted artifact ({best.size_bytes / 2**20:.2f} MiB)"
+    if objective in ("throughput", "energy"):
+        return _by_measure(accepted, objective)
+    return _by_latency(accepted)
 
-    def stats(v: VariantResult) -> dict[str, float]:
-        return next(iter(v.latency_ms.values()))
 
-    fastest = min(accepted, key=lambda v: stats(v)["p50"])
-    versus = {v.name: compare_latency(stats(fastest), stats(v)) for v in accepted}
+def _stats(v: VariantResult) -> dict[str, float]:
+    return next(iter(v.latency_ms.values()))
+
+
+def _by_latency(accepted: list[VariantResult]) -> tuple[str, str]:
+    fastest = min(accepted, key=lambda v: _stats(v)["p50"])
+    versus = {v.name: compare_latency(_stats(fastest), _stats(v)) for v in accepted}
     near = [v for v in accepted if not versus[v.name].faster]
-    best = min(near, key=lambda v: (v.size_bytes, stats(v)["p50"]))
+    best = min(near, key=lambda v: (v.size_bytes, _stats(v)["p50"]))
     batch = next(iter(best.latency_ms))
     if len(near) == 1:
-        others = sorted((v for v in accepted if v is not best), key=lambda v: stats(v)["p50"])
-        runner_up = (f"; the next, {others[0].name}, is {compare_latency(stats(others[0]), stats(best)).text()}"
+        others = sorted((v for v in accepted if v is not best), key=lambda v: _stats(v)["p50"])
+        runner_up = (f"; the next, {others[0].name}, is {compare_latency(_stats(others[0]), _stats(best)).text()}"
                      if others else "")
-        return best.name, f"fastest accepted variant (p50 {stats(best)['p50']:.3f} ms at {batch}{runner_up})"
+        return best.name, f"fastest accepted variant (p50 {_stats(best)['p50']:.3f} ms at {batch}{runner_up})"
     return best.name, (f"smallest of the accepted variants with no measurable latency difference from the fastest "
-                       f"(within {NOISE_MARGIN - 1:.0%} of its p50 or its p50/p90 spread: {stats(best)['p50']:.3f} ms "
-                       f"vs {stats(fastest)['p50']:.3f} ms at {batch}, {best.size_bytes / 2**20:.2f} MiB)")
+                       f"(within {NOISE_MARGIN - 1:.0%} of its p50 or its p50/p90 spread: {_stats(best)['p50']:.3f} ms "
+                       f"vs {_stats(fastest)['p50']:.3f} ms at {batch}, {best.size_bytes / 2**20:.2f} MiB)")
+
+
+def _by_measure(accepted: list[VariantResult], objective: str) -> tuple[str | None, str]:
+    """Throughput (the best items/s over the batch sizes, higher is better) or energy (joules per inference)."""
+    def value(v: VariantResult) -> float | None:
+        if objective == "throughput":
+            return max(v.throughput_by_batch.values(), default=None)
+        return (v.energy or {}).get("joules_per_inference")
+
+    measured = [v for v in accepted if value(v) is not None]
+    if not measured:
+        return None, f"objective {objective}: no accepted variant has a measured {objective}"
+    if objective == "throughput":
+        top = max(value(v) for v in measured)
+        near, unit, shown = [v for v in measured if value(v) * NOISE_MARGIN >= top], "items/s", ".0f"
+    else:
+        top = min(value(v) for v in measured)
+        near, unit, shown = [v for v in measured if value(v) <= top * NOISE_MARGIN], "J/inference", ".4g"
+    best = min(near, key=lambda v: (v.size_bytes, v.name))
+    if len(near) == 1:
+        return best.name, f"objective {objective}: best accepted variant ({value(best):{shown}} {unit})"
+    return best.name, (f"objective {objective}: {len(near)} accepted variants tie within the {NOISE_MARGIN - 1:.0%} "
+                       f"noise band ({', '.join(f'{v.name} {value(v):{shown}}' for v in near)} {unit}); the "
+                       f"smallest artifact wins ({best.size_bytes / 2**20:.2f} MiB)")
 
 
 # --- the verdict: a variant is rejected, never silently reported, when it breaks the accuracy budget or when an

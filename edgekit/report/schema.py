@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from edgekit.report.speed import DEFAULT_OBJECTIVE
 
 SCHEMA_VERSION = 1
 
@@ -59,6 +60,7 @@ class Report:
     qat: dict[str, Any] | None = None  # quantization-aware distillation (--qat): PTQ vs QAT
     host: dict[str, Any] = field(default_factory=dict)  # the CPU that measured (edgekit.hardware.HostFacts)
     target_isa: str = ""  # what the profile targets ([target] isa)
+    objective: str = DEFAULT_OBJECTIVE  # what the recommendation optimised (compress --objective; report/speed.OBJECTIVES)
     # the report's figures (report/plots.py): name -> PNG path relative to the bundle, name -> what it shows, and
     # name -> why a figure that applies could not be drawn (left out; a figure never fails a run)
     plots: dict[str, str] = field(default_factory=dict)

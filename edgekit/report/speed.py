@@ -16,6 +16,10 @@ from edgekit.deploy.runner_common import CONTENTION_SHARE, UNSTABLE_TAIL_RATIO
 
 # FIELD-NOTES: on shared CPUs latency differences under ~15% are noise, not a ranking.
 NOISE_MARGIN = 1.15
+# what compress's recommendation optimises (--objective); latency: p50 at the first batch size, throughput: the best
+# items/s over the batch sizes, size: artifact bytes, energy: joules per inference (needs a meter)
+OBJECTIVES = ("latency", "throughput", "size", "energy")
+DEFAULT_OBJECTIVE = "latency"
 
 
 @dataclass(frozen=True)

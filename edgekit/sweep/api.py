@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.distill.config import DistillConfig
-from edgekit.errors import DataError, OptionError, PipelineError
+from edgekit.errors import DataError, PipelineError
 from edgekit.progress import Progress, progress_for
 from edgekit.pruning.config import PruneConfig
 from edgekit.pipeline.options import RunOptions
 from edgekit.report.schema import Report
-from edgekit.sweep.config import BASE_PRUNE_RATIO, ExecutorKind, LatencyTarget, Objective, SweepConfig, TrialSpec
+from edgekit.sweep.config import BASE_PRUNE_RATIO, ExecutorKind, LatencyTarget, SweepConfig, TrialSpec
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,9 @@ def sweep(model: Any, profile: Any = None, *, out_dir: str | Path, eval_data: An
     if search is not None:
         search = dataclasses.replace(search, precision=cfg.precisions[0])
     prof = opts.profile(profile).replace_section("compile", precisions=list(cfg.precisions))
-    if cfg.objective is Objective.ENERGY and prof.benchmark.energy_meter in ("none", "estimate"):
-        raise OptionError("--objective energy needs measured energy, and the profile measures none.",
-                            "Pass --energy auto (or a meter: rapl, jetson, tegrastats, nvml).")
+    from edgekit.api import check_objective
+
+    check_objective(cfg.objective.value, prof)  # energy needs a meter: the same check and words as compress
     out = Path(out_dir)
     check_output(out, opts.force)
     if cfg.executor is ExecutorKind.RAY:

@@ -245,3 +245,19 @@ def test_build_dirs_of_killed_runs_are_cleaned_and_live_ones_kept(base, tmp_path
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_compress_recommends_on_the_objective_and_says_so(base, tmp_path) -> None:
+    import json
+
+    code, output = run("compress", *base, "--objective", "size")
+    assert code == 0, output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    smallest = min((v for v in report["variants"] if v["status"] == "accepted"), key=lambda v: v["size_bytes"])
+    assert report["objective"] == "size" and report["recommended"] == smallest["name"]
+    assert report["recommended_reason"].startswith("objective size")
+
+
+def test_an_energy_objective_without_a_meter_is_a_usage_error(base, tmp_path) -> None:
+    code, output = run("compress", *base, "--objective", "energy")
+    assert_clean_failure(code, output, ExitCode.USAGE, tmp_path, "--objective energy needs measured energy")

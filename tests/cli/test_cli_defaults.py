@@ -4,11 +4,13 @@ PruneConfig, ImagePreprocessing)."""
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import click
 import pytest
 
+import edgekit.api
 from clitools import run
 from edgekit.cli.distill import pop_distill
 from edgekit.cli.main import compress
@@ -36,7 +38,9 @@ def test_compress_with_nothing_given_makes_the_defaults() -> None:
         assert pop_prune(kwargs, "cpu-onnxruntime") is None
         assert pop_distill(kwargs) == {"train_data": None, "val_data": None, "student": None, "student_weights": None,
                                        "distill": None}
-    assert set(kwargs) == {"model", "profile", "out", "calib_data", "eval_data"}  # every option was taken by a group
+    # every option was taken by a group; the rest are compress()'s own arguments
+    assert set(kwargs) == {"model", "profile", "out", "calib_data", "eval_data", "objective"}
+    assert kwargs["objective"] == inspect.signature(edgekit.api.compress).parameters["objective"].default
 
 
 def test_distill_alone_makes_distill_configs_defaults() -> None:

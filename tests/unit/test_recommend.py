@@ -124,3 +124,35 @@ def test_a_variant_slower_only_within_the_fastest_spread_is_tied():
 def test_the_fastest_names_the_next_variant_with_the_spread():
     name, why = recommend([variant("fp32", 1.0, 600_000), variant("int8", 2.0, 170_000)])
     assert name == "fp32" and "the next, int8, is 2.00x slower (p50; " in why
+
+
+def _measured(name: str, p50: float, size: int, items_per_s: float, joules: float | None = None) -> VariantResult:
+    v = variant(name, p50, size)
+    v.throughput_by_batch = {"batch_1": items_per_s / 2, "batch_8": items_per_s}
+    if joules is not None:
+        v.energy = {"joules_per_inference": joules}
+    return v
+
+
+def test_the_objective_decides_what_best_means() -> None:
+    fast_big = _measured("fp32", 1.0, 5000, items_per_s=900, joules=0.010)
+    slow_small = _measured("int8", 2.0, 1000, items_per_s=1000, joules=0.020)
+    assert recommend([fast_big, slow_small])[0] == "fp32"  # latency, the default
+    name, why = recommend([fast_big, slow_small], objective="size")
+    assert name == "int8" and why.startswith("objective size")
+    name, why = recommend([fast_big, slow_small], objective="throughput")
+    assert name == "int8" and "tie within" in why  # 1000 vs 900 items/s: inside the 15% band, smaller wins
+    name, why = recommend([fast_big, slow_small], objective="energy")
+    assert name == "fp32" and "J/inference" in why
+
+
+def test_a_tie_on_throughput_names_both_figures_and_the_rule() -> None:
+    a, b = _measured("fp32", 1.0, 5000, items_per_s=1000), _measured("int8", 1.0, 1000, items_per_s=950)
+    name, why = recommend([a, b], objective="throughput")
+    assert name == "int8" and "tie within the 15% noise band" in why and "fp32 1000" in why and "int8 950" in why
+    assert "smallest artifact wins" in why
+
+
+def test_energy_without_a_measurement_recommends_nothing_and_says_so() -> None:
+    name, why = recommend([variant("fp32", 1.0, 10)], objective="energy")
+    assert name is None and "no accepted variant has a measured energy" in why
