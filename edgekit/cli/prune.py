@@ -68,8 +68,9 @@ def pop_prune(kwargs: dict[str, Any], profile: Any, *, default_ratio: float | No
     from edgekit.api import prune_config
 
     values = {name: kwargs.pop(name) for name in _options() if name in kwargs}
-    ratio = values.get("prune_ratio", default_ratio)
-    ratio = default_ratio if ratio is None else ratio
+    ratio = values.get("prune_ratio")
+    if ratio is None:
+        ratio = default_ratio
     mode = values.get("prune_mode", P.mode.value)
     if ratio is None and values.get("target_macs") is None and values.get("target_params") is None \
             and mode != PruneMode.SEMI_2_4.value:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edgekit.artifact import size_bytes
 from edgekit.errors import OutputExistsError, OutputNotWritableError, no_space_error
 
 log = logging.getLogger(__name__)
@@ -98,10 +99,6 @@ def _locked_build_dir(out_dir: Path, kind: str) -> Iterator[Path]:
             lock.unlink(missing_ok=True)
 
 
-def _size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
-
-
 @contextlib.contextmanager
 def staged_output(out_dir: Path, force: bool) -> Iterator[Path]:
     """Yield a temp build dir; on success it replaces ``out_dir`` atomically-ish (two renames). Build dirs left by
@@ -121,7 +118,8 @@ def staged_output(out_dir: Path, force: bool) -> Iterator[Path]:
             else:
                 build.rename(out_dir)
         except Exception as exc:
-            full = no_space_error(exc, f"{_size(build) / 2**20:,.0f} MiB written to the build dir")
+            written = size_bytes(build) if build.exists() else 0
+            full = no_space_error(exc, f"{written / 2**20:,.0f} MiB written to the build dir")
             if full is not None:
                 raise full from exc
             raise

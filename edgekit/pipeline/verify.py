@@ -19,7 +19,7 @@ from edgekit.models import LoadedModel
 from edgekit.profile import Profile, VerifyConfig
 from edgekit.progress import Progress
 from edgekit.report.schema import VariantResult
-from edgekit.report.speed import DEFAULT_OBJECTIVE, NOISE_MARGIN, compare_latency
+from edgekit.report.speed import DEFAULT_OBJECTIVE, NOISE_MARGIN, compare_latency, first_latency, latency_ties
 from edgekit.parity import Parity, accuracy, compare, is_class_scores
 
 
@@ -221,31 +221,25 @@ def recommend(variants: list[VariantResult], untimed_order: tuple[str, ...] | No
     if not accepted:
         return None, "no variant passed verification"
     if objective == "size":
-        best = min(accepted, key=lambda v: (v.size_bytes, _stats(v)["p50"]))
+        best = min(accepted, key=lambda v: (v.size_bytes, first_latency(v)["p50"]))
         return best.name, f"objective size: the smallest accepted artifact ({best.size_bytes / 2**20:.2f} MiB)"
     if objective in ("throughput", "energy"):
         return _by_measure(accepted, objective)
     return _by_latency(accepted)
 
 
-def _stats(v: VariantResult) -> dict[str, float]:
-    return next(iter(v.latency_ms.values()))
-
-
 def _by_latency(accepted: list[VariantResult]) -> tuple[str, str]:
-    fastest = min(accepted, key=lambda v: _stats(v)["p50"])
-    versus = {v.name: compare_latency(_stats(fastest), _stats(v)) for v in accepted}
-    near = [v for v in accepted if not versus[v.name].faster]
-    best = min(near, key=lambda v: (v.size_bytes, _stats(v)["p50"]))
+    fastest, near = latency_ties(accepted)
+    best = min(near, key=lambda v: (v.size_bytes, first_latency(v)["p50"]))
     batch = next(iter(best.latency_ms))
     if len(near) == 1:
-        others = sorted((v for v in accepted if v is not best), key=lambda v: _stats(v)["p50"])
-        runner_up = (f"; the next, {others[0].name}, is {compare_latency(_stats(others[0]), _stats(best)).text()}"
-                     if others else "")
-        return best.name, f"fastest accepted variant (p50 {_stats(best)['p50']:.3f} ms at {batch}{runner_up})"
+        others = sorted((v for v in accepted if v is not best), key=lambda v: first_latency(v)["p50"])
+        versus = others and compare_latency(first_latency(others[0]), first_latency(best))
+        runner_up = f"; the next, {others[0].name}, is {versus.text()}" if others else ""
+        return best.name, f"fastest accepted variant (p50 {first_latency(best)['p50']:.3f} ms at {batch}{runner_up})"
     return best.name, (f"smallest of the accepted variants with no measurable latency difference from the fastest "
-                       f"(within {NOISE_MARGIN - 1:.0%} of its p50 or its p50/p90 spread: {_stats(best)['p50']:.3f} ms "
-                       f"vs {_stats(fastest)['p50']:.3f} ms at {batch}, {best.size_bytes / 2**20:.2f} MiB)")
+                       f"(within {NOISE_MARGIN - 1:.0%} of its p50 or its p50/p90 spread: {first_latency(best)['p50']:.3f} ms "
+                       f"vs {first_latency(fastest)['p50']:.3f} ms at {batch}, {best.size_bytes / 2**20:.2f} MiB)")
 
 
 def _by_measure(accepted: list[VariantResult], objective: str) -> tuple[str | None, str]:

@@ -58,6 +58,19 @@ def compare_latency(candidate: dict[str, float], baseline: dict[str, float]) -> 
     return SpeedComparison(speedup, low, high, measurable)
 
 
+def first_latency(variant: Any) -> dict[str, float] | None:
+    """A variant's latency stats at its first batch size (the one every comparison ranks), or None if untimed."""
+    return next(iter(variant.latency_ms.values()), None)
+
+
+def latency_ties(variants: list[Any]) -> tuple[Any, list[Any]]:
+    """The fastest of timed ``variants`` (p50 at the first batch size) and those timing noise cannot tell from it
+    (compare_latency: the 15% band or overlapping p50/p90 spreads), itself included. The one tie rule of
+    compress's recommend() and the sweep's choose()."""
+    fastest = min(variants, key=lambda v: first_latency(v)["p50"])
+    return fastest, [v for v in variants if not compare_latency(first_latency(fastest), first_latency(v)).faster]
+
+
 UNSTABLE_MARK = "!"  # after the p99 in the report tables: that timing is unstable (latency_ms[batch]["unstable"])
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgekit.pipeline.verify import NOISE_MARGIN
-from edgekit.report.speed import compare_latency
+from edgekit.report.speed import first_latency, latency_ties
 from edgekit.report.schema import VariantResult
 from edgekit.sweep.config import Objective
 
@@ -14,7 +14,7 @@ UNITS = {Objective.LATENCY: "ms p50", Objective.ENERGY: "J/inference", Objective
 
 
 def p50(v: VariantResult) -> float | None:
-    stats = next(iter(v.latency_ms.values()), None)
+    stats = first_latency(v)
     return stats["p50"] if stats else None
 
 
@@ -75,9 +75,7 @@ def _tied(accepted: list[VariantResult], objective: Objective, best: float) -> l
     if objective is Objective.SIZE:
         return [v for v in accepted if metric(v, objective) <= best]
     if objective is Objective.LATENCY:
-        fastest = min(accepted, key=lambda v: metric(v, objective))
-        first = next(iter(fastest.latency_ms.values()))
-        return [v for v in accepted if not compare_latency(first, next(iter(v.latency_ms.values()))).faster]
+        return latency_ties(accepted)[1]
     return [v for v in accepted if metric(v, objective) <= best * NOISE_MARGIN]
 
 
