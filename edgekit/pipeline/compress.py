@@ -13,7 +13,7 @@ from edgekit.backends.base import Backend
 from edgekit.pipeline.bundle import staged_output, write_deploy, write_manifest
 from edgekit.data import Dataset
 from edgekit.distill.config import DistillConfig
-from edgekit.hardware import HostFacts, detect, mismatch_warning
+from edgekit.hardware import HostFacts, channel_multiple, detect, mismatch_warning
 from edgekit.pipeline.inputs import data_scale_warnings, model_warnings
 from edgekit.pipeline.verify import (Reference, check_labels, compute_reference, no_labels_warning, recommend,
                                      verify_and_bench)
@@ -24,7 +24,7 @@ from edgekit.profile import Profile
 from edgekit.pruning.config import PruneConfig
 from edgekit.distill.report import distillation_report
 from edgekit.qat.report import qat_report
-from edgekit.pruning.report import pruning_report
+from edgekit.pruning.report import pruning_report, slower_warnings
 from edgekit.progress import Progress
 from edgekit.report.html import write_report_files
 from edgekit.report.plots import write_plots
@@ -135,9 +135,11 @@ class CompressJob:
             chosen, why = recommend(variants, untimed, self.objective)
             report = self._report(artifacts[plan.steps[0].id], variants, chosen, why, reference)
             if "prune" in artifacts:
-                report.pruning = pruning_report(artifacts["prune"].meta["pruning"], variants)
+                report.pruning = pruning_report(artifacts["prune"].meta["pruning"], variants,
+                                                channel_multiple(self.profile.target.isa, self.host))
                 if (report.pruning.get("requested") or {}).get("shortfall"):
                     report.warnings.append(report.pruning["requested"]["shortfall"])
+                report.warnings += slower_warnings(report.pruning)
             if "distill" in artifacts:
                 stage_dir = next(f"stages/{r['index']:02d}-distill" for r in records if r["step"] == "distill")
                 report.distillation = distillation_report(artifacts["distill"].meta["distillation"], variants,

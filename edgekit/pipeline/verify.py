@@ -17,6 +17,7 @@ from edgekit.energy.protocol import EnergySettings, plan_energy
 from edgekit.errors import DataError, OptionError, ShapeMismatchError
 from edgekit.models import LoadedModel
 from edgekit.profile import Profile, VerifyConfig
+from edgekit.pruning.report import not_faster_than_twin
 from edgekit.progress import Progress
 from edgekit.report.schema import VariantResult
 from edgekit.report.speed import DEFAULT_OBJECTIVE, NOISE_MARGIN, compare_latency, first_latency, latency_ties
@@ -229,17 +230,24 @@ def recommend(variants: list[VariantResult], untimed_order: tuple[str, ...] | No
 
 
 def _by_latency(accepted: list[VariantResult]) -> tuple[str, str]:
-    fastest, near = latency_ties(accepted)
+    """A pruned variant that is not measurably faster than its accepted unpruned twin is never preferred for latency
+    (its smaller file would otherwise win the tie): the twin runs as fast with the original's accuracy."""
+    slow_pruned = not_faster_than_twin(accepted)
+    eligible = [v for v in accepted if v.name not in slow_pruned]
+    fastest, near = latency_ties(eligible)
     best = min(near, key=lambda v: (v.size_bytes, first_latency(v)["p50"]))
     batch = next(iter(best.latency_ms))
+    passed_over = f"; not preferred, pruning bought no speed: {'; '.join(slow_pruned.values())}" if slow_pruned else ""
     if len(near) == 1:
-        others = sorted((v for v in accepted if v is not best), key=lambda v: first_latency(v)["p50"])
+        others = sorted((v for v in eligible if v is not best), key=lambda v: first_latency(v)["p50"])
         versus = others and compare_latency(first_latency(others[0]), first_latency(best))
         runner_up = f"; the next, {others[0].name}, is {versus.text()}" if others else ""
-        return best.name, f"fastest accepted variant (p50 {first_latency(best)['p50']:.3f} ms at {batch}{runner_up})"
+        return best.name, (f"fastest accepted variant (p50 {first_latency(best)['p50']:.3f} ms at {batch}{runner_up})"
+                           f"{passed_over}")
     return best.name, (f"smallest of the accepted variants with no measurable latency difference from the fastest "
                        f"(within {NOISE_MARGIN - 1:.0%} of its p50 or its p50/p90 spread: {first_latency(best)['p50']:.3f} ms "
-                       f"vs {first_latency(fastest)['p50']:.3f} ms at {batch}, {best.size_bytes / 2**20:.2f} MiB)")
+                       f"vs {first_latency(fastest)['p50']:.3f} ms at {batch}, {best.size_bytes / 2**20:.2f} MiB)"
+                       f"{passed_over}")
 
 
 def _by_measure(accepted: list[VariantResult], objective: str) -> tuple[str | None, str]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgekit.pipeline.verify import NOISE_MARGIN
+from edgekit.pruning.report import not_faster_than_twin
 from edgekit.report.speed import first_latency, latency_ties
 from edgekit.report.schema import VariantResult
 from edgekit.sweep.config import Objective
@@ -55,6 +56,9 @@ def choose(variants: list[VariantResult], objective: Objective, max_drop: float)
     accepted = [v for v in variants if v.status == "accepted" and metric(v, objective) is not None]
     if not accepted:
         return _none_feasible(variants, objective, max_drop)
+    if objective is Objective.LATENCY:  # as compress: a pruned trial no faster than its unpruned twin never wins latency
+        slow_pruned = not_faster_than_twin(accepted)
+        accepted = [v for v in accepted if v.name not in slow_pruned]
     best = min(metric(v, objective) for v in accepted)
     near = _tied(accepted, objective, best)
     pick = min(near, key=lambda v: (v.size_bytes, metric(v, objective), -(v.accuracy or 0.0), v.name))

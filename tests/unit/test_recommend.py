@@ -156,3 +156,23 @@ def test_a_tie_on_throughput_names_both_figures_and_the_rule() -> None:
 def test_energy_without_a_measurement_recommends_nothing_and_says_so() -> None:
     name, why = recommend([variant("fp32", 1.0, 10)], objective="energy")
     assert name is None and "no accepted variant has a measured energy" in why
+
+
+def test_a_pruned_variant_no_faster_than_its_twin_is_never_preferred_for_latency():
+    """Issue 20: the pruned FP32 ran no faster than the unpruned one; its smaller file must not win the latency tie."""
+    name, why = recommend([variant("fp32", 1.0, 600_000), variant("pruned-fp32", 1.05, 200_000)])
+    assert name == "fp32"
+    assert "not preferred, pruning bought no speed: pruned-fp32 vs fp32: no measurable difference" in why
+    # measurably faster: the pruned variant wins as before
+    assert recommend([variant("fp32", 1.0, 600_000), variant("pruned-fp32", 0.5, 200_000)])[0] == "pruned-fp32"
+    # the smaller INT8 still wins a tie it is in; only the pruned twin is passed over
+    name, _ = recommend([variant("fp32", 1.0, 600_000), variant("int8", 1.05, 170_000),
+                         variant("pruned-int8", 1.0, 60_000)])
+    assert name == "int8"
+    # a rejected twin does not hold the pruned variant back
+    assert recommend([variant("fp32", 1.0, 600_000, "rejected"), variant("pruned-fp32", 1.05, 200_000)])[0] == "pruned-fp32"
+
+
+def test_size_objective_still_takes_the_smallest_pruned_variant():
+    name, _ = recommend([variant("fp32", 1.0, 600_000), variant("pruned-fp32", 1.05, 200_000)], objective="size")
+    assert name == "pruned-fp32"

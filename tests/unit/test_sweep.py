@@ -159,6 +159,17 @@ def test_latency_ties_follow_the_compress_rule_spread_included() -> None:
     assert choose([fast, slow], Objective.LATENCY, 1.0).chosen == "fast"
 
 
+def test_a_pruned_trial_no_faster_than_its_unpruned_twin_never_wins_latency() -> None:
+    """Issue 20: in the noise band the smaller file used to win, so a pruned trial that bought no speed was chosen."""
+    vs = [variant("fp32", 1.00, 99, 0, size=5000), variant("pruned-0.5-fp32", 1.05, 99, 0, size=1000)]
+    for v in vs:
+        v.precision = "fp32"
+    assert choose(vs, Objective.LATENCY, 1.0).chosen == "fp32"
+    assert choose(vs, Objective.SIZE, 1.0).chosen == "pruned-0.5-fp32"
+    vs[1].latency_ms["batch_1"].update(p50=0.5, p90=0.55)  # measurably faster: it wins
+    assert choose(vs, Objective.LATENCY, 1.0).chosen == "pruned-0.5-fp32"
+
+
 def test_size_objective_is_exact() -> None:
     vs = [variant("a", 1.0, 99, 0, size=1000), variant("b", 1.0, 99, 0, size=1001)]
     assert choose(vs, Objective.SIZE, 1.0).chosen == "a"
