@@ -32,7 +32,7 @@ def _options() -> dict[str, Any]:
         "prune_round_to": click.option("--prune-round-to", type=int,
                                        help="Round kept channels to a multiple (default: the profile's)."),
         "prune_ignore": click.option("--prune-ignore", "prune_ignore", multiple=True, metavar="NAME",
-                                     help="Layer kept whole (repeatable; default: the stem and the classifier head)."),
+                                     help="Layer kept whole, besides those writing the model's output (always kept). Repeatable. Default: none for structured pruning (a transformer keeps its residual stream); the stem and the head stay dense for unstructured and 2:4."),
         "prune_layers": click.option("--prune-layer", "prune_layers", multiple=True, metavar="NAME=RATIO",
                                      help="Per-layer pruning ratio override (repeatable)."),
         "skip_unsupported": click.option("--skip-unsupported", is_flag=True,

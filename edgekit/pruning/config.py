@@ -36,7 +36,9 @@ class PruneConfig:
     importance: Importance = Importance.L2
     steps: int = 1
     round_to: int = 1
-    ignored_layers: tuple[str, ...] | None = None  # None: the stem and the classifier head
+    # kept whole besides the layers writing the model's output (always kept); None: structured, a transformer's residual
+    # stream only; unstructured / 2:4, the stem and the classifier head stay dense
+    ignored_layers: tuple[str, ...] | None = None
     layer_ratios: dict[str, float] = field(default_factory=dict)
     skip_unsupported: bool = False
     max_layer_sparsity: float = 0.95  # unstructured: a cap, so no layer is deleted whole

@@ -1,7 +1,7 @@
 """Did pruning change anything? A pruned model identical to the original is not a variant.
 
-Structured pruning can remove no channel at all: every layer ignored (the defaults keep the stem and the
-classifier head whole), channels rounded back to the full width by ``round_to``, channel groups coupled to
+Structured pruning can remove no channel at all: every layer ignored (layers writing the model's output are
+always kept whole), channels rounded back to the full width by ``round_to``, channel groups coupled to
 layers kept whole. Unstructured and 2:4 sparsity can zero nothing new (every layer ignored or skipped, or the
 weights already that sparse). Then the "pruned" variants would be the original measured twice, and any latency
 difference between them noise; `PruneStage` refuses to go on (`NothingPrunedError`, exit 8) and a sweep marks
@@ -26,16 +26,20 @@ def _names(names: list[str]) -> str:
     return ", ".join(names) if names else "none"
 
 
-def _rounded_back(cfg: PruneConfig, rows: list[dict[str, Any]]) -> list[str]:
-    """Layers that would keep fewer than ``round_to`` channels at this ratio: that rounds to none, so they stay whole."""
+def rounded_back(cfg: PruneConfig, rows: list[dict[str, Any]]) -> list[str]:
+    """Layers whose kept channels round back to their full width at this ratio (pruning/structured.rounded_kept:
+    no wider than ``round_to``, or too few channels removed to drop a whole multiple)."""
+    from edgekit.pruning.structured import rounded_kept
+
     if cfg.ratio is None:
         return []
     found = []
     for row in rows:
         share = min(cfg.layer_ratios.get(row["layer"], cfg.ratio), cfg.max_channel_ratio)
-        kept = row["channels_before"][1] * (1.0 - share)
-        if kept < cfg.round_to:
-            found.append(f"{row['layer']} ({row['channels_before'][1]} -> {kept:.1f} channels)")
+        channels = row["channels_before"][1]
+        kept = int(channels * (1.0 - share))
+        if share > 0 and rounded_kept(kept, channels, cfg.round_to) == channels:
+            found.append(f"{row['layer']} ({channels} -> {kept} channels)")
     return found
 
 
@@ -47,13 +51,13 @@ def _structured_reason(cfg: PruneConfig, summary: dict[str, Any]) -> str | None:
     prunable = [row for row in rows if row["layer"] not in ignored]
     if not prunable:
         return (f"every layer with channels is kept whole: {_names(ignored)} "
-                f"{'is' if len(ignored) == 1 else 'are'} ignored (the --prune-ignore list; by default the stem and the "
-                "classifier head)")
+                f"{'is' if len(ignored) == 1 else 'are'} kept whole (the --prune-ignore list, and the layers writing the "
+                "model's output)")
     reasons = []
-    rounded = _rounded_back(cfg, prunable) if cfg.round_to > 1 else []
+    rounded = rounded_back(cfg, prunable) if cfg.round_to > 1 else []
     if rounded:
         reasons.append(f"round_to {cfg.round_to} keeps a multiple of {cfg.round_to} channels per layer, and "
-                       f"{', '.join(rounded)} would keep fewer than {cfg.round_to}, which rounds back to the full layer")
+                       f"{', '.join(rounded)} round back to the full layer")
     unsupported = [u["layer"] for u in summary.get("unsupported", [])]
     if unsupported:
         reasons.append(f"channel groups coupled to the unsupported layer(s) {_names(unsupported)} are kept whole")

@@ -98,7 +98,8 @@ def prune_module(model: Any, example: Any, cfg: PruneConfig, *, calib_x: np.ndar
             return totals(layer_stats(m, example), m)
 
         result = prune_structured(pruned, example, cfg, measure=measure, loss_fn=_taylor_loss(pruned, calib_x, calib_y, output))
-        summary.update(ignored=result.ignored, unsupported=result.unsupported, steps=result.steps_run,
+        summary.update(ignored=result.ignored, output_layers=result.output_layers, unsupported=result.unsupported,
+                       steps=result.steps_run,
                        attention_modules=result.attention_modules, **({"capped": result.capped} if result.capped else {}))
         if cfg.recalibrate_bn and calib_x is not None:
             summary["batchnorm_recalibrated"] = recalibrate_batchnorm(pruned, calib_x)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.pruning.config import PruneConfig, PruneMode
+from edgekit.pruning.effect import rounded_back
 
 SHORTFALL = 0.5  # achieved below half of what was asked: a report warning, not only a line in the section
 
@@ -29,17 +30,25 @@ def _channels_removed(layers: list[dict[str, Any]], ignored: set[str]) -> float:
 
 def _held_back(cfg: PruneConfig, summary: dict[str, Any]) -> list[str]:
     ignored = set(summary.get("ignored") or [])
+    outputs = summary.get("output_layers") or {}
     held = []
-    if ignored:
-        held.append(f"kept whole: {', '.join(sorted(ignored))} (by default the stem and the head; to prune the "
-                    "stem too, pass --prune-ignore with only the layers that must keep their width, e.g. the head)")
-    frozen = [r["layer"] for r in summary.get("layers", []) if r["layer"] not in ignored
-              and r["channels_after"] and r["channels_after"][1] == r["channels_before"][1]]
+    if outputs:
+        held.append(f"kept whole because their channels are the model's output: {', '.join(sorted(outputs))} (required: "
+                    "pruning them would change the output's shape)")
+    chosen = sorted(ignored - set(outputs))
+    if chosen:
+        source = "--prune-ignore" if cfg.ignored_layers is not None else "default: a transformer's residual stream"
+        held.append(f"kept whole ({source}): {', '.join(chosen)} (leave them out of --prune-ignore to prune them)")
+    unchanged = [r for r in summary.get("layers", []) if r["layer"] not in ignored
+                 and r["channels_after"] and r["channels_after"][1] == r["channels_before"][1]]
+    rounded = rounded_back(cfg, unchanged) if cfg.round_to > 1 else []
+    frozen = [r["layer"] for r in unchanged if not any(x.startswith(f"{r['layer']} (") for x in rounded)]
     if frozen and ignored:
         held.append(f"unchanged because their channels are coupled to a layer kept whole (residual adds, "
                     f"concatenations, gates): {', '.join(frozen)}")
     if cfg.round_to > 1:
-        held.append(f"channels rounded to multiples of {cfg.round_to} (--prune-round-to 1 releases it)")
+        small = f"; too narrow to lose a whole multiple, so kept: {', '.join(rounded)}" if rounded else ""
+        held.append(f"channels rounded to multiples of {cfg.round_to} (--prune-round-to 1 releases it){small}")
     if summary.get("capped"):
         held.append(str(summary["capped"]))
     for u in summary.get("unsupported", []):

@@ -8,6 +8,7 @@ faster. Torch-Pruning's API stays inside this module.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,21 +34,45 @@ class StructuredResult:
     attention_modules: list[str] = field(default_factory=list)
     steps_run: int = 0
     capped: str = ""  # a ratio above max_channel_ratio, and what was removed instead
+    output_layers: dict[str, str] = field(default_factory=dict)  # kept whole because they write the output: why
 
 
 def default_ignored(model: Any) -> list[str]:
-    """The stem (first conv) and the classifier head (last Linear) keep their channels; in a
-    transformer so does the residual stream (every Linear writing the hidden size), so only
-    attention heads and FFN widths are pruned."""
+    """Unstructured and 2:4 sparsity leave the stem (first conv) and the classifier head (last Linear) dense: they
+    are the most sensitive layers and hold few of the weights."""
     from torch import nn
 
     convs = [n for n, m in model.named_modules() if isinstance(m, nn.modules.conv._ConvNd)]
-    linears = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear)}
-    names = [n for n in (convs[:1] + list(linears)[-1:]) if n]
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return [n for n in (convs[:1] + linears[-1:]) if n]
+
+
+def residual_stream_linears(model: Any) -> list[str]:
+    """In a transformer every Linear writing the hidden size feeds the residual stream, which structured pruning
+    keeps: only attention heads and FFN widths are pruned."""
+    from torch import nn
+
     hidden = {m.query.in_features for m in _attention(model)}
-    names += [n for n, m in linears.items() if m.out_features in hidden and n not in names
-              and not n.endswith((".query", ".key", ".value"))]
-    return names
+    return [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.out_features in hidden
+            and not n.endswith((".query", ".key", ".value"))]
+
+
+def _output_groups(graph: Any, model: Any) -> dict[str, str]:
+    """Layers whose output channels are the model's output channels (the classifier head, a segmentation head, every
+    layer writing into a residual stream that is itself returned): pruning them would change the output's shape, so
+    they always keep their width, whatever --prune-ignore says. Layer name -> why, for the report."""
+    from torch_pruning import ops
+
+    names = {m: n for n, m in model.named_modules()}
+    kept: dict[str, str] = {}
+    for group in graph.get_all_groups():
+        writers = [dep.target.module for dep, _ in group if graph.is_out_channel_pruning_fn(dep.handler)]
+        direct = [m for m in writers if m in graph.module2node and not graph.module2node[m].outputs]
+        if direct or any(isinstance(dep.target.module, ops._OutputOp) for dep, _ in group):
+            why = "its output is the model's output" if len(writers) == 1 else \
+                "their channels are the model's output (coupled through adds or concatenations)"
+            kept.update({names[m]: why for m in writers if m in names})
+    return kept
 
 
 def _importance(kind: Importance) -> Any:
@@ -77,15 +102,18 @@ def _unsupported_parameters(graph: Any, model: Any) -> dict[Any, str]:
     return {item.parameters: names.get(item.parameters, "?") for item in graph.unwrapped_parameters}
 
 
-def _guard_unsupported(model: Any, example: Any, cfg: PruneConfig, ignored: list[Any],
-                       result: StructuredResult) -> list[Any]:
-    """Name the layers the dependency graph does not understand; with skip_unsupported keep
-    every channel group that touches them, otherwise stop with the layer and the reason."""
+def _graph(model: Any, example: Any) -> Any:
     import torch_pruning as tp
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        graph = tp.DependencyGraph().build_dependency(model, example_inputs=example, ignored_layers=ignored)
+        return tp.DependencyGraph().build_dependency(model, example_inputs=example)
+
+
+def _guard_unsupported(graph: Any, model: Any, cfg: PruneConfig, ignored: list[Any],
+                       result: StructuredResult) -> list[Any]:
+    """Name the layers the dependency graph does not understand; with skip_unsupported keep
+    every channel group that touches them, otherwise stop with the layer and the reason."""
     unsupported = _unsupported_parameters(graph, model)
     if not unsupported:
         return ignored
@@ -105,14 +133,52 @@ def _guard_unsupported(model: Any, example: Any, cfg: PruneConfig, ignored: list
     return ignored + extra
 
 
-def _resolve_ignored(model: Any, cfg: PruneConfig) -> list[Any]:
+def _resolve_ignored(graph: Any, model: Any, cfg: PruneConfig, result: StructuredResult) -> list[Any]:
+    """The layers kept whole: those whose channels are the model's output (always), then --prune-ignore's list, or
+    by default a transformer's residual stream. The stem is not kept by default: keeping it would freeze every
+    group coupled to it (a ResNet's whole residual stream, SE gates, concatenations) while the network's input width
+    is fixed anyway."""
     modules = dict(model.named_modules())
-    names = list(cfg.ignored_layers) if cfg.ignored_layers is not None else default_ignored(model)
-    missing = [n for n in names if n not in modules]
+    chosen = list(cfg.ignored_layers) if cfg.ignored_layers is not None else residual_stream_linears(model)
+    missing = [n for n in chosen if n not in modules]
     if missing:
         raise PruneError(f"Ignored layer(s) not found in the model: {', '.join(missing)}.",
                          f"Use module names from `edgekit inspect`, e.g. {', '.join(list(modules)[1:4])}.")
+    result.output_layers = _output_groups(graph, model)
+    names = list(result.output_layers) + [n for n in chosen if n not in result.output_layers]
     return [modules[n] for n in names]
+
+
+def rounded_kept(kept: int, channels: int, round_to: int) -> int:
+    """``kept`` channels of ``channels`` rounded to the nearest multiple of ``round_to`` (Torch-Pruning rounds down,
+    so --prune 0.3 on 32 channels removed half), at least one multiple and at most the layer: a layer no wider than
+    ``round_to`` keeps its width."""
+    return min(max(int(kept / round_to + 0.5) * round_to, round_to), channels)
+
+
+def _pruner_class() -> Any:
+    import torch_pruning as tp
+
+    class GroupAwareRounding(tp.pruner.BasePruner):
+        """Torch-Pruning rounds the kept channels of a channel group to ``round_to`` against the layer's full width,
+        while the count it rounds is per channel group (a grouped conv's groups, attention heads): with round_to 8
+        a groups=4 conv coupled to the stem (the gated digits CNN) had its 4 pruned channels per group rounded to the
+        whole layer, and its group was left unpruned. Here the kept channels per group are rounded (rounded_kept) so
+        that the layer's kept total is a multiple of ``round_to``."""
+
+        _rounding_group: Any = None
+
+        def _is_atten_group(self, group: Any) -> Any:
+            self._rounding_group = group  # called for each group just before _round_to, in the same loop
+            return super()._is_atten_group(group)
+
+        def _round_to(self, n_pruned: int, current_channels: int, round_to: int) -> int:
+            groups = self._get_channel_groups(self._rounding_group) if self._rounding_group is not None else 1
+            per_group = current_channels // groups
+            step = round_to // math.gcd(round_to, groups)
+            return per_group - rounded_kept(per_group - n_pruned, per_group, step)
+
+    return GroupAwareRounding
 
 
 def _make_pruner(model: Any, example: Any, cfg: PruneConfig, ignored: list[Any], ratio: float, steps: int) -> Any:
@@ -123,7 +189,7 @@ def _make_pruner(model: Any, example: Any, cfg: PruneConfig, ignored: list[Any],
     num_heads = {getattr(m, p): heads for m, (_, heads) in attention.items() for p in ("query", "key", "value")}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # unsupported parameters were already reported or refused
-        return tp.pruner.BasePruner(
+        return _pruner_class()(
             model, example, importance=_importance(cfg.importance), global_pruning=cfg.scope is Scope.GLOBAL,
             # Torch-Pruning applies max_pruning_ratio only to the layers' running check, not to a uniform ratio
             # (0.95 kept 3 of 64 channels, 0.999 removed nothing): the cap is applied to the ratios here
@@ -181,7 +247,8 @@ def prune_structured(model: Any, example: Any, cfg: PruneConfig, *, measure: Any
     if missing:
         raise PruneError(f"Per-layer ratio for unknown layer(s): {', '.join(missing)}.",
                          "Use module names from `edgekit inspect`.")
-    ignored = _guard_unsupported(model, example, cfg, _resolve_ignored(model, cfg), result)
+    graph = _graph(model, example)
+    ignored = _guard_unsupported(graph, model, cfg, _resolve_ignored(graph, model, cfg, result), result)
     result.ignored = [n for n, m in model.named_modules() if m in ignored]
     if cfg.ratio is not None:
         over = {n: r for n, r in {"--prune": cfg.ratio, **cfg.layer_ratios}.items() if r > cfg.max_channel_ratio}
