@@ -167,10 +167,13 @@ def benchmark(artifact: str | Path, profile: str | Path | Profile | None = None,
               energy_seconds: float | None = None, tdp_watts: float | None = None,
               progress: Progress | bool | None = None) -> dict[str, Any]:
     """Latency/throughput/peak RSS of one compiled artifact (.onnx; OpenVINO also .xml IR) with the profile's
-    runtime settings, and its energy per inference (``energy``: a meter name, "auto", "none", or "estimate"
+    runtime settings, its hardware efficiency (GOP/s at the best batch against this host's peak: "efficiency")
+    and its energy per inference (``energy``: a meter name, "auto", "none", or "estimate"
     with ``tdp_watts``). Without ``data`` the runner times random inputs of the model's own input shape."""
+    from edgekit.bench.efficiency import bench_efficiency
     from edgekit.bench.latency import run_benchmark, settings_from_profile
     from edgekit.energy.protocol import EnergySettings, plan_energy
+    from edgekit.hardware import detect
 
     prof = with_energy(resolve_profile(profile, batch_sizes=batch_sizes), meter=energy, seconds=energy_seconds,
                        tdp_watts=tdp_watts)
@@ -182,7 +185,8 @@ def benchmark(artifact: str | Path, profile: str | Path | Profile | None = None,
         result = run_benchmark(prof.target.backend, Path(artifact), sample, settings, progress=bar,
                                energy=plan.session)
     return {**result, "profile": prof.name, "settings": settings.__dict__, "random_inputs": data is None,
-            "energy": plan.report(result)}
+            "energy": plan.report(result),
+            "efficiency": bench_efficiency(Path(artifact), result, detect(), prof.target.threads, prof.target.isa)}
 
 
 def _check_artifact(path: Path, backend: str) -> None:

@@ -19,6 +19,8 @@ a VNNI CPU loses points on an AVX2 one. Profiles name the class they target (``[
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import platform
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 SYSFS_ROOT_ENV = "EDGEKIT_SYSFS_ROOT"
+CPUFREQ_MAX = Path("sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
 
 # flags worth recording: the ones INT8/BF16 kernels dispatch on (x86 "flags", ARM64 "Features")
 X86_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
@@ -56,6 +59,13 @@ class HostFacts:
     flags: tuple[str, ...]  # the ISA flags above that this CPU has
     logical_cpus: int
     source: str  # where the facts were read
+    # what the hardware-efficiency peak needs (edgekit/efficiency.py): distinct (physical id, core id) pairs, 0 when
+    # cpuinfo does not list them; the clock in MHz and where it was read; the vendor; ARM64's "CPU part" (core type)
+    physical_cores: int = 0
+    clock_mhz: float | None = None
+    clock_source: str = ""
+    vendor: str = ""
+    cpu_part: str = ""
 
     @property
     def isa(self) -> str:
@@ -82,7 +92,9 @@ class HostFacts:
 
     def to_dict(self) -> dict[str, Any]:
         return {"isa": self.isa, "arch": self.arch, "cpu_model": self.cpu_model, "flags": list(self.flags),
-                "logical_cpus": self.logical_cpus, "u8s8_saturates": self.u8s8_saturates, "source": self.source}
+                "logical_cpus": self.logical_cpus, "u8s8_saturates": self.u8s8_saturates, "source": self.source,
+                "physical_cores": self.physical_cores, "clock_mhz": self.clock_mhz, "clock_source": self.clock_source,
+                "vendor": self.vendor, "cpu_part": self.cpu_part}
 
 
 def _field(line: str) -> tuple[str, str]:
@@ -93,10 +105,20 @@ def _field(line: str) -> tuple[str, str]:
 def parse_cpuinfo(text: str, machine: str | None = None, source: str = "/proc/cpuinfo") -> HostFacts:
     """HostFacts from the text of /proc/cpuinfo (x86 "flags" or ARM64 "Features" lines)."""
     model, flags, cpus, arm_part, kind = "", set(), 0, "", ""
+    mhz, vendor, package, cores = None, "", "", set()
     for line in text.splitlines():
         key, value = _field(line)
         if key == "processor":
             cpus += 1
+        elif key == "cpu mhz" and mhz is None:
+            with contextlib.suppress(ValueError):
+                mhz = float(value)
+        elif key in ("vendor_id", "cpu implementer") and not vendor:
+            vendor = value
+        elif key == "physical id":
+            package = value
+        elif key == "core id":
+            cores.add((package, value))
         elif key in ("model name", "hardware") and not model:
             model = value
         elif key == "cpu part" and not arm_part:
@@ -108,7 +130,19 @@ def parse_cpuinfo(text: str, machine: str | None = None, source: str = "/proc/cp
     wanted = X86_FLAGS if machine.lower() in ("x86_64", "amd64", "i686") else ARM_FLAGS
     return HostFacts(arch=machine.lower(), cpu_model=model or (f"ARM part {arm_part}" if arm_part else "unknown"),
                      flags=tuple(f for f in wanted if f in flags), logical_cpus=cpus or (os.cpu_count() or 1),
-                     source=source)
+                     source=source, physical_cores=len(cores), clock_mhz=mhz,
+                     clock_source=f"'cpu MHz' in {source}: the clock when read; a VM reports its nominal clock and cores may "
+                     "boost above it" if mhz else "", vendor=vendor,
+                     cpu_part=arm_part)
+
+
+def max_clock(base: Path) -> float | None:
+    """cpu0's highest clock in MHz from sysfs cpufreq (``cpuinfo_max_freq``, kHz); None where the kernel has no
+    cpufreq (many VMs)."""
+    try:
+        return int((base / CPUFREQ_MAX).read_text().strip()) / 1000.0
+    except (OSError, ValueError):
+        return None
 
 
 def detect(root: str | Path | None = None) -> HostFacts:
@@ -121,7 +155,11 @@ def detect(root: str | Path | None = None) -> HostFacts:
         return HostFacts(platform.machine().lower(), platform.processor() or "unknown", (), os.cpu_count() or 1,
                          f"{path} unreadable: ISA unknown")
     machine = None if base != Path("/") else platform.machine()
-    return parse_cpuinfo(text, machine, str(path))
+    facts = parse_cpuinfo(text, machine, str(path))
+    mhz = max_clock(base)
+    if mhz:  # the most the core may run at: the peak derived from it is an upper bound
+        facts = dataclasses.replace(facts, clock_mhz=mhz, clock_source=f"{base / CPUFREQ_MAX} (the highest clock)")
+    return facts
 
 
 def target_matches(target_isa: str, host: HostFacts) -> bool:

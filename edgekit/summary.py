@@ -28,6 +28,7 @@ class Layer:
     params: int
     macs: int
     module: str = ""  # the torch module it came from ("layer1.0.conv2", what --prune-layer takes); else the node
+    int8: bool = False  # its weight reaches it through a DequantizeLinear (a QDQ INT8 layer)
 
 
 BATCH = "batch"  # how a symbolic first dim is shown (the exporters name it "batch", "s77", "N", ...)
@@ -132,7 +133,8 @@ def summarize_onnx(path: Path) -> ModelSummary:
         params = sum(math.prod(weights[n]) for n in node.input[1:] if n in weights)
         source = via_dq.get(node.input[1], node.input[1]) if len(node.input) > 1 else None
         layers.append(Layer(node.name or node.output[0], node.op_type, weight, out, params,
-                            _macs(node.op_type, attrs, in_shapes, weight, out), module_name(node, source)))
+                            _macs(node.op_type, attrs, in_shapes, weight, out), module_name(node, source),
+                            len(node.input) > 1 and node.input[1] in via_dq))
     params = sum(math.prod(i.dims) for i in graph.initializer if i.data_type in _PARAM_TYPES and i.name not in qparams)
     init_names = set(inits)
     return ModelSummary(

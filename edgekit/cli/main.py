@@ -143,9 +143,11 @@ def demo(out: Path, profile: str | None, seed: int) -> None:
 @handle_errors
 def bench(artifact: Path, profile: str | None, data: str | None, batch_sizes: Any, json_out: Path | None,
           energy: str | None, tdp_watts: float | None, energy_seconds: float | None) -> None:
-    """Benchmark one ONNX artifact (latency percentiles, throughput, peak RSS; energy with --energy)."""
+    """Benchmark one ONNX artifact (latency percentiles, throughput, peak RSS, GOP/s and % of this host's peak;
+    energy with --energy)."""
     from edgekit.api import benchmark
     from edgekit.cli.ui import RichProgress, key_value_table, out
+    from edgekit.report.efficiency import efficiency_cells
     from edgekit.report.energy import energy_lines
 
     with RichProgress() as progress:
@@ -157,7 +159,14 @@ def bench(artifact: Path, profile: str | None, data: str | None, batch_sizes: An
     rows["load s"] = f"{result['load_s']:.3f}"
     rows["peak RSS MiB"] = f"{(result.get('peak_rss_bytes') or 0) / 2**20:.1f}"
     rows["inputs"] = "random" if result["random_inputs"] else str(data)
+    e = result["efficiency"]
+    if "unavailable" in e:
+        rows["GOP/s, % of peak"] = f"n/a: {e['unavailable']}"
+    else:
+        rows.update({"computes in": e["precision"], **efficiency_cells(e)})
     out.print(key_value_table(f"{artifact} · {result['profile']}", rows))
+    if "peak_basis" in e:
+        out.print(f"peak: {e['peak_basis']}", markup=False, highlight=False)
     for line in energy_lines(result["energy"]):
         out.print(line, markup=False, highlight=False)
     if json_out:

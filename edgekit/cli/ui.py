@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from edgekit.report.efficiency import efficiency_summary
 from edgekit.report.energy import energy_summary
 from edgekit.report.markdown import COMPACT_COLUMNS, host_line, int8_lines, variant_row
 from edgekit.progress import RichProgress  # noqa: F401  (the CLI's commands import it from here)
@@ -66,7 +67,7 @@ def print_report(report: Report) -> None:
         elif v.status == "pending":
             out.print(f"[yellow]{v.name} pending:[/] {v.reason}")
     out.print(f"Recommended (*): [bold]{report.recommended or 'none'}[/] — {report.recommended_reason}")
-    for line in energy_summary(report.variants):
+    for line in [*efficiency_summary(report), *energy_summary(report.variants)]:
         out.print(line, markup=False, highlight=False)
     for w in report.warnings:
         out.print(f"[yellow]warning:[/] {w}")

@@ -12,6 +12,7 @@ from edgekit.artifact import Artifact, Format
 from edgekit.backends.base import Backend
 from edgekit.pipeline.bundle import staged_output, write_deploy, write_manifest
 from edgekit.data import Dataset
+from edgekit.efficiency import efficiency
 from edgekit.distill.config import DistillConfig
 from edgekit.hardware import HostFacts, channel_multiple, detect, mismatch_warning
 from edgekit.pipeline.inputs import data_scale_warnings, model_warnings
@@ -36,6 +37,24 @@ from edgekit.stages.export import INPUT_NAME, ExportConfig
 from edgekit.summary import summarize_onnx
 
 log = logging.getLogger(__name__)
+
+
+def add_efficiency(variants: list, plan: Plan, artifacts: dict[str, Artifact], host: HostFacts,
+                   profile: Profile) -> None:
+    """Each timed variant's hardware efficiency on this CPU (not for a GPU target): its MACs are counted on the
+    nearest ONNX graph of its chain (the IR an OpenVINO variant ships is compiled from it; a pruned variant's is
+    its own), so one counter serves report.model and this."""
+    if profile.target.isa == "cuda":
+        return
+    macs: dict[Path, int] = {}
+    for v in variants:
+        onnx = next((artifacts[s.id].path for s in reversed(plan.chain(v.name))
+                     if artifacts[s.id].path is not None and artifacts[s.id].path.suffix == ".onnx"), None)
+        if v.throughput_by_batch and onnx is not None:
+            if onnx not in macs:
+                macs[onnx] = summarize_onnx(onnx).macs
+            v.efficiency = efficiency(macs[onnx], v.throughput_by_batch, v.precision, host, profile.target.threads,
+                                      v.runtime)
 
 
 @dataclass
@@ -131,6 +150,7 @@ class CompressJob:
             artifacts, records = run_plan(plan, self._source(), ctx, root, versions)
             variants = [verify_and_bench(name, plan.precision(name), artifacts[step], root, reference, self.backend,
                                          self.profile, self.progress) for name, step in plan.variants.items()]
+            add_efficiency(variants, plan, artifacts, self.host, self.profile)
             untimed = None if self.backend.measures_on_host else self.profile.compile.precisions
             chosen, why = recommend(variants, untimed, self.objective)
             report = self._report(artifacts[plan.steps[0].id], variants, chosen, why, reference)

@@ -13,6 +13,7 @@ from edgekit.report.speed import UNSTABLE_MARK
 # The one registration table (no import-time registry): report/ names the renderers here and imports none of them,
 # so it never depends on the features above it (tests/unit/test_import_graph.py).
 SECTIONS: tuple[tuple[str, str], ...] = (
+    ("efficiency", "edgekit.report.efficiency:render_efficiency_markdown"),
     ("pruning", "edgekit.pruning.report:render_pruning_markdown"),
     ("distillation", "edgekit.distill.report:render_distillation_markdown"),
     ("sweep", "edgekit.sweep.report:render_sweep_markdown"),

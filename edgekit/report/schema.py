@@ -41,6 +41,8 @@ class VariantResult:
     energy: dict[str, Any] = field(default_factory=dict)
     quantization: dict[str, Any] | None = None
     sha256: str = ""
+    # hardware efficiency at the best measured batch: GOP/s against the host's peak (edgekit/efficiency.py)
+    efficiency: dict[str, Any] | None = None
 
 
 @dataclass
@@ -74,6 +76,11 @@ class Report:
             if v.name == name:
                 return v
         raise KeyError(f"no variant named {name!r}; have {[v.name for v in self.variants]}")
+
+    @property
+    def efficiency(self) -> dict[str, dict[str, Any]]:
+        """Each timed variant's hardware efficiency by name (report.md's section; stored per variant)."""
+        return {v.name: v.efficiency for v in self.variants if v.efficiency}
 
     @property
     def rejected(self) -> list[VariantResult]:

@@ -3,6 +3,7 @@ without colour, numbers rounded as shown."""
 
 from __future__ import annotations
 
+from edgekit.report.efficiency import efficiency_summary
 from edgekit.report.markdown import COMPACT_COLUMNS, measured_on_target, variant_row
 from edgekit.report.schema import Report
 
@@ -34,6 +35,7 @@ def summary(report: Report) -> str:
     lines = [table_title(report), "", line(headers), "  ".join("-" * w for w in widths), *map(line, rows), ""]
     lines.append(f"Recommended (*): {report.recommended or 'none'} — {report.recommended_reason}")
     lines += [f"{v.name} {v.status}: {v.reason}" for v in report.variants if v.status != "accepted"]
+    lines += efficiency_summary(report)
     lines += [f"warning: {w}" for w in report.warnings]
     if report.out_dir:
         lines.append(f"Bundle: {report.out_dir}")

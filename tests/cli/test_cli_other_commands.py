@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 
 from clitools import run
 from edgekit.errors import ExitCode
@@ -19,6 +21,31 @@ def test_bench_an_onnx_artifact(model_files, fast_profile, tmp_path: Path) -> No
     assert set(result["latency_ms"]) == {"batch_1", "batch_2"}
     assert result["latency_ms"]["batch_1"]["iterations"] == 10
     assert result["random_inputs"] is True and "p50" in output
+
+
+def test_bench_prints_gops_and_share_of_a_faked_hosts_peak(model_files, fast_profile, tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """The host is a recorded Zen 4 cpuinfo with a 3 GHz cpufreq clock: the peak (and so the verdict) is the same on
+    every machine; the test profile runs 1 thread, so 1 core x 32 FP32 ops/cycle (AVX-512 as 2x256 on AMD) x 3 GHz."""
+    root = tmp_path / "sysfs"
+    (root / "proc").mkdir(parents=True)
+    (root / "proc" / "cpuinfo").write_text((Path(__file__).parents[1] / "unit/data/cpuinfo/zen4-epyc-vnni.txt").read_text())
+    freq = root / "sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"
+    freq.parent.mkdir(parents=True)
+    freq.write_text("3000000\n")
+    monkeypatch.setenv("EDGEKIT_SYSFS_ROOT", str(root))
+    out = tmp_path / "bench.json"
+    code, output = run("bench", model_files["onnx"], "--profile", fast_profile, "--batch-sizes", "1,2", "--json", out)
+    assert code == 0, output
+    result = json.loads(out.read_text())
+    e = result["efficiency"]
+    assert e["ops_per_inference"] == 2 * 1_330_432 and e["precision"] == "fp32"  # the digits CNN's MACs
+    best = max(result["throughput_per_s"], key=result["throughput_per_s"].get)
+    assert e["best_batch"] == int(best.split("_")[1])
+    assert e["gops"] == pytest.approx(2 * 1_330_432 * result["throughput_per_s"][best] / 1e9)
+    assert e["peak_gops"] == pytest.approx(96.0) and e["share_of_peak"] == pytest.approx(e["gops"] / 96.0)
+    assert "x86-vnni" in e["peak_basis"] and "cpuinfo_max_freq" in e["peak_basis"]
+    assert f"{e['share_of_peak']:.0%}" in output and "96.0" in output and "peak: FP32 peak 96.0 GOP/s" in output
 
 
 def test_bench_refuses_torch_models(model_files, fast_profile) -> None:

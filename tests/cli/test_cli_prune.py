@@ -48,6 +48,23 @@ def test_pruned_variants_are_built_verified_and_measured(pruned_bundle: Path) ->
         assert f"- measured: **{name}** vs {m['vs']} at batch_1: {m['text']}" in md
 
 
+def test_pruned_variants_count_their_own_ops_for_hardware_efficiency(pruned_bundle: Path) -> None:
+    """Each variant's ops come from its own graph (one counter, summary.summarize_onnx): a pruned variant does
+    fewer than its dense twin, its INT8 twin the same; GOP/s is ops x the best batch's items/s."""
+    from edgekit.summary import summarize_onnx
+
+    report = json.loads((pruned_bundle / "report.json").read_text())
+    by_name = {v["name"]: v for v in report["variants"]}
+    assert by_name["fp32"]["efficiency"]["ops_per_inference"] == 2 * report["model"]["macs"]
+    for name in ("pruned-fp32", "pruned-int8"):
+        e = by_name[name]["efficiency"]
+        assert e["ops_per_inference"] == 2 * summarize_onnx(pruned_bundle / by_name[name]["artifact"]).macs
+        assert e["gops"] == pytest.approx(e["ops_per_inference"] * by_name[name]["throughput_by_batch"]["batch_1"] / 1e9)
+    assert by_name["pruned-int8"]["efficiency"]["ops_per_inference"] \
+        == by_name["pruned-fp32"]["efficiency"]["ops_per_inference"] < by_name["fp32"]["efficiency"]["ops_per_inference"]
+    assert "## Hardware efficiency" in (pruned_bundle / "report.md").read_text()
+
+
 def test_pruned_stage_saves_pt2_and_spec(pruned_bundle: Path, eval_arrays) -> None:
     stage = pruned_bundle / "stages" / "03-prune"
     assert {"model.pt2", "state_dict.pt", "architecture.json", "prune.json", "stage.json"} <= {p.name for p in stage.iterdir()}
