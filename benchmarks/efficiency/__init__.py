@@ -1,0 +1,1 @@
+"""Hardware efficiency: GOP/s and share of the host's peak, OpenVINO per-layer counters."""
