@@ -99,7 +99,16 @@ class CompileConfig:
 class BenchmarkConfig:
     batch_sizes: tuple[int, ...] = (1,)
     warmup: int = 20
+    # timed calls per batch size stop once the median's 95% confidence interval is within +- target_ci of it
+    # (deploy/runner_common.stop_reason), after at least min_iterations calls and min_seconds, at the latest after
+    # iterations calls or max_seconds; target_ci = 0 always times `iterations` calls. 3% is well inside the 15% noise
+    # band comparisons use (report/speed.py); 50 calls keep p90 meaningful (p99 of 50 is near the slowest call);
+    # min_iterations above iterations is capped at it
     iterations: int = 200
+    min_iterations: int = 50
+    target_ci: float = 0.03
+    min_seconds: float = 0.5
+    max_seconds: float = 10.0
     async_requests: int = 0  # openvino throughput run: parallel infer requests (0 = the plugin's optimum)
     # "none" by default: measuring costs trials x (energy_seconds + energy_idle_seconds) per artifact
     energy_meter: str = "none"
@@ -198,7 +207,8 @@ REPLACED = {f"quantize.{key}": _RECIPE_FIX
 _FINITE_RANGES = {"verify.max_accuracy_drop": (0.0, 100.0), "verify.min_int8_coverage": (0.0, 1.0),
                   "verify.min_cosine": (-1.0, 1.0), "verify.min_top1_agreement": (0.0, 1.0)}
 _POSITIVE = {"quantize.calibration_samples", "benchmark.iterations", "compile.opset", "verify.max_samples",
-             "benchmark.energy_seconds", "benchmark.energy_trials",
+             "benchmark.energy_seconds", "benchmark.energy_trials", "benchmark.min_iterations",
+             "benchmark.max_seconds",
              "prune.steps"}
 
 
@@ -234,8 +244,11 @@ def _check_value(key: str, value: Any, source: str) -> None:
         raise _fail(source, key, f"must be > 0, got {value}", "Use a positive number.")
     if key == "target.dla_core" and value < -1:
         raise _fail(source, key, f"must be -1 (no DLA) or a core index, got {value}", "Use -1, 0 or 1.")
+    if key == "benchmark.target_ci" and not (math.isfinite(value) and 0.0 <= value < 1.0):
+        raise _fail(source, key, f"must be a share in [0, 1), got {value}",
+                    "For example 0.03 (stop at +-3% on the median), or 0 to always time `iterations` calls.")
     if key in ("benchmark.energy_idle_seconds", "benchmark.energy_tdp_watts", "compile.workspace_mb",
-               "prune.round_to") and value < 0:
+               "prune.round_to", "benchmark.min_seconds") and value < 0:
         raise _fail(source, key, f"must be >= 0, got {value}", "Use 0 or a positive number.")
     if key == "compile.precisions":
         bad = [p for p in value if p not in PRECISIONS]
@@ -283,7 +296,19 @@ def _build(cls: type, data: dict[str, Any], source: str, prefix: str) -> Any:
             raise _fail(source, "schema_version", f"unsupported version {kwargs['schema_version']}",
                         f"this edgekit reads schema_version = {SCHEMA_VERSION}.")
         _check_recipe(kwargs, source)
-    return cls(**kwargs)
+    built = cls(**kwargs)
+    if cls is BenchmarkConfig:
+        _check_stop_rule(built, source)
+    return built
+
+
+def _check_stop_rule(b: BenchmarkConfig, source: str) -> None:
+    """The stop rule's time minimum must fit under its cap, else it silently stops meaning anything (a
+    min_iterations above iterations is simply capped: a profile that asks for 10 calls gets 10)."""
+    if b.min_seconds > b.max_seconds:
+        raise _fail(source, "benchmark.min_seconds", f"{b.min_seconds:g} s is more than benchmark.max_seconds "
+                    f"{b.max_seconds:g} s, the most time spent timing one batch size",
+                    "Lower min_seconds or raise max_seconds.")
 
 
 def _check_recipe(sections: dict[str, Any], source: str) -> None:

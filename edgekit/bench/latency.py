@@ -35,8 +35,19 @@ log = logging.getLogger(__name__)
 class BenchSettings:
     batch_sizes: tuple[int, ...]
     warmup: int
-    iterations: int
+    iterations: int  # the most timed calls per batch size (the stop rule may stop earlier)
     runtime_args: tuple[str, ...] = ()  # the runner's own options, from the profile (runner_args)
+    # the stop rule (deploy/runner_common.stop_reason; the profile's [benchmark], edgekit.profile.BenchmarkConfig)
+    min_iterations: int = 0  # 0: as many as iterations (a fixed count)
+    target_ci: float = 0.0  # 0: a fixed count
+    min_seconds: float = 0.0
+    max_seconds: float = 0.0  # 0: no time cap
+
+    def timing_args(self) -> list[str]:
+        """The runner options of the timing loop (warm-up, the cap and the stop rule)."""
+        return ["--warmup", str(self.warmup), "--iterations", str(self.iterations),
+                "--min-iterations", str(self.min_iterations or self.iterations), "--target-ci", str(self.target_ci),
+                "--min-seconds", str(self.min_seconds), "--max-seconds", str(self.max_seconds or float("inf"))]
 
 
 def runner_args(profile: Profile) -> tuple[str, ...]:
@@ -48,14 +59,15 @@ def runner_args(profile: Profile) -> tuple[str, ...]:
 
 def settings_from_profile(profile: Profile) -> BenchSettings:
     b = profile.benchmark
-    return BenchSettings(b.batch_sizes, b.warmup, b.iterations, runner_args(profile))
+    return BenchSettings(b.batch_sizes, b.warmup, b.iterations, runner_args(profile), b.min_iterations,
+                         b.target_ci, b.min_seconds, b.max_seconds)
 
 
 def _command(runner: Path, model: Path, inputs: Path | None, out: Path, s: BenchSettings) -> list[str]:
     source = ["--input", str(inputs)] if inputs else ["--random"]  # random: the runner knows the input shape
     return [sys.executable, str(runner), "--model", str(model), *source, "--json", str(out),
-            "--batch-sizes", ",".join(map(str, s.batch_sizes)), "--warmup", str(s.warmup),
-            "--iterations", str(s.iterations), *s.runtime_args, "--progress-jsonl"]
+            "--batch-sizes", ",".join(map(str, s.batch_sizes)), *s.timing_args(), *s.runtime_args,
+            "--progress-jsonl"]
 
 
 def _replier(proc: subprocess.Popen) -> Any:

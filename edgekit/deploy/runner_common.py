@@ -74,20 +74,82 @@ def others_cpu_load(before, after):
     return round(min(max(others / (after[1] - before[1]), 0.0), 1.0), 3)
 
 
-def time_loop(infer, warmup, iterations, on_progress=None, clock=time.perf_counter):
-    """Latency of ``infer()``: ``warmup`` untimed calls, then ``iterations`` timed ones."""
+# The adaptive stop rule (pyperf's and benchmark_app -t's idea): time until the median is known well enough,
+# not a fixed count. The 95% confidence interval of the median comes from order statistics (distribution-free: the
+# ranks n/2 -+ 1.96 sqrt(n)/2 bracket the true median with 95% probability, whatever the latency distribution).
+CI_Z = 1.96
+STOP_CHECK_EVERY = 5  # calls between two looks at the interval (sorting is cheap; the look is outside the timing)
+
+
+def median_ci(seconds):
+    """(low, high) of the 95% confidence interval of the median of ``seconds`` (order statistics)."""
+    ordered = sorted(seconds)
+    n = len(ordered)
+    half = CI_Z * math.sqrt(n) / 2.0
+    low = min(max(int(math.floor(n / 2.0 - half)) - 1, 0), n - 1)
+    high = min(max(int(math.ceil(n / 2.0 + half)), 0), n - 1)
+    return ordered[low], ordered[high]
+
+
+def ci_relative(seconds):
+    """Half the width of the median's 95% confidence interval as a share of the median (0.02 = +-2%)."""
+    low, high = median_ci(seconds)
+    median = float(np.median(seconds))
+    return (high - low) / 2.0 / median if median > 0 else math.inf
+
+
+def stop_reason(seconds, elapsed, rule):
+    """Why the timed loop stops now, or None to go on. ``rule``: target_ci (0 = a fixed count), min_iterations,
+    max_iterations, min_seconds, max_seconds. The caps stop it whatever the interval; convergence needs both
+    minimums, so a short burst or a handful of calls never passes for a measurement."""
+    n = len(seconds)
+    if n >= rule["max_iterations"]:
+        return "max_iterations"
+    if elapsed >= rule["max_seconds"] and n >= 1:
+        return "max_seconds"
+    if (rule["target_ci"] > 0 and n >= rule["min_iterations"] and elapsed >= rule["min_seconds"]
+            and n % STOP_CHECK_EVERY == 0 and ci_relative(seconds) <= rule["target_ci"]):
+        return "converged"
+    return None
+
+
+def stop_rule(args):
+    """The stop rule of the runner's options (--iterations is the cap)."""
+    return {"target_ci": args.target_ci, "min_iterations": min(args.min_iterations, args.iterations),
+            "max_iterations": args.iterations, "min_seconds": args.min_seconds, "max_seconds": args.max_seconds}
+
+
+def fixed_count(iterations):
+    """A rule that times exactly ``iterations`` calls."""
+    return {"target_ci": 0.0, "min_iterations": iterations, "max_iterations": iterations, "min_seconds": 0.0,
+            "max_seconds": math.inf}
+
+
+def time_loop(infer, warmup, iterations, on_progress=None, clock=time.perf_counter, rule=None):
+    """Latency of ``infer()``: ``warmup`` untimed calls, then timed ones until ``rule`` (stop_reason) says stop;
+    without a rule, exactly ``iterations``. The summary records why it stopped, after how long, and the interval
+    the median reached (``ci95_rel``)."""
+    rule = rule or fixed_count(iterations)
     for i in range(warmup):
         infer()
         if on_progress:
             on_progress("warmup", i + 1, warmup)
     seconds = []
-    for i in range(iterations):
+    started = clock()
+    while True:
         start = clock()
         infer()
         seconds.append(clock() - start)
-        if on_progress and ((i + 1) % 10 == 0 or i + 1 == iterations):
-            on_progress("timed", i + 1, iterations)
-    return summarize(seconds)
+        reason = stop_reason(seconds, clock() - started, rule)
+        done = len(seconds)
+        if on_progress and (done % 10 == 0 or reason):
+            on_progress("timed", done, rule["max_iterations"] if not reason else done)
+        if reason:
+            break
+    stats = summarize(seconds)
+    stats["ci95_rel"] = round(ci_relative(seconds), 5)
+    stats["stop"] = {"reason": reason, "seconds": round(clock() - started, 4)}
+    return stats
 
 
 def energy_loop(infer, size, seconds, trials, ask=None, emit=None, clock=time.perf_counter):
@@ -273,7 +335,15 @@ def add_common_arguments(parser, default_model):
     parser.add_argument("--random", action="store_true", help="time on random inputs")
     parser.add_argument("--batch-sizes", default="1")
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--iterations", type=int, default=200,
+                        help="timed calls per batch size: the most, when --target-ci stops earlier")
+    parser.add_argument("--min-iterations", type=int, default=50, help="timed calls before --target-ci may stop")
+    parser.add_argument("--target-ci", type=float, default=0.03,
+                        help="stop once the median's 95%% confidence interval is within +- this share of it "
+                             "(0 = always --iterations)")
+    parser.add_argument("--min-seconds", type=float, default=0.5, help="timed seconds before --target-ci may stop")
+    parser.add_argument("--max-seconds", type=float, default=10.0,
+                        help="stop timing a batch size after this many seconds, converged or not")
     parser.add_argument("--threads", type=int, default=0, help="0 = runtime default")
     parser.add_argument("--json", help="write results as JSON to this file")
     parser.add_argument("--progress-jsonl", action="store_true", help="progress as JSON lines on stderr")
@@ -439,7 +509,7 @@ def _time_batches(args, adapter, session, x, result):
         on_progress = (lambda phase, d, t, b=batch_size: progress(phase, d, t, b)) if progress else None
         before = cpu_ticks()
         stats = time_loop(adapter.infer_fn(session, make_batch(x, batch_size)), args.warmup, args.iterations,
-                          on_progress)
+                          on_progress, rule=stop_rule(args))
         stats["others_cpu_load"] = others_cpu_load(before, cpu_ticks())
         stats["unstable"] = instability(stats)
         result["latency_ms"][f"batch_{batch_size}"] = stats
@@ -471,6 +541,7 @@ def run(args, adapter, here):
     if ref is not None:
         result["parity_vs_reference"] = parity(out, ref.astype(np.float32), x)
     if not args.check:
+        result["stop_rule"] = {k: v for k, v in stop_rule(args).items() if math.isfinite(v)}
         _time_batches(args, adapter, session, x, result)
         adapter.extra(args, session, x, result)
         _run_energy(args, adapter, session, x, result)

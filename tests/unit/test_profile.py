@@ -287,3 +287,31 @@ def test_a_recipe_the_backend_does_not_take_is_refused(tmp_path, backend, recipe
 def test_a_replaced_int8_type_key_points_to_the_recipe(tmp_path, key):
     err = profile_error(tmp_path, MINIMAL + f'[quantize]\n{key} = "x"\n')
     assert f"'quantize.{key}'" in err.message and "recipe" in err.hint and "u8s8-rr" in err.hint
+
+
+# --- the benchmark's stop rule ([benchmark] target_ci, min_iterations, min_seconds, max_seconds) ----------------
+
+def test_stop_rule_fields_parse_with_defaults_in_one_place(tmp_path):
+    from edgekit.profile import BenchmarkConfig
+
+    default = load_profile(write(tmp_path, MINIMAL)).benchmark
+    assert (default.target_ci, default.min_iterations, default.min_seconds, default.max_seconds) == (
+        BenchmarkConfig.target_ci, BenchmarkConfig.min_iterations, BenchmarkConfig.min_seconds,
+        BenchmarkConfig.max_seconds)
+    b = load_profile(write(tmp_path, MINIMAL + "[benchmark]\ntarget_ci = 0\nmin_iterations = 30\nmin_seconds = 0\n"
+                                              "max_seconds = 4\niterations = 20\n")).benchmark
+    assert (b.target_ci, b.min_iterations, b.min_seconds, b.max_seconds, b.iterations) == (0.0, 30, 0.0, 4.0, 20)
+
+
+@pytest.mark.parametrize("line, key, words", [
+    ("target_ci = 1.5", "benchmark.target_ci", "[0, 1)"),
+    ("target_ci = -0.01", "benchmark.target_ci", "[0, 1)"),
+    ("target_ci = nan", "benchmark.target_ci", "[0, 1)"),
+    ("min_iterations = 0", "benchmark.min_iterations", "must be > 0"),
+    ("max_seconds = 0", "benchmark.max_seconds", "must be > 0"),
+    ("min_seconds = -1", "benchmark.min_seconds", "must be >= 0"),
+    ("min_seconds = 20", "benchmark.min_seconds", "more than benchmark.max_seconds"),
+])
+def test_a_stop_rule_that_cannot_work_is_refused(tmp_path, line, key, words):
+    err = profile_error(tmp_path, MINIMAL + f"[benchmark]\n{line}\n")
+    assert f"'{key}'" in err.message and words in err.message
