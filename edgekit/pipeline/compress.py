@@ -21,6 +21,7 @@ from edgekit.pipeline.verify import (Reference, check_labels, compute_reference,
 from edgekit.models import LoadedModel, model_outputs
 from edgekit.pipeline.plan import Plan, build_plan
 from edgekit.pipeline.execute import library_versions, run_plan
+from edgekit.pipeline.timings import Stopwatch, stop_rule
 from edgekit.profile import Profile
 from edgekit.pruning.config import PruneConfig
 from edgekit.distill.report import distillation_report
@@ -141,15 +142,19 @@ class CompressJob:
         import torch
 
         torch.manual_seed(self.seed)
+        watch = Stopwatch()
         plan = self._plan()  # checked before anything is written
-        reference = compute_reference(self.model, self._verification_inputs(), self.backend, self.profile)
+        with watch.phase("reference"):
+            reference = compute_reference(self.model, self._verification_inputs(), self.backend, self.profile)
         check_labels(self.calib, reference.classes)  # the INT8 search selects on these labels
         versions = library_versions(self.backend.versions())
         ctx = self._context()
         with staged_output(out_dir, force) as root:
             artifacts, records = run_plan(plan, self._source(), ctx, root, versions)
+            for record in records:
+                watch.add(record["step"], record["wall_s"])
             variants = [verify_and_bench(name, plan.precision(name), artifacts[step], root, reference, self.backend,
-                                         self.profile, self.progress) for name, step in plan.variants.items()]
+                                         self.profile, self.progress, watch) for name, step in plan.variants.items()]
             add_efficiency(variants, plan, artifacts, self.host, self.profile)
             untimed = None if self.backend.measures_on_host else self.profile.compile.precisions
             chosen, why = recommend(variants, untimed, self.objective)
@@ -167,8 +172,10 @@ class CompressJob:
             if "qat" in artifacts:
                 stage_dir = next(f"stages/{r['index']:02d}-qat" for r in records if r["step"] == "qat")
                 report.qat = qat_report(artifacts["qat"].meta["qat"], variants, plan, stage_dir, reference)
-            write_deploy(root, report, reference, self.profile, INPUT_NAME)
-            write_plots(root, report, self.profile.verify.max_accuracy_drop)
+            with watch.phase("bundle and plots"):
+                write_deploy(root, report, reference, self.profile, INPUT_NAME)
+                write_plots(root, report, self.profile.verify.max_accuracy_drop)
+            report.timings = watch.to_dict(stop_rule(self.profile.benchmark))
             write_report_files(root, report)
             write_manifest(root, self._manifest(versions, records))
         report.out_dir = str(out_dir.resolve())

@@ -11,6 +11,7 @@ import numpy as np
 from edgekit.artifact import Artifact, sha256_path, size_bytes
 from edgekit.backends.base import Backend, KernelCoverage
 from edgekit.pipeline.bundle import artifact_files
+from edgekit.pipeline.timings import BENCHMARK, VERIFY, Stopwatch
 from edgekit.bench.latency import run_benchmark, settings_from_profile
 from edgekit.data import Dataset
 from edgekit.energy.protocol import EnergySettings, plan_energy
@@ -140,11 +141,16 @@ def _combined_sha256(files: list[Path]) -> str:
 
 
 def verify_and_bench(name: str, precision: str, artifact: Artifact, root: Path, reference: Reference,
-                     backend: Backend, profile: Profile, progress: Progress) -> VariantResult:
-    result = verify_variant(name, precision, artifact, root, reference, backend, profile)
+                     backend: Backend, profile: Profile, progress: Progress,
+                     stopwatch: Stopwatch | None = None) -> VariantResult:
+    """``stopwatch``: where the verification's and the benchmark's wall times go (report.json timings)."""
+    watch = stopwatch or Stopwatch()
+    with watch.phase(VERIFY, name):
+        result = verify_variant(name, precision, artifact, root, reference, backend, profile)
     assert artifact.path is not None
     if backend.measures_on_host:
-        benchmark_into(result, artifact.path, reference, backend, profile, progress)
+        with watch.phase(BENCHMARK, name):
+            benchmark_into(result, artifact.path, reference, backend, profile, progress)
     elif result.status != "pending":  # checked on ONNX Runtime's CPU as a proxy; built and timed on the device
         result.runtime = {"engine": "built on the device", "host_check": "onnxruntime CPU (same ONNX, same Q/DQ)"}
     return result

@@ -18,6 +18,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("distillation", "edgekit.distill.report:render_distillation_markdown"),
     ("sweep", "edgekit.sweep.report:render_sweep_markdown"),
     ("qat", "edgekit.qat.report:render_qat_markdown"),
+    ("timings", "edgekit.pipeline.timings:render_timings_markdown"),
 )
 
 

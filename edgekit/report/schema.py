@@ -60,6 +60,8 @@ class Report:
     distillation: dict[str, Any] | None = None
     sweep: dict[str, Any] | None = None  # edgekit sweep: trials, Pareto front, cache counts
     qat: dict[str, Any] | None = None  # quantization-aware distillation (--qat): PTQ vs QAT
+    # where the run's wall time went (pipeline/timings.py): seconds per phase and variant, total, benchmark share
+    timings: dict[str, Any] | None = None
     host: dict[str, Any] = field(default_factory=dict)  # the CPU that measured (edgekit.hardware.HostFacts)
     target_isa: str = ""  # what the profile targets ([target] isa)
     objective: str = DEFAULT_OBJECTIVE  # what the recommendation optimised (compress --objective; report/speed.OBJECTIVES)

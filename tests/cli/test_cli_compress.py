@@ -210,3 +210,32 @@ def test_max_accuracy_drop_option_overrides_profile(factory_bundle: Path, demo_a
     int8 = next(v for v in report["variants"] if v["name"] == "int8")
     assert (int8["status"] == "accepted") == (int8["accuracy_drop"] <= 0.25)
     assert code == (0 if int8["status"] == "accepted" else ExitCode.VERIFICATION_FAILED)
+
+
+def test_report_says_where_the_time_went(factory_bundle: Path) -> None:
+    """report.json timings: every phase, each variant's verification and benchmark, the total and the benchmark's
+    share; the plan steps' times are those their stage.json records; report.md has the table and the stop rule."""
+    report = json.loads((factory_bundle / "report.json").read_text())
+    manifest = json.loads((factory_bundle / "manifest.json").read_text())
+    t = report["timings"]
+    steps = {s["step"]: s["wall_s"] for s in manifest["stages"]}
+    assert list(t["seconds"]) == ["reference", *steps, "verify", "benchmark", "bundle and plots"]
+    assert all(t["seconds"][step] == pytest.approx(wall, abs=1e-3) for step, wall in steps.items())
+    assert set(t["variants"]) == {"fp32", "int8"}
+    for phase in ("verify", "benchmark"):
+        assert sum(v[phase] for v in t["variants"].values()) == pytest.approx(t["seconds"][phase], abs=2e-3)
+    assert t["seconds"]["benchmark"] > 0 and t["other_s"] >= 0
+    assert sum(t["seconds"].values()) + t["other_s"] == pytest.approx(t["total_s"], abs=0.01)
+    assert t["benchmark_share"] == pytest.approx(t["seconds"]["benchmark"] / t["total_s"], abs=1e-3)
+    assert t["stop_rule"] == {"warmup": 2, "iterations": 10, "min_iterations": 50, "target_ci": 0.03,
+                              "min_seconds": 0.5, "max_seconds": 10.0}
+    md = (factory_bundle / "report.md").read_text()
+    section = md.split("## Where the time went", 1)[1].split("\n## ", 1)[0]
+    assert f"Wall time of this run: {t['total_s']:.1f} s" in section
+    assert f"| quantize-int8 | {t['seconds']['quantize-int8']:.1f} |" in section
+    assert "Benchmark stop rule: after 2 warm-up calls, timed until the median's 95% confidence interval is within " \
+           "+-3.0% of it (at least 50 calls and 0.5 s), at most 10 calls or 10 s per batch size." in section
+    for v in report["variants"]:
+        for batch, stats in v["latency_ms"].items():  # the fast profile's cap of 10 calls comes before 50
+            assert stats["iterations"] == 10 and stats["stop"]["reason"] in ("max_iterations", "max_seconds")
+            assert f"{batch} 10 calls, median +-{stats['ci95_rel']:.1%}" in section
