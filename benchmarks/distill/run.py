@@ -64,7 +64,7 @@ def run_seed(seed: int, epochs: int, ratio: float, lr: float) -> dict[str, float
     row["BN re-estimated"] = _accuracy(student, xt, yt)
     for name, overrides in ARMS:
         train = Dataset(x) if overrides.get("use_labels") is False else Dataset(x, y)
-        config = DistillConfig(epochs=epochs, lr=lr, keep_best=False, **overrides)
+        config = DistillConfig(epochs=epochs, lr=lr, keep_best=False, patience=0, **overrides)  # fixed epochs
         result = distill(teacher, copy.deepcopy(student), train, None, config, seed=seed)
         row[name] = _accuracy(result.student, xt, yt)
     return row

@@ -53,7 +53,7 @@ def _pair(ctx, onnx_path: Path, student, args, work: Path, tag: str) -> dict[str
 
     ptq = work / f"ptq-{tag}.onnx"
     ctx.backend.quantize(onnx_path, ptq, ctx.calib, ctx.profile)
-    cfg = DistillConfig(lr=args.lr, keep_best=False, qat=True, qat_epochs=args.qat_epochs)
+    cfg = DistillConfig(lr=args.lr, keep_best=False, patience=0, qat=True, qat_epochs=args.qat_epochs)
     stage_dir = work / f"qat-{tag}"
     stage_dir.mkdir()
     ctx.evald, evald = None, ctx.evald  # training never sees the test split
@@ -80,7 +80,7 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict[str, tuple[float, str]
     pruned = prune_module(teacher, torch.zeros(1, 1, 8, 8), prune_config("cpu-onnxruntime", ratio=args.ratio),
                           calib_x=x[:256]).model
     student = distill(teacher, copy.deepcopy(pruned), Dataset(x, y), None,
-                      DistillConfig(epochs=args.epochs, lr=args.lr, keep_best=False), seed=seed).student
+                      DistillConfig(epochs=args.epochs, lr=args.lr, keep_best=False, patience=0), seed=seed).student
     row = {}
     with torch.no_grad():
         row[KEYS[0]] = (float((teacher(torch.from_numpy(xt)).argmax(1).numpy() == yt).mean() * 100), "-")

@@ -9,6 +9,7 @@ import click
 
 from edgekit.cli.options import option_group
 from edgekit.distill.config import AUGMENTATIONS, DistillConfig, Optimizer
+from edgekit.distill.stopping import DEFAULT_PATIENCE
 
 # the one source of every default below: the dataclass the options end up in
 D = DistillConfig()
@@ -17,7 +18,8 @@ D = DistillConfig()
 FIELDS = {"epochs": "epochs", "distill_steps": "steps", "distill_batch_size": "batch_size", "optimizer": "optimizer",
           "lr": "lr", "weight_decay": "weight_decay", "warmup": "warmup", "grad_clip": "grad_clip",
           "kd_temperature": "temperature", "kd_alpha": "alpha", "kd_no_labels": "use_labels", "hints": "hints",
-          "hint_weight": "hint_weight", "patience": "patience", "no_keep_best": "keep_best",
+          "hint_weight": "hint_weight", "patience": "patience", "min_delta": "min_delta", "max_minutes": "max_minutes",
+          "no_keep_best": "keep_best",
           "val_fraction": "val_fraction", "checkpoint_every": "checkpoint_every", "checkpoint_dir": "checkpoint_dir",
           "resume": "resume", "augment": "augment", "distill_device": "device", "qat": "qat", "qat_epochs": "qat_epochs", "qat_lr": "qat_lr"}
 NEGATED = ("kd_no_labels", "no_keep_best")  # flags that turn a field that defaults to True off
@@ -42,9 +44,11 @@ def _options() -> dict[str, Any]:
         "student_weights": click.option("--student-weights", type=click.Path(path_type=Path),
                                         help="Initial state_dict for --student."),
         "epochs": click.option("--epochs", type=click.IntRange(min=1), default=D.epochs, show_default=True,
-                               help="Passes over --train-data (the most; --patience may stop earlier)."),
+                               help="The budget: the most passes over --train-data. Training stops sooner once the "
+                                    "validation split stops improving (--patience); the report says when the budget "
+                                    "ended it while still improving, and the budget to try."),
         "distill_steps": click.option("--steps", "distill_steps", type=click.IntRange(min=1),
-                                      help="Total steps (overrides --epochs)."),
+                                      help="The budget as total optimizer steps (instead of --epochs)."),
         "distill_batch_size": click.option("--distill-batch-size", type=click.IntRange(min=1), default=D.batch_size,
                                            show_default=True, help="Global batch size (split across torchrun processes)."),
         "optimizer": click.option("--optimizer", type=click.Choice([o.value for o in Optimizer]),
@@ -67,8 +71,18 @@ def _options() -> dict[str, Any]:
                                    "an adapter maps the student's width to the teacher's)."),
         "hint_weight": click.option("--hint-weight", type=float, default=D.hint_weight, show_default=True,
                                     help="Weight of the hint losses."),
-        "patience": click.option("--patience", type=click.IntRange(min=0), default=D.patience, show_default=True,
-                                 help="Stop after N epochs without improvement on the validation split (0: never)."),
+        "patience": click.option("--patience", type=click.IntRange(min=0), default=D.patience,
+                                 show_default=f"{DEFAULT_PATIENCE} with a validation split, else none",
+                                 help="Stop after N epochs in which the distillation loss on the validation split did "
+                                      "not fall by more than --min-delta (0: never, train the whole budget). Without a "
+                                      "validation split the default trains the whole budget; an explicit N needs one."),
+        "min_delta": click.option("--min-delta", type=click.FloatRange(0, 1, max_open=True), default=D.min_delta,
+                                  show_default=True,
+                                  help="Share by which the validation loss must fall below its last counted gain to "
+                                       "reset --patience (0.01 = 1%): smaller falls count as noise."),
+        "max_minutes": click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
+                                    help="Wall-clock budget of this invocation, checked after each epoch (the report "
+                                         "says when it ended training); --resume with a larger one continues the run."),
         "no_keep_best": click.option("--no-keep-best", is_flag=True,
                                      help="End with the last weights, not the best validation epoch's."),
         "checkpoint_every": click.option("--checkpoint-every", type=click.IntRange(min=0), default=D.checkpoint_every,

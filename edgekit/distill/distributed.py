@@ -59,16 +59,17 @@ class DistEnv:
         dist.all_reduce(tensor)
         return (tensor / self.world_size).tolist()
 
-    def from_main(self, flag: bool) -> bool:
-        """Rank 0's value of ``flag`` on every rank (decisions such as early stopping must agree)."""
+    def from_main(self, value: int) -> int:
+        """Rank 0's ``value`` on every rank (decisions such as early stopping, or the time budget that each rank's
+        clock would judge a little differently, must agree)."""
         if self.world_size == 1:
-            return flag
+            return value
         import torch
         import torch.distributed as dist
 
-        tensor = torch.tensor([int(flag)], device=self.device)
+        tensor = torch.tensor([value], device=self.device)
         dist.broadcast(tensor, src=0)
-        return bool(tensor.item())
+        return int(tensor.item())
 
     def sync_buffers(self, module: Any) -> None:
         """Rank 0's buffers (BatchNorm running statistics) everywhere: each rank updated them on its own shard."""

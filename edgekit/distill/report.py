@@ -22,12 +22,62 @@ def distillation_report(summary: dict[str, Any], variants: list[Any], stage_dir:
     files = {k: f"{stage_dir}/{v}" for k, v in summary.get("files", {}).items()}
     before, after = summary.get("before", {}), summary.get("after", {})
     measured = {v.name: v.accuracy for v in variants
-                if v.name.startswith(("pruned-", "student-")) and v.accuracy is not None}
+                if v.name.startswith(STUDENT_VARIANTS) and v.accuracy is not None}
     return {**{k: v for k, v in summary.items() if k != "files"}, "files": files,
             "accuracy_before": before.get("eval_accuracy"), "accuracy_after": after.get("eval_accuracy"),
             "agreement_before": before.get("eval_agreement"), "agreement_after": after.get("eval_agreement"),
             "reference_accuracy": reference.accuracy, "variant_accuracy": measured,
             "judged_on": judged_on(summary, reference)}
+
+
+STUDENT_VARIANTS = ("pruned-", "student-")  # the variants built from the distilled student
+
+
+def stopping_lines(d: dict[str, Any]) -> list[str]:
+    """Why training ended (patience, or the epochs / steps / time budget) and, when the budget ended it while the
+    validation score was still rising, the budget to try and how it was derived."""
+    reason = d.get("stop_reason")
+    if reason is None:  # a report written before the stop was recorded
+        return []
+    cfg, run, most = d["config"], d["epochs_run"], d["max_epochs"]
+    if reason == "patience":
+        line = (f"- stopped early at epoch {run} of at most {most}: the validation loss had not fallen by more than "
+                f"{d['min_delta']:.0%} for {d['patience']} epochs")
+    else:
+        budgets = {"epochs": ("epochs", "epoch"), "steps": ("steps", "step"), "time": ("max_minutes", "time")}
+        field, noun = budgets[reason]
+        budget = f"the {noun} budget (--{field.replace('_', '-')} {cfg[field]:g})"
+        line = f"- {budget} ended training after {run} of at most {most} epochs"
+        if d["early_stopping"] != "on":
+            line += f"; no early stopping ({d['early_stopping']})"
+    lines = [line]
+    if d.get("still_improving"):
+        tip = d["suggestion"]
+        lines.append(f"- **still improving when the budget ended**: the validation loss last fell by more than "
+                     f"{d['min_delta']:.0%} at epoch {d['last_gain_epoch']} of {run}. Try "
+                     f"`{tip['option']}`" + (" with `--resume`" if reason == "time" else "") + f": {tip['basis']}.")
+    elif d.get("still_improving") is False and reason != "patience":
+        lines.append(f"- not improving when the budget ended: the validation loss last fell by more than "
+                     f"{d['min_delta']:.0%} at epoch {d['last_gain_epoch']}")
+    return lines
+
+
+def still_improving_warning(d: dict[str, Any], variants: list[Any], max_drop: float) -> str | None:
+    """When the budget ended distillation while the student was still improving, the variants built from it that
+    the accuracy budget rejected say so (their reason), and the report warns with the budget to try."""
+    if not d.get("still_improving"):
+        return None
+    over = [v for v in variants if v.name.startswith(STUDENT_VARIANTS) and v.status == "rejected"
+            and v.accuracy_drop is not None and v.accuracy_drop > max_drop]
+    if not over:
+        return None
+    option = d["suggestion"]["option"] + (" --resume" if d["stop_reason"] == "time" else "")
+    for v in over:
+        v.reason += f"; distillation was still improving when its budget ended (try {option})"
+    return (f"{', '.join(v.name for v in over)} exceeded the {max_drop:g}-point accuracy budget, and distillation "
+            f"was still improving on its validation split when its budget ended ({d['epochs_run']} of at most "
+            f"{d['max_epochs']} epochs, last gain at epoch {d['last_gain_epoch']}): a longer run would likely "
+            f"recover more. Try {option} (report.md, Distillation, says how it was estimated).")
 
 
 def render_distillation_markdown(report: Any) -> list[str]:
@@ -40,6 +90,7 @@ def render_distillation_markdown(report: Any) -> list[str]:
              f"T={cfg['temperature']:g}, alpha={cfg['alpha']:g}; loss {d['loss']}.",
              f"- processes: {d['world_size']} ({d['backend'] or 'single process'}), device {d['device']}, "
              f"AMP {'bf16' if d['amp'] else 'off'}, seed {d['seed']}"]
+    lines += stopping_lines(d)
     if cfg["hints"]:
         lines.append(f"- hint (feature) losses, weight {cfg['hint_weight']:g}: {', '.join(cfg['hints'])}")
     if d.get("accuracy_before") is not None:
@@ -84,11 +135,12 @@ def selection_lines(d: dict[str, Any], start: str) -> list[str]:
 def history_table(history: list[dict[str, Any]]) -> list[str]:
     """The per-epoch log of the distillation loop as a Markdown table (FP32 distillation and QAT): the validation
     columns chose the kept epoch, the eval columns are only logged."""
-    lines = ["", "| epoch | step | lr | loss | KD | CE | hint | val acc % | val agree % | eval acc % | eval agree % |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["", "| epoch | step | lr | loss | KD | CE | hint | val loss | val acc % | val agree % | eval acc % | "
+             "eval agree % |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in history:
         cells = [str(row.get("epoch")), str(row.get("step"))]
-        cells += ["-" if row.get(k) is None else f"{row[k]:.4g}" for k in ("lr", "loss", "kd", "ce", "hint")]
+        cells += ["-" if row.get(k) is None else f"{row[k]:.4g}"
+                  for k in ("lr", "loss", "kd", "ce", "hint", "val_loss")]
         cells += ["-" if row.get(k) is None else f"{row[k]:.2f}"
                   for k in ("val_accuracy", "val_agreement", "eval_accuracy", "eval_agreement")]
         lines.append("| " + " | ".join(cells) + " |")

@@ -31,6 +31,7 @@ from edgekit.distill import distributed
 from edgekit.distill.config import DistillConfig, Optimizer
 from edgekit.distill.loss import FeatureTaps, StudentWithAdapters, build_adapters, distill_loss, hint_loss
 from edgekit.distill.split import Selection, check_not_eval, selection_split
+from edgekit.distill.stopping import DEFAULT_PATIENCE, STOP_REASONS, improves, verdict
 from edgekit.errors import DataError, PipelineError, ShapeMismatchError
 from edgekit.outputs import primary
 from edgekit.progress import NullProgress, Progress
@@ -39,9 +40,10 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT = "last.pt"
 CHECKPOINT_FORMAT = "edgekit-distill-checkpoint"
-LOG_FIELDS = ("epoch", "step", "lr", "loss", "kd", "ce", "hint", "val_accuracy", "val_agreement", "eval_accuracy",
-              "eval_agreement", "wall_s")
+LOG_FIELDS = ("epoch", "step", "lr", "loss", "kd", "ce", "hint", "val_loss", "val_accuracy", "val_agreement",
+              "eval_accuracy", "eval_agreement", "wall_s")
 EVAL_BATCH = 256
+ESTIMATE_AFTER = 10  # steps timed before the up-front estimate of the run's length
 
 
 @dataclass
@@ -59,8 +61,9 @@ class _State:
     best_metric: float | None = None
     best_epoch: int | None = None
     best_state: dict[str, Any] | None = None
-    bad_epochs: int = 0
-    stopped_early: bool = False
+    patience_ref: float | None = None  # the validation loss at the last significant gain (a fall > min_delta)
+    bad_epochs: int = 0  # epochs since then
+    stop_reason: str | None = None  # set when patience or the time budget ends the run before its steps
     resumed_from: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,7 +87,20 @@ class _Setup:
     steps_per_epoch: int
     total: int
     fingerprint: str
+    patience: int  # resolved: DistillConfig.patience, or its default when None (0 without a validation split)
     output: str | None = None  # which model output is the logits (edgekit/outputs.py)
+
+
+@dataclass
+class _Clock:
+    """This invocation's wall clock: the time budget (--max-minutes) and the up-front estimate of the run."""
+
+    first_step: int  # the step this invocation started at (resumed runs: the checkpoint's)
+    started: float = field(default_factory=time.perf_counter)
+    estimate: str = ""  # shown with the progress once ESTIMATE_AFTER steps are timed
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
 
 
 def _check_inputs(teacher: nn.Module, student: nn.Module, train: Dataset, val: Dataset | None,
@@ -172,9 +188,10 @@ def _setup(teacher: nn.Module, student: nn.Module, split: Selection, cfg: Distil
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, cfg.warmup))
     labels = cfg.use_labels and train.y is not None
     y = torch.from_numpy(train.y) if labels else None
+    patience = cfg.patience if cfg.patience is not None else DEFAULT_PATIENCE if split.val is not None else 0
     return _Setup(cfg, seed, env, wrapper, env.wrap(wrapper), teacher, taps, optimizer, scheduler,
                   torch.from_numpy(train.x), y, batch, steps_per_epoch, total,
-                  _fingerprint(cfg, seed, wrapper, split, labels), output)
+                  _fingerprint(cfg, seed, wrapper, split, labels), patience, output)
 
 
 def _augment(x: Tensor, names: tuple[str, ...], generator: torch.Generator) -> Tensor:
@@ -236,20 +253,32 @@ class _Probe:
     prefix: str
     data: Dataset
     teacher_top1: Tensor
+    teacher_logits: Tensor | None = None  # "val" only: its distillation loss is what patience watches
 
 
 def _probes(s: _Setup, val: Dataset | None, evald: Dataset | None) -> list[_Probe]:
-    return [_Probe(prefix, data, _predict(s.teacher, data.x, s.env.device, s.output).argmax(1))
-            for prefix, data in (("val", val), ("eval", evald)) if data is not None]
+    probes = []
+    for prefix, data in (("val", val), ("eval", evald)):
+        if data is not None:
+            logits = _predict(s.teacher, data.x, s.env.device, s.output)
+            probes.append(_Probe(prefix, data, logits.argmax(1), logits if prefix == "val" else None))
+    return probes
 
 
-def _evaluate(student: nn.Module, probes: list[_Probe], device: Any, output: str | None = None) -> dict[str, float]:
+def _evaluate(s: _Setup, student: nn.Module, probes: list[_Probe]) -> dict[str, float]:
+    """Top-1 agreement with the teacher and accuracy (with labels) per split; on the validation split also the
+    distillation loss on the logits (the training objective without hints, labels as in training)."""
     row = {}
     for probe in probes:
-        top1 = _predict(student, probe.data.x, device, output).argmax(1)
+        logits = _predict(student, probe.data.x, s.env.device, s.output)
+        top1 = logits.argmax(1)
         row[f"{probe.prefix}_agreement"] = float((top1 == probe.teacher_top1).float().mean() * 100)
         if probe.data.y is not None:
             row[f"{probe.prefix}_accuracy"] = float((top1.numpy() == probe.data.y).mean() * 100)
+        if probe.teacher_logits is not None:
+            y = torch.from_numpy(probe.data.y) if probe.data.y is not None and s.y is not None else None
+            parts = distill_loss(logits, probe.teacher_logits, y, temperature=s.cfg.temperature, alpha=s.cfg.alpha)
+            row[f"{probe.prefix}_loss"] = float(parts["total"])
     return row
 
 
@@ -297,6 +326,8 @@ def load_checkpoint(s: _Setup, directory: Path) -> _State | None:
         torch.cuda.set_rng_state_all([t.cpu() for t in payload["rng"]["cuda"]])
     state = _State(**payload["state"])
     state.resumed_from = state.step
+    if state.stop_reason == "time":  # the time budget ends an invocation, not the run: this one has its own
+        state.stop_reason = None
     return state
 
 
@@ -304,32 +335,42 @@ def _epoch_order(n: int, seed: int, epoch: int) -> Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
 
 
-def _end_epoch(s: _Setup, state: _State, epoch: int, probes: list[_Probe], started: float) -> None:
-    """Eval, log row, keep-best and early stopping: identical decisions on every rank."""
+def _end_epoch(s: _Setup, state: _State, epoch: int, probes: list[_Probe], clock: _Clock) -> None:
+    """Eval, log row, keep-best, early stopping and the time budget: identical decisions on every rank."""
     s.env.sync_buffers(s.wrapper)
     count = state.running.pop("count", 1.0)
     means = s.env.mean([state.running[k] / count for k in sorted(state.running)])
     row: dict[str, Any] = {"epoch": epoch + 1, "step": state.step, "lr": s.optimizer.param_groups[0]["lr"],
                            **dict(zip(sorted(state.running), means))}
-    row.update(_evaluate(s.wrapper.student, probes, s.env.device, s.output))
-    row["wall_s"] = round(time.perf_counter() - started, 3)
+    row.update(_evaluate(s, s.wrapper.student, probes))
+    row["wall_s"] = round(clock.elapsed(), 3)
     state.running = {}
     state.history.append(row)
-    if _track_best(s, state, row):
-        stop = bool(s.cfg.patience) and state.bad_epochs >= s.cfg.patience and state.step < s.total
-        state.stopped_early = s.env.from_main(stop)
+    if state.step >= s.total:
+        return
+    reason = None
+    if _track_best(s, state, row) and s.patience and state.bad_epochs >= s.patience:
+        reason = "patience"
+    elif s.cfg.max_minutes is not None and clock.elapsed() >= s.cfg.max_minutes * 60:
+        reason = "time"
+    decided = s.env.from_main(STOP_REASONS.index(reason) if reason else -1)
+    state.stop_reason = STOP_REASONS[decided] if decided >= 0 else None
 
 
 def _track_best(s: _Setup, state: _State, row: dict[str, Any]) -> bool:
-    """Keep-best bookkeeping on the validation split (never the eval data); the starting weights (epoch 0)
-    compete too. A tie goes to the later epoch (a small validation split saturates, and the later weights have
-    trained longer), but only a strict gain resets patience. False without a validation split."""
+    """Keep-best and patience on the validation split (never the eval data); the starting weights (epoch 0)
+    compete too. Keep-best takes the best accuracy (agreement without labels); a tie goes to the later epoch (a
+    small validation split saturates, and the later weights have trained longer). Patience counts epochs since
+    the validation loss last fell by more than min_delta (stopping.improves): it still resolves progress once
+    the accuracy of a small split has saturated. False without a validation split."""
     metric = row.get("val_accuracy", row.get("val_agreement"))
     if metric is None:
         return False
-    gained = state.best_metric is None or metric > state.best_metric
-    state.bad_epochs = 0 if gained else state.bad_epochs + 1
-    if gained or metric == state.best_metric:
+    if improves(row["val_loss"], state.patience_ref, s.cfg.min_delta):
+        state.patience_ref, state.bad_epochs = row["val_loss"], 0
+    else:
+        state.bad_epochs += 1
+    if state.best_metric is None or metric >= state.best_metric:
         state.best_metric, state.best_epoch = metric, row["epoch"]
         if s.cfg.keep_best:
             state.best_state = {k: v.detach().cpu().clone() for k, v in s.wrapper.student.state_dict().items()}
@@ -346,7 +387,27 @@ def _write_log(history: list[dict[str, Any]], directory: Path) -> None:
     (directory / "log.csv").write_text("\n".join(lines) + "\n")
 
 
-def _run_epoch(s: _Setup, state: _State, progress: Progress, checkpoint_dir: Path | None, key: str) -> int:
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def _estimate(s: _Setup, state: _State, clock: _Clock) -> str:
+    """The run's length, up front: this host's time per step so far times the steps the budget has left."""
+    per_step = clock.elapsed() / max(1, state.step - clock.first_step)
+    epochs = math.ceil(s.total / s.steps_per_epoch)
+    text = (f"about {_duration(per_step * s.steps_per_epoch)} per epoch, at most {epochs} "
+            f"epoch{'s' * (epochs != 1)}: up to ~{_duration(per_step * (s.total - state.step))} more")
+    if s.patience:
+        text += f" (stops sooner after {s.patience} epochs without a gain)"
+    if s.cfg.max_minutes is not None:
+        text += f", time budget {s.cfg.max_minutes:g} min"
+    return text
+
+
+def _run_epoch(s: _Setup, state: _State, progress: Progress, checkpoint_dir: Path | None, key: str,
+               clock: _Clock) -> int:
     epoch = state.step // s.steps_per_epoch
     order = _epoch_order(len(s.x), s.seed, epoch)
     s.model.train()
@@ -358,7 +419,11 @@ def _run_epoch(s: _Setup, state: _State, progress: Progress, checkpoint_dir: Pat
         for name, value in parts.items():
             state.running[name] = state.running.get(name, 0.0) + value
         state.running["count"] = state.running.get("count", 0.0) + 1
-        progress.update(key, state.step, s.total, f"{key} epoch {epoch + 1} loss {parts['loss']:.4f}")
+        if not clock.estimate and state.step - clock.first_step >= min(ESTIMATE_AFTER, s.steps_per_epoch):
+            clock.estimate = _estimate(s, state, clock)
+            log.info("distillation: %s", clock.estimate)
+        progress.update(key, state.step, s.total, f"{key} epoch {epoch + 1} loss {parts['loss']:.4f}"
+                        + (f"; {clock.estimate}" if clock.estimate else ""))
         every = s.cfg.checkpoint_every
         if every and state.step % every == 0 and checkpoint_dir is not None and s.env.is_main:
             save_checkpoint(s, state, checkpoint_dir)
@@ -385,14 +450,14 @@ def distill(teacher: nn.Module, student: nn.Module, train: Dataset, evald: Datas
     state = (load_checkpoint(s, checkpoint_dir) if cfg.resume and checkpoint_dir else None) or _State()
     probes = _probes(s, split.val, evald)
     if not state.history:
-        state.history.append({"epoch": 0, "step": 0, **_evaluate(s.wrapper.student, probes, s.env.device, s.output)})
+        state.history.append({"epoch": 0, "step": 0, **_evaluate(s, s.wrapper.student, probes)})
         _track_best(s, state, state.history[0])
     writes = s.env.is_main
-    started = time.perf_counter()
+    clock = _Clock(state.step)
     try:
-        while state.step < s.total and not state.stopped_early:
-            epoch = _run_epoch(s, state, progress, checkpoint_dir, progress_key)
-            _end_epoch(s, state, epoch, probes, started)
+        while state.step < s.total and state.stop_reason is None:
+            epoch = _run_epoch(s, state, progress, checkpoint_dir, progress_key, clock)
+            _end_epoch(s, state, epoch, probes, clock)
             if writes and checkpoint_dir is not None:
                 save_checkpoint(s, state, checkpoint_dir)
             if writes and log_dir is not None:
@@ -401,27 +466,57 @@ def distill(teacher: nn.Module, student: nn.Module, train: Dataset, evald: Datas
         s.wrapper.remove_hooks()
         if s.teacher_taps is not None:
             s.teacher_taps.remove()
-    return _finish(s, state, split, probes, log_dir if writes else None)
+    return _finish(s, state, split, probes, log_dir if writes else None, clock)
 
 
 def _selection(train: Dataset, val: Dataset | None, evald: Dataset | None, cfg: DistillConfig, seed: int) -> Selection:
     check_not_eval(val, evald)
-    if val is None and not cfg.keep_best and not cfg.patience:
-        return Selection.none(train, "nothing selects an epoch (--no-keep-best, no --patience)")
+    if val is None and not cfg.keep_best and cfg.patience == 0:
+        return Selection.none(train, "nothing selects an epoch (--no-keep-best, --patience 0)")
     split = selection_split(train, val, cfg.val_fraction, seed, cfg.use_labels)
     if split.val is None and cfg.patience:
         raise DataError(f"Early stopping (--patience {cfg.patience}) watches the validation split, and there is "
                         f"none: {split.info['reason']}.", "Pass --val-data, raise --val-fraction, or drop --patience.")
-    if split.val is None and cfg.keep_best:
-        log.warning("distillation keeps the last epoch's weights: no validation split (%s)", split.info["reason"])
+    if split.val is None:  # the default patience cannot apply: said, not an error
+        what = ["trains the whole budget (no early stopping)"] if cfg.patience is None else []
+        what += ["keeps the last epoch's weights"] if cfg.keep_best else []
+        log.warning("distillation %s: no validation split (%s)", " and ".join(what), split.info["reason"])
     return split
 
 
-def _finish(s: _Setup, state: _State, split: Selection, probes: list[_Probe], log_dir: Path | None) -> DistillResult:
+def _stopping(s: _Setup, state: _State, split: Selection, clock: _Clock) -> dict[str, Any]:
+    """Why training ended and, when the budget ended it, whether the student was still improving (on the
+    validation split) and the budget to try instead, as the option to pass (distill/stopping.py)."""
+    reason = state.stop_reason or ("steps" if s.cfg.steps else "epochs")
+    out: dict[str, Any] = {"stop_reason": reason, "max_epochs": math.ceil(s.total / s.steps_per_epoch),
+                           "patience": s.patience, "min_delta": s.cfg.min_delta,
+                           "early_stopping": "on" if s.patience else
+                           "--patience 0" if s.cfg.patience == 0 else f"no validation split ({split.info['reason']})",
+                           "still_improving": None, "last_gain_epoch": None, "suggestion": None}
+    if split.info["metric"] is None:
+        return out
+    curve = [row["val_loss"] for row in state.history]
+    out.update(verdict(curve, stop_reason=reason, window=s.patience or DEFAULT_PATIENCE, min_delta=s.cfg.min_delta))
+    suggestion = out["suggestion"]
+    if suggestion is not None:
+        epochs = suggestion["epochs"]
+        if reason == "steps":
+            suggestion["option"] = f"--steps {epochs * s.steps_per_epoch}"
+        elif reason == "time":
+            ran = max(1, len(state.history) - 1 - clock.first_step // s.steps_per_epoch)
+            minutes = math.ceil(clock.elapsed() / ran * min(epochs, out["max_epochs"]) / 60)
+            suggestion["option"] = f"--max-minutes {minutes}"
+        else:
+            suggestion["option"] = f"--epochs {epochs}"
+    return out
+
+
+def _finish(s: _Setup, state: _State, split: Selection, probes: list[_Probe], log_dir: Path | None,
+            clock: _Clock) -> DistillResult:
     student = s.wrapper.student
     if s.cfg.keep_best and state.best_state is not None:
         student.load_state_dict(state.best_state)
-    final = _evaluate(student, probes, s.env.device, s.output)
+    final = _evaluate(s, student, probes)
     judged = next((p for p in probes if p.prefix == "eval"), None)
     teacher_acc = None
     if judged is not None and judged.data.y is not None:
@@ -435,7 +530,8 @@ def _finish(s: _Setup, state: _State, split: Selection, probes: list[_Probe], lo
                "loss": "alpha*T^2*KL(p_t||p_s) + (1-alpha)*CE" if labels else "T^2*KL(p_t||p_s) (no labels: pure KD)",
                "train_samples": int(len(s.x)), "batch_size": s.batch, "steps_per_epoch": s.steps_per_epoch,
                "steps": state.step, "planned_steps": s.total, "epochs_run": len(state.history) - 1,
-               "stopped_early": state.stopped_early, "resumed_from_step": state.resumed_from,
+               "stopped_early": state.stop_reason == "patience", **_stopping(s, state, split, clock),
+               "resumed_from_step": state.resumed_from,
                "selected_on": split.info, "metric": split.info["metric"],
                "evaluation": None if judged is None else {"source": judged.data.source, "samples": len(judged.data)},
                "best_epoch": state.best_epoch if s.cfg.keep_best else None, "best_metric": state.best_metric,

@@ -24,7 +24,7 @@ from edgekit.pipeline.execute import library_versions, run_plan
 from edgekit.pipeline.timings import Stopwatch, stop_rule
 from edgekit.profile import Profile
 from edgekit.pruning.config import PruneConfig
-from edgekit.distill.report import distillation_report
+from edgekit.distill.report import distillation_report, still_improving_warning
 from edgekit.qat.report import qat_report
 from edgekit.pruning.report import pruning_report, slower_warnings
 from edgekit.progress import Progress
@@ -169,6 +169,9 @@ class CompressJob:
                 stage_dir = next(f"stages/{r['index']:02d}-distill" for r in records if r["step"] == "distill")
                 report.distillation = distillation_report(artifacts["distill"].meta["distillation"], variants,
                                                           stage_dir, reference)
+                max_drop = self.profile.verify.max_accuracy_drop
+                cut_short = still_improving_warning(report.distillation, variants, max_drop)
+                report.warnings += [cut_short] if cut_short else []
             if "qat" in artifacts:
                 stage_dir = next(f"stages/{r['index']:02d}-qat" for r in records if r["step"] == "qat")
                 report.qat = qat_report(artifacts["qat"].meta["qat"], variants, plan, stage_dir, reference)

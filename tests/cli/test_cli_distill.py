@@ -33,6 +33,9 @@ def test_prune_distill_bundle(distilled: Path) -> None:
     assert report["variants"][2]["artifact"] == "stages/05-export-pruned/model.onnx"
     d = report["distillation"]
     assert d["epochs_run"] == 2 and d["steps"] == 2 * d["steps_per_epoch"] and len(d["history"]) == 3
+    # the explicit --epochs 2 is the budget that ended it (early stopping on, default patience)
+    assert d["stop_reason"] == "epochs" and d["max_epochs"] == 2 and d["patience"] == 5 and d["early_stopping"] == "on"
+    assert all(row["val_loss"] > 0 for row in d["history"]) and d["last_gain_epoch"] in (0, 1, 2)
     assert d["config"]["hints"] == ["conv2:conv2"] and d["labels_used"] and d["world_size"] == 1
     assert d["accuracy_before"] is not None and d["accuracy_after"] is not None
     # keep-best chose on a held-out share of the training data, never on the eval data that judged the variants
@@ -57,6 +60,9 @@ def test_prune_distill_bundle(distilled: Path) -> None:
     assert "![Distillation training curve](plots/distillation_training.png)" in md
     assert (distilled / "plots" / "distillation_training.png").is_file()
     assert "- selected on: held-out 10% of the training data" in md and "judged on: evaluation data" in md
+    assert "- the epoch budget (--epochs 2) ended training after 2 of at most 2 epochs" in md
+    assert d["still_improving"] == ("**still improving when the budget ended**" in md)
+    assert d["still_improving"] is False or d["suggestion"]["option"] == f"--epochs {d['suggestion']['epochs']}"
     assert report["data"]["training"]["samples"] == 1257
 
 

@@ -72,8 +72,13 @@ def test_build_adapters_on_a_pruned_digits_cnn(digits_model) -> None:
 def test_config_validation() -> None:
     assert DistillConfig(hints=("conv2:conv2",)).hints == (HintPair("conv2", "conv2"),)
     for bad in (dict(alpha=1.5), dict(temperature=0), dict(epochs=0), dict(warmup=1.0), dict(augment=("rotate",)),
-                dict(optimizer="adam"), dict(hints=("conv2",))):
+                dict(optimizer="adam"), dict(hints=("conv2",)), dict(patience=-1), dict(min_delta=-0.1),
+                dict(max_minutes=0)):
         with pytest.raises(ValueError):
             DistillConfig(**bad)
     assert DistillConfig(optimizer="sgd").to_dict()["optimizer"] == "sgd"
     assert "resume" not in DistillConfig().result_fields()
+    # the time budget only decides when an invocation stops (resumable); the epoch budget shapes the schedule
+    assert "max_minutes" not in DistillConfig().result_fields()
+    assert DistillConfig(epochs=20).result_fields() != DistillConfig().result_fields()
+    assert DistillConfig(min_delta=0.5).result_fields() != DistillConfig().result_fields()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 
 from edgekit.data import Dataset
 from edgekit.distill.config import DistillConfig
+from edgekit.distill.stopping import DEFAULT_PATIENCE
 from edgekit.distill.train import distill
 from edgekit.errors import DataError, PipelineError, ShapeMismatchError
 from edgekit.progress import NullProgress
@@ -38,6 +40,59 @@ class KillAt(NullProgress):
     def update(self, key: str, completed: int, total: int | None = None, description: str | None = None) -> None:
         if completed >= self.step:
             raise KeyboardInterrupt
+
+
+class Recording(NullProgress):
+    def __init__(self) -> None:
+        self.descriptions: list[str] = []
+
+    def update(self, key: str, completed: int, total: int | None = None, description: str | None = None) -> None:
+        self.descriptions.append(description or "")
+
+
+def test_by_default_training_stops_when_the_validation_split_stops_improving(setup) -> None:
+    """Early stopping is on by default (patience on the held-out split): the run ends well inside its budget, the
+    report knows why, and the time the budget could take is shown up front."""
+    teacher, student, train, evald = setup
+    progress = Recording()
+    result = distill(teacher, copy.deepcopy(student), train, evald, DistillConfig(lr=3e-3), seed=0, progress=progress)
+    s = result.summary
+    assert s["stop_reason"] == "patience" and s["stopped_early"] and s["epochs_run"] < 60 and s["max_epochs"] == 60
+    assert s["patience"] == DEFAULT_PATIENCE and s["early_stopping"] == "on"
+    assert s["epochs_run"] - s["last_gain_epoch"] == DEFAULT_PATIENCE  # exactly `patience` epochs without a gain
+    loss = [row["val_loss"] for row in result.history]  # patience watches the distillation loss on the split
+    assert min(loss[s["last_gain_epoch"] + 1:]) >= loss[s["last_gain_epoch"]] * (1 - s["min_delta"])
+    assert not s["still_improving"] and s["suggestion"] is None
+    accuracy = [row["val_accuracy"] for row in result.history]  # keep-best: the best accuracy, the later on a tie
+    assert s["best_metric"] == max(accuracy) and s["after"]["val_accuracy"] == max(accuracy)
+    shown = [d for d in progress.descriptions if "per epoch, at most 60 epochs: up to ~" in d]
+    assert shown and shown[0] == next(d for d in progress.descriptions if "per epoch" in d)
+    assert "stops sooner after 5 epochs without a gain" in shown[0]
+
+
+def test_a_step_budget_that_ends_a_rising_run_says_so(setup) -> None:
+    teacher, student, train, evald = setup
+    s = distill(teacher, copy.deepcopy(student), train, evald, DistillConfig(steps=14, lr=3e-4), seed=0).summary
+    assert s["stop_reason"] == "steps" and s["epochs_run"] == 2 and s["steps"] == 14 and not s["stopped_early"]
+    assert s["still_improving"] and s["last_gain_epoch"] == 2
+    assert s["suggestion"]["option"] == f"--steps {s['suggestion']['epochs'] * 7}"
+    assert 4 <= s["suggestion"]["epochs"] <= 8  # within 2-4x the epochs run
+
+
+def test_the_time_budget_ends_an_invocation_and_resume_continues_it_exactly(setup, tmp_path: Path) -> None:
+    teacher, student, train, evald = setup
+    cfg = DistillConfig(epochs=3)
+    full = distill(teacher, copy.deepcopy(student), train, evald, cfg, seed=2, checkpoint_dir=tmp_path / "a")
+    # any epoch takes longer than this budget: the run stops after its first, whatever the host's speed
+    timed = distill(teacher, copy.deepcopy(student), train, evald, dataclasses.replace(cfg, max_minutes=1e-9), seed=2,
+                    checkpoint_dir=tmp_path / "b").summary
+    assert timed["stop_reason"] == "time" and timed["epochs_run"] == 1 and not timed["stopped_early"]
+    # the time budget does not change what is computed: resuming without it (or with more) ends like the full run
+    resumed = distill(teacher, copy.deepcopy(student), train, evald, dataclasses.replace(cfg, resume=True), seed=2,
+                      checkpoint_dir=tmp_path / "b")
+    assert resumed.summary["resumed_from_step"] == 7 and resumed.summary["stop_reason"] == "epochs"
+    a, b = full.student.state_dict(), resumed.student.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_resume_after_a_kill_gives_the_uninterrupted_weights(setup, tmp_path: Path) -> None:
@@ -137,9 +192,11 @@ def test_validation_data_selects_and_nothing_to_select_on_is_said(setup) -> None
         distill(teacher, copy.deepcopy(student), train, evald, DistillConfig(epochs=1), val=evald)
     with pytest.raises(DataError, match=r"patience 2\) watches the validation split.*--val-fraction is 0"):
         distill(teacher, copy.deepcopy(student), train, evald, DistillConfig(epochs=1, patience=2, val_fraction=0))
+    # the default patience cannot apply without a split: the whole budget is trained, and that is said
     last = distill(teacher, copy.deepcopy(student), train, evald, DistillConfig(epochs=1, val_fraction=0)).summary
     assert last["best_epoch"] is None and last["selected_on"]["reason"] == "--val-fraction is 0"
-    assert last["train_samples"] == 512
+    assert last["train_samples"] == 512 and last["patience"] == 0 and last["stop_reason"] == "epochs"
+    assert last["early_stopping"] == "no validation split (--val-fraction is 0)" and last["still_improving"] is None
 
 
 def test_bad_input_is_refused_with_clear_errors(setup, digits_model) -> None:
