@@ -67,10 +67,15 @@ def build_model(name: str, seed: int, x: np.ndarray):
     layer to ~1e-10 logits, which makes parity and INT8 ranges meaningless. Latency is the
     same either way; no pretrained weights can be downloaded here.
     """
+    return with_calibrated_bn(MODELS[name], seed, x)
+
+
+def with_calibrated_bn(factory, seed: int, x: np.ndarray):
+    """``factory()`` seeded, its BatchNorm statistics estimated on ``x`` (see build_model), in eval mode."""
     import torch
 
     torch.manual_seed(seed)
-    model = MODELS[name]()
+    model = factory()
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.reset_running_stats()
