@@ -16,6 +16,7 @@ SUITES: dict[str, tuple[str, str]] = {
     "sweep": ("benchmarks.sweep.run", "edgekit sweep: local, resumed, Ray, latency-targeted"),
     "tensorrt-quant": ("benchmarks.tensorrt.run", "which INT8 ONNX TensorRT's rules accept, parity (CPU evidence)"),
     "int8-recipes": ("benchmarks.int8.run", "INT8 recipes per ISA: accuracy and latency on this host"),
+    "coverage": ("benchmarks.coverage.run", "structured pruning per architecture family (transformers configs)"),
     "compress-time": ("benchmarks.compress_time.run", "edgekit compress wall time vs quantizing + timing by hand"),
     "efficiency": ("benchmarks.efficiency.run", "ResNet-18 FP32/INT8 on OpenVINO: GOP/s vs the host's peak, per-layer"),
 }

@@ -1,8 +1,8 @@
 """When distillation stops, and whether it stopped too soon: pure functions of the validation loss curve.
 
 Early stopping watches the distillation loss on the validation split (the training objective on held-out data):
-accuracy on a small split saturates (126 held-out digits sit at 100% from epoch 1 while the eval accuracy still
-climbs for 20 epochs), the loss keeps resolving progress. It counts epochs without a *significant* gain: a fall of
+accuracy on a small split saturates (126 held-out digits reach 100% at epoch 1 while the eval accuracy still
+climbs 1.5 points over 15 epochs), the loss keeps resolving progress. It counts epochs without a *significant* gain: a fall of
 more than the share ``min_delta`` below the loss at the last significant gain (so a slow creep adds up and counts
 once it passes ``min_delta``, while noise does not keep a plateaued run alive). When the budget (epochs, steps or
 minutes) ends first, the verdict says whether the student was still improving and suggests a budget from the

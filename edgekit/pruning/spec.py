@@ -10,8 +10,9 @@ from typing import Any
 
 from edgekit.errors import ModelLoadError
 
-# attributes of attention modules that pruning heads changes (Hugging Face BERT-style naming)
-ATTENTION_ATTRS = ("num_attention_heads", "attention_head_size", "all_head_size")
+# attributes of attention modules that pruning heads changes: Hugging Face's BERT-style naming (BERT, MobileViT) and
+# the q_proj style (ViT, DeiT, DINOv2, Swin, SegFormer), which keeps head_dim and infers the head count in forward
+ATTENTION_ATTRS = ("num_attention_heads", "attention_head_size", "all_head_size", "head_dim")
 
 
 def _layer_spec(module: Any) -> dict[str, Any] | None:
@@ -26,16 +27,26 @@ def _layer_spec(module: Any) -> dict[str, Any] | None:
         return {"type": "batchnorm", "num_features": module.num_features}
     if isinstance(module, nn.LayerNorm):
         return {"type": "layernorm", "normalized_shape": list(module.normalized_shape)}
+    if isinstance(module, nn.GroupNorm):
+        return {"type": "groupnorm", "num_channels": module.num_channels}
     if isinstance(module, nn.Embedding):
         return {"type": "embedding", "num_embeddings": module.num_embeddings, "embedding_dim": module.embedding_dim}
-    if all(hasattr(module, a) for a in ATTENTION_ATTRS):
-        return {"type": "attention", **{a: int(getattr(module, a)) for a in ATTENTION_ATTRS}}
+    if isinstance(getattr(module, "num_attention_heads", None), int):
+        return {"type": "attention", **{a: v for a in ATTENTION_ATTRS if isinstance(v := getattr(module, a, None), int)}}
     return None
+
+
+def _bare_parameters(model: Any) -> dict[str, list[int]]:
+    """Parameters held directly by a module of no layer type above (layer scale, GRN, class tokens, position
+    embeddings, position-bias tables): pruning resizes them too."""
+    typed = {name for name, module in model.named_modules() if (spec := _layer_spec(module)) and spec["type"] != "attention"}
+    return {name: list(p.shape) for name, p in model.named_parameters() if name.rpartition(".")[0] not in typed}
 
 
 def architecture_spec(model: Any) -> dict[str, Any]:
     return {"format": "edgekit-pruned-architecture", "version": 1,
-            "layers": {name: spec for name, module in model.named_modules() if (spec := _layer_spec(module))}}
+            "layers": {name: spec for name, module in model.named_modules() if (spec := _layer_spec(module))},
+            "parameters": _bare_parameters(model)}
 
 
 def _resized(module: Any, spec: dict[str, Any]) -> Any:
@@ -46,7 +57,8 @@ def _resized(module: Any, spec: dict[str, Any]) -> Any:
     kind = spec["type"]
     if kind == "attention":
         for attr in ATTENTION_ATTRS:
-            setattr(module, attr, spec[attr])
+            if attr in spec:
+                setattr(module, attr, spec[attr])
         return module
     new = copy.deepcopy(module)  # keeps stride, padding, eps, dtype...; shapes are set below
     if kind == "conv":
@@ -72,6 +84,11 @@ def _resized(module: Any, spec: dict[str, Any]) -> Any:
         for name in ("running_mean", "running_var"):
             if getattr(module, name) is not None:
                 new.register_buffer(name, getattr(module, name).new_empty(n))
+    elif kind == "groupnorm":
+        new.num_channels = spec["num_channels"]
+        for name in ("weight", "bias"):
+            if getattr(module, name, None) is not None:
+                setattr(new, name, nn.Parameter(getattr(module, name).new_empty(spec["num_channels"])))
     elif kind == "layernorm":
         new.normalized_shape = tuple(spec["normalized_shape"])
         for name in ("weight", "bias"):
@@ -97,7 +114,21 @@ def rebuild(model: Any, spec: dict[str, Any]) -> Any:
         if replacement is not modules[name]:
             parent_name, _, child = name.rpartition(".")
             setattr(modules[parent_name] if parent_name else model, child, replacement)
+    _resize_parameters(model, spec.get("parameters", {}))
     return model
+
+
+def _resize_parameters(model: Any, shapes: dict[str, list[int]]) -> None:
+    from torch import nn
+
+    modules, parameters = dict(model.named_modules()), dict(model.named_parameters())
+    for name, shape in shapes.items():
+        if name not in parameters:
+            raise ModelLoadError(f"The architecture spec names parameter '{name}', which the factory's model lacks.",
+                                 "Use the same factory the pruned model was made from.")
+        if list(parameters[name].shape) != shape:
+            owner, _, attr = name.rpartition(".")
+            setattr(modules[owner], attr, nn.Parameter(parameters[name].new_empty(*shape)))
 
 
 def save_pruned(model: Any, directory: Path) -> dict[str, Path]:

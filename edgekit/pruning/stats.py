@@ -58,12 +58,19 @@ def layer_stats(model: Any, example: Any) -> dict[str, LayerStat]:
         if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)):
             hooks.append(module.register_forward_hook(hook(name)))
     try:
-        with torch.no_grad():
-            model(*example) if isinstance(example, (tuple, list)) else model(example)
+        forward(model, example)
     finally:
         for h in hooks:
             h.remove()
     return stats
+
+
+def forward(model: Any, example: Any) -> Any:
+    """``model`` on one example batch (a tensor, or a tuple of inputs), without gradients."""
+    import torch
+
+    with torch.no_grad():
+        return model(*example) if isinstance(example, (tuple, list)) else model(example)
 
 
 def totals(stats: dict[str, LayerStat], model: Any) -> dict[str, int]:

@@ -15,9 +15,16 @@ from typing import Any
 
 from edgekit.errors import PipelineError
 from edgekit.pruning.config import Importance, PruneConfig, Scope
-from edgekit.pruning.spec import ATTENTION_ATTRS
 
 log = logging.getLogger(__name__)
+
+# blocks (by class name) whose channel coupling Torch-Pruning's dependency graph cannot follow: refused before it is
+# built, since building it does not finish
+UNTRACEABLE_BLOCKS = {
+    "FocalNetModulation": "its forward splits the input projection by the channel count it reads and gates every "
+                          "channel with one-channel slices, which Torch-Pruning's dependency graph does not resolve "
+                          "(grouping does not finish)",
+}
 
 # how many steps towards a MAC/parameter target to try, each removing a bit more, before giving up
 TARGET_STEPS = 40
@@ -52,9 +59,11 @@ def residual_stream_linears(model: Any) -> list[str]:
     keeps: only attention heads and FFN widths are pruned."""
     from torch import nn
 
-    hidden = {m.query.in_features for m in _attention(model)}
+    attention = _attention(model)
+    hidden = {projections(m)[0].in_features for m in attention}
+    qkv = {p for m in attention for p in projections(m)}
     return [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.out_features in hidden
-            and not n.endswith((".query", ".key", ".value"))]
+            and m not in qkv]
 
 
 def _output_groups(graph: Any, model: Any) -> dict[str, str]:
@@ -87,19 +96,83 @@ def _importance(kind: Importance) -> Any:
     return tp.importance.GroupTaylorImportance()
 
 
+# an attention block's query/key/value Linears, per Hugging Face naming: BERT-style (BERT, MobileViT) and the q_proj
+# style (ViT, DeiT, DINOv2, Swin, SegFormer in transformers 5)
+PROJECTION_NAMES = (("query", "key", "value"), ("q_proj", "k_proj", "v_proj"))
+
+
+def projections(module: Any) -> tuple[Any, ...]:
+    """The query/key/value Linears of an attention block, else ()."""
+    from torch import nn
+
+    for names in PROJECTION_NAMES:
+        if all(isinstance(getattr(module, n, None), nn.Linear) for n in names):
+            return tuple(getattr(module, n) for n in names)
+    return ()
+
+
+def _head_size(module: Any) -> int:
+    return int(getattr(module, "attention_head_size", None) or module.head_dim)
+
+
 def _attention(model: Any) -> dict[Any, tuple[str, int]]:
-    """BERT-style attention blocks: query/key/value Linears sharing a head count."""
+    """Attention blocks: query/key/value Linears sharing a head count (``num_attention_heads``) of a fixed size
+    (``attention_head_size`` or ``head_dim``)."""
     found = {}
     for name, module in model.named_modules():
-        if all(hasattr(module, a) for a in ATTENTION_ATTRS) and all(hasattr(module, p) for p in ("query", "key", "value")):
-            found[module] = (name, int(module.num_attention_heads))
+        if isinstance(getattr(module, "num_attention_heads", None), int) and projections(module) and (
+                isinstance(getattr(module, "attention_head_size", None), int) or isinstance(getattr(module, "head_dim", None), int)):
+            found[module] = (name, module.num_attention_heads)
     return found
 
 
+@dataclass
+class BareParameters:
+    """Parameters outside every layer type Torch-Pruning has a pruner for, by what their axes mean."""
+    channels: dict[Any, int] = field(default_factory=dict)  # parameter -> its channel axis, pruned with the channels
+    head_tables: dict[str, Any] = field(default_factory=dict)  # name -> attention block: one column per head
+    unknown: dict[Any, str] = field(default_factory=dict)  # parameter -> name: its channel axis is unknown
+
+
+def bare_parameters(model: Any) -> BareParameters:
+    """A per-channel vector (layer scale, ConvNeXt V2's GRN gamma/beta, DINOv2's mask token: one axis longer than 1)
+    or a token / position embedding ``(1, tokens, channels)`` (ViT's class token and position embeddings) is pruned
+    along that axis, the last, with the channels it meets; a 2-D table with one column per head of the attention
+    block holding it (Swin's relative position bias) loses the columns of the heads pruned (``_step``); the
+    rest are unknown, and refused."""
+    import torch_pruning as tp
+
+    prunable = set(tp.DependencyGraph().REGISTERED_PRUNERS) - {tp.ops.OPTYPE.ELEMENTWISE}
+    wrapped = {id(p) for m in model.modules() if tp.ops.module2type(m) in prunable for p in m.parameters()}
+    attention = {name: module for module, (name, _) in _attention(model).items()}
+    found = BareParameters()
+    for name, p in model.named_parameters():
+        if id(p) in wrapped:
+            continue
+        long = [axis for axis, size in enumerate(p.shape) if size > 1]
+        block = next((m for a, m in attention.items() if name.startswith(a + ".")), None)
+        if len(long) == 1 or (p.dim() == 3 and p.shape[0] == 1):
+            found.channels[p] = p.dim() - 1 if p.dim() == 3 else long[0]
+        elif block is not None and p.dim() == 2 and p.shape[-1] == block.num_attention_heads:
+            found.head_tables[name] = block
+        else:
+            found.unknown[p] = name
+    return found
+
+
+def kept_by_architecture(model: Any) -> list[str]:
+    """Layers whose width the architecture fixes where the dependency graph cannot see it: the spatial reduction of
+    an efficient attention block (SegFormer, PVT) is reshaped with the channel count it reads, the residual width."""
+    from torch import nn
+
+    blocks = [name for _, (name, _) in _attention(model).items()]
+    return [n for n, m in model.named_modules() if isinstance(m, nn.modules.conv._ConvNd)
+            and any(n.startswith(b + ".") for b in blocks)]
+
+
 def _unsupported_parameters(graph: Any, model: Any) -> dict[Any, str]:
-    """Parameters that no registered pruner owns: the graph cannot know which axis is a channel."""
-    names = {p: n for n, p in model.named_parameters()}
-    return {item.parameters: names.get(item.parameters, "?") for item in graph.unwrapped_parameters}
+    """Parameters that no registered pruner owns and whose channel axis is unknown (``bare_parameters``)."""
+    return bare_parameters(model).unknown
 
 
 def _graph(model: Any, example: Any) -> Any:
@@ -156,10 +229,22 @@ def rounded_kept(kept: int, channels: int, round_to: int) -> int:
     return min(max(int(kept / round_to + 0.5) * round_to, round_to), channels)
 
 
+class _WholeHeadSchedule:
+    """Torch-Pruning removes ceil(ratio x heads) heads per step, the ratio being the cumulative target and the heads
+    those left: 0.3 of 4 heads removed 2, of 1 head (SegFormer's first stage) all of it, and iterative steps compound.
+    Here each step removes what brings the block to round(initial x (1 - target)) heads, never the last one."""
+
+    def get_target_head_pruning_ratio(self, module: Any) -> float:
+        target = super().get_target_head_pruning_ratio(module)  # type: ignore[misc]
+        current, initial = self.num_heads[module], self.init_num_heads.get(module, self.num_heads[module])  # type: ignore[attr-defined]
+        remove = current - max(1, round(initial * (1.0 - target)))
+        return max(remove - 0.5, 0.0) / current  # ceil((remove - 0.5) / current x current) == remove
+
+
 def _pruner_class() -> Any:
     import torch_pruning as tp
 
-    class GroupAwareRounding(tp.pruner.BasePruner):
+    class GroupAwareRounding(_WholeHeadSchedule, tp.pruner.BasePruner):
         """Torch-Pruning rounds the kept channels of a channel group to ``round_to`` against the layer's full width,
         while the count it rounds is per channel group (a grouped conv's groups, attention heads): with round_to 8
         a groups=4 conv coupled to the stem (the gated digits CNN) had its 4 pruned channels per group rounded to the
@@ -186,7 +271,9 @@ def _make_pruner(model: Any, example: Any, cfg: PruneConfig, ignored: list[Any],
 
     modules = dict(model.named_modules())
     attention = _attention(model)
-    num_heads = {getattr(m, p): heads for m, (_, heads) in attention.items() for p in ("query", "key", "value")}
+    num_heads = {p: heads for m, (_, heads) in attention.items() for p in projections(m)}
+    bare = bare_parameters(model)
+    parameters = dict(model.named_parameters())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # unsupported parameters were already reported or refused
         return _pruner_class()(
@@ -195,27 +282,61 @@ def _make_pruner(model: Any, example: Any, cfg: PruneConfig, ignored: list[Any],
             # (0.95 kept 3 of 64 channels, 0.999 removed nothing): the cap is applied to the ratios here
             pruning_ratio=min(ratio, cfg.max_channel_ratio),
             pruning_ratio_dict={modules[n]: min(r, cfg.max_channel_ratio) for n, r in cfg.layer_ratios.items()},
-            max_pruning_ratio=cfg.max_channel_ratio, iterative_steps=steps, ignored_layers=ignored,
+            max_pruning_ratio=cfg.max_channel_ratio, iterative_steps=steps,
+            # per-head tables are pruned with their heads by _step, never along a channel axis
+            ignored_layers=ignored + [parameters[n] for n in bare.head_tables],
+            unwrapped_parameters=list(bare.channels.items()),
             round_to=cfg.round_to if cfg.round_to > 1 else None, num_heads=num_heads,
             prune_num_heads=bool(num_heads), prune_head_dims=False, head_pruning_ratio=ratio if num_heads else 0.0,
         )
+
+
+def _removed_heads(group: Any, graph: Any, blocks: set[Any]) -> dict[Any, list[int]]:
+    """The heads a pruning group removes, per attention block in ``blocks`` (whole heads: head dims are kept)."""
+    queries = {projections(block)[0]: block for block in blocks}
+    removed = {}
+    for dep, idxs in group:
+        block = queries.get(dep.target.module)
+        if block is not None and graph.is_out_channel_pruning_fn(dep.handler) and idxs:
+            removed[block] = sorted({int(i) // _head_size(block) for i in idxs})
+    return removed
+
+
+def _prune_head_tables(model: Any, tables: dict[str, Any], removed: dict[Any, list[int]]) -> None:
+    """Drop the columns of the removed heads from each per-head table (Swin's relative position bias)."""
+    from torch import nn
+
+    modules, parameters = dict(model.named_modules()), dict(model.named_parameters())
+    for name, block in tables.items():
+        if block in removed:
+            table = parameters[name]
+            keep = [h for h in range(table.shape[-1]) if h not in removed[block]]
+            owner, _, attr = name.rpartition(".")
+            setattr(modules[owner], attr, nn.Parameter(table.data[..., keep].clone(), requires_grad=table.requires_grad))
 
 
 def _step(pruner: Any, model: Any, example: Any, cfg: PruneConfig, loss_fn: Any) -> None:
     if cfg.importance is Importance.TAYLOR:
         model.zero_grad()
         loss_fn(model).backward()
+    tables = bare_parameters(model).head_tables
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pruner.step()
+        for group in pruner.step(interactive=True):
+            removed = _removed_heads(group, pruner.DG, set(tables.values()))
+            group.prune()
+            _prune_head_tables(model, tables, removed)
+    _fix_attention(model)  # the next step's forward (Taylor, a MAC target) runs the pruned blocks
 
 
 def _fix_attention(model: Any) -> list[str]:
     """Head pruning shrinks query/key/value; the block's head bookkeeping must follow."""
     names = []
     for module, (name, _) in _attention(model).items():
-        module.all_head_size = module.query.out_features
-        module.num_attention_heads = module.all_head_size // module.attention_head_size
+        query = projections(module)[0]
+        module.num_attention_heads = query.out_features // _head_size(module)
+        if hasattr(module, "all_head_size"):
+            module.all_head_size = query.out_features
         names.append(name)
     return names
 
@@ -236,6 +357,28 @@ def _prune_to_target(model: Any, example: Any, cfg: PruneConfig, ignored: list[A
         result.steps_run += 1
 
 
+def _output_shapes(model: Any, example: Any) -> dict[str, tuple[int, ...]]:
+    from edgekit.outputs import select
+    from edgekit.pruning.stats import forward
+
+    return {name: tuple(t.shape) for name, t in select(forward(model, example))}
+
+
+def _check_runs(model: Any, example: Any, shapes: dict[str, tuple[int, ...]]) -> None:
+    """The pruned model must run and give the output the original gave: a coupling the graph missed stops here,
+    named, rather than in export or on the device."""
+    try:
+        after = _output_shapes(model, example)
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's forward is the finding
+        raise PruneError(f"Structured pruning left {type(model).__name__} unable to run: {str(exc).splitlines()[0][:300]} "
+                         "(a layer's width is fixed by its forward in a way the dependency graph cannot see).",
+                         "Keep the layer named in the error whole with --prune-ignore, or use --prune-mode "
+                         "unstructured.") from None
+    if after != shapes:
+        raise PruneError(f"Structured pruning changed {type(model).__name__}'s output shape: {shapes} -> {after}.",
+                         "Keep the layers writing that output whole with --prune-ignore.")
+
+
 def prune_structured(model: Any, example: Any, cfg: PruneConfig, *, measure: Any, loss_fn: Any = None
                      ) -> StructuredResult:
     """Prune ``model`` in place. ``measure(model) -> {"macs": int, "params": int}``; ``loss_fn(model)`` for
@@ -247,8 +390,17 @@ def prune_structured(model: Any, example: Any, cfg: PruneConfig, *, measure: Any
     if missing:
         raise PruneError(f"Per-layer ratio for unknown layer(s): {', '.join(missing)}.",
                          "Use module names from `edgekit inspect`.")
+    untraceable = [(n, UNTRACEABLE_BLOCKS[type(m).__name__]) for n, m in model.named_modules()
+                   if type(m).__name__ in UNTRACEABLE_BLOCKS]
+    if untraceable:
+        raise PruneError(f"Cannot prune structurally: layer {untraceable[0][0]} ({len(untraceable)} such block(s)): "
+                         f"{untraceable[0][1]}.",
+                         "Use --prune-mode unstructured, or --distill with a smaller --student.")
+    shapes = _output_shapes(model, example)
     graph = _graph(model, example)
-    ignored = _guard_unsupported(graph, model, cfg, _resolve_ignored(graph, model, cfg, result), result)
+    modules = dict(model.named_modules())
+    ignored = _guard_unsupported(graph, model, cfg, _resolve_ignored(graph, model, cfg, result)
+                                 + [modules[n] for n in kept_by_architecture(model)], result)
     result.ignored = [n for n, m in model.named_modules() if m in ignored]
     if cfg.ratio is not None:
         over = {n: r for n, r in {"--prune": cfg.ratio, **cfg.layer_ratios}.items() if r > cfg.max_channel_ratio}
@@ -263,4 +415,5 @@ def prune_structured(model: Any, example: Any, cfg: PruneConfig, *, measure: Any
     else:
         _prune_to_target(model, example, cfg, ignored, measure, loss_fn, result)
     result.attention_modules = _fix_attention(model)
+    _check_runs(model, example, shapes)
     return result

@@ -168,15 +168,36 @@ class Scaled(nn.Module):
         return self.head(F.relu(self.mid(x)).mean((2, 3)))
 
 
+def test_a_per_channel_scale_is_pruned_with_its_channels() -> None:
+    result = prune_module(Scaled().eval(), X, PruneConfig(ratio=0.5, round_to=1))
+    pruned = result.model
+    assert pruned.body.out_channels == pruned.gamma.shape[1] == pruned.mid.in_channels == 16  # the scale follows
+    assert pruned(X).shape == (1, 4) and not result.summary["unsupported"]
+
+
+class Mixed(nn.Module):
+    """A conv whose channels are mixed by a bare square matrix: neither axis is known to be the channel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.body = nn.Conv2d(16, 32, 3, padding=1)
+        self.mix = nn.Parameter(torch.eye(32))
+        self.head = nn.Linear(32, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(F.relu(self.body(F.relu(self.stem(x)))).mean((2, 3)) @ self.mix)
+
+
 def test_unsupported_layer_is_named_or_skipped() -> None:
-    model = Scaled().eval()
+    model = Mixed().eval()
     with pytest.raises(PruneError) as err:
         prune_module(model, X, PruneConfig(ratio=0.5))
-    assert "gamma" in err.value.message and "--skip-unsupported" in err.value.hint
-    result = prune_module(model, X, PruneConfig(ratio=0.5, skip_unsupported=True))
+    assert "mix" in err.value.message and "--skip-unsupported" in err.value.hint
+    result = prune_module(model, X, PruneConfig(ratio=0.5, skip_unsupported=True, round_to=1))
     pruned = result.model
-    assert pruned.body.out_channels == 32 and pruned.gamma.shape[1] == 32  # kept whole with its coupled scale
-    assert pruned.mid.out_channels == 16  # the rest is pruned
+    assert pruned.body.out_channels == 32 and pruned.mix.shape == (32, 32)  # kept whole with what it mixes
+    assert pruned.stem.out_channels == 8  # the rest is pruned
     assert pruned(X).shape == (1, 4)
     assert result.summary["unsupported"][0]["layer"]
 
