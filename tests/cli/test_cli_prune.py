@@ -19,8 +19,8 @@ def pruned_bundle(tmp_path_factory, demo_assets, fast_profile) -> Path:
     out = tmp_path_factory.mktemp("prune") / "bundle"
     code, output = run("compress", "edgekit.zoo:digits_cnn", "--weights", demo_assets.weights, "--profile",
                        fast_profile, "--calib-data", demo_assets.calib, "--eval-data", demo_assets.eval,
-                       "--out", out, "--prune", "0.5", "--batch-sizes", "1")
-    assert code == 0, output
+                       "--out", out, "--prune", "0.5", "--batch-sizes", "1", "--max-accuracy-drop", "10")
+    assert code == 0, output  # the budget: half the channels of every layer but the head, stem included, no distillation
     return out
 
 
@@ -31,16 +31,17 @@ def test_pruned_variants_are_built_verified_and_measured(pruned_bundle: Path) ->
     by_name = {v["name"]: v for v in report["variants"]}
     assert by_name["pruned-int8"]["precision"] == "int8" and by_name["pruned-int8"]["int8_coverage"]["int8_nodes"] == 4
     assert by_name["pruned-fp32"]["size_bytes"] < 0.5 * by_name["fp32"]["size_bytes"]
-    # BatchNorm re-estimation alone keeps this easy task within the 1-point budget
-    assert by_name["pruned-fp32"]["accuracy_drop"] <= 1.0 and by_name["pruned-fp32"]["status"] == "accepted"
+    # half of every layer's channels, the stem's too, with BatchNorm re-estimated and no distillation: a few points
+    assert 0 < by_name["pruned-fp32"]["accuracy_drop"] <= 10.0 and by_name["pruned-fp32"]["status"] == "accepted"
     pruning = report["pruning"]
     assert pruning["mode"] == "structured" and pruning["batchnorm_recalibrated"] == 2
-    assert pruning["ratios"]["macs"] < 0.6 and pruning["ignored"] == ["conv1", "fc2"]
+    assert pruning["ratios"]["macs"] < 0.3 and pruning["ignored"] == ["fc2"]
+    assert pruning["output_layers"] == {"fc2": "its output is the model's output"}
     assert {m["vs"] for m in pruning["measured"].values()} == {"fp32", "int8"}
     layers = {row["layer"]: row for row in pruning["layers"]}
-    assert layers["conv2"]["channels_after"] == [32, 32] and layers["conv2"]["channels_before"] == [32, 64]
+    assert layers["conv2"]["channels_after"] == [16, 32] and layers["conv2"]["channels_before"] == [32, 64]
     md = (pruned_bundle / "report.md").read_text()
-    assert "## Pruning" in md and "| conv2 | Conv2d | 32/64 | 32/32 |" in md
+    assert "## Pruning" in md and "| conv2 | Conv2d | 32/64 | 16/32 |" in md
     for name, m in pruning["measured"].items():
         # a speed-up is claimed only outside the noise, and then with its p50/p90 spread
         assert m["measurable"] == (not m["text"].startswith("no measurable difference")), m
@@ -78,7 +79,8 @@ def test_pruned_stage_saves_pt2_and_spec(pruned_bundle: Path, eval_arrays) -> No
 def test_target_macs_and_2_4_through_the_cli(demo_assets, fast_profile, tmp_path: Path) -> None:
     common = ["compress", "edgekit.zoo:digits_cnn", "--weights", demo_assets.weights, "--profile", fast_profile,
               "--calib-data", demo_assets.calib, "--batch-sizes", "1"]
-    code, output = run(*common, "--out", tmp_path / "macs", "--target-macs", "0.5")
+    # the stem is pruned too now: without distillation the pruned digits CNN drops ~1 point, which is not the subject
+    code, output = run(*common, "--out", tmp_path / "macs", "--target-macs", "0.5", "--max-accuracy-drop", "5")
     assert code == 0, output
     ratio = json.loads((tmp_path / "macs" / "report.json").read_text())["pruning"]["ratios"]["macs"]
     assert ratio <= 0.5
@@ -109,8 +111,8 @@ def test_bad_prune_options(demo_assets, fast_profile, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("why", [
-    # the issue's --prune 0.999 on a round_to 16 (AVX-512) profile: the cap keeps 6 of 64 channels, rounded to 0
-    ("--prune", "0.999", "--prune-round-to", "16"),
+    # --prune 0.999 (capped at 0.9) with round_to 128: every layer is at most 128 wide, so rounds back to its width
+    ("--prune", "0.999", "--prune-round-to", "128"),
     ("--prune", "0.5", *[arg for layer in ("conv1", "conv2", "fc1", "fc2") for arg in ("--prune-ignore", layer)]),
 ])
 def test_pruning_that_removes_nothing_builds_no_pruned_variant(demo_assets, fast_profile, tmp_path: Path,
@@ -123,6 +125,6 @@ def test_pruning_that_removes_nothing_builds_no_pruned_variant(demo_assets, fast
     flat = " ".join(output.split())
     assert code == ExitCode.PIPELINE, output
     assert f"{why[0]} {why[1]} removed nothing from the model" in flat and "so none is built" in flat
-    assert ("round_to 16" in flat) if "--prune-round-to" in why else ("conv1, conv2, fc1, fc2 are ignored" in flat)
+    assert ("round_to 128" in flat) if "--prune-round-to" in why else ("conv1, conv2, fc1, fc2 are kept whole" in flat)
     assert "--prune-ignore" in flat and "Traceback" not in output
     assert not out.exists() and not list(tmp_path.glob(".o.building-*"))
