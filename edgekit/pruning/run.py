@@ -29,13 +29,18 @@ def _batches(x: np.ndarray, size: int = 64) -> Any:
 
 
 def recalibrate_batchnorm(model: Any, x: np.ndarray) -> int:
-    """Re-estimate BatchNorm running statistics on ``x`` (no labels, no gradients)."""
+    """Re-estimate BatchNorm running statistics on ``x`` (no labels, no gradients), as a cumulative average over
+    its batches; each layer's momentum is restored afterwards. Left at None, every later training step (distillation,
+    QAT) folded into one average since the re-estimate, so the running statistics lagged the weights and the
+    student's eval-mode accuracy collapsed (the gated digits CNN pruned 50%, then 10 epochs of fine-tuning: 61% on
+    held-out digits, 96% with the momentum restored)."""
     import torch
     from torch import nn
 
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return 0
+    momenta = [bn.momentum for bn in norms]
     for bn in norms:
         bn.reset_running_stats()
         bn.momentum = None  # a cumulative average over all batches
@@ -46,6 +51,8 @@ def recalibrate_batchnorm(model: Any, x: np.ndarray) -> int:
         for batch in _batches(x):
             model(batch)
     model.eval()
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
     return len(norms)
 
 

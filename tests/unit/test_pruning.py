@@ -263,3 +263,17 @@ def test_pruned_model_exports_and_runs_in_onnxruntime(resnet_half, tmp_path) -> 
     session = ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"])
     out = session.run(None, {"input": X.numpy()})[0]
     assert torch.allclose(torch.from_numpy(out), resnet_half.model(X), atol=1e-4)
+
+
+def test_batchnorm_recalibration_restores_each_layers_momentum() -> None:
+    """The re-estimate averages its batches cumulatively (momentum None); left so, every later distillation step
+    folded into that one average and a pruned student's eval-mode accuracy collapsed."""
+    import numpy as np
+
+    from edgekit.pruning.run import recalibrate_batchnorm
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8, momentum=0.3))
+    x = np.random.default_rng(0).normal(2.0, 3.0, size=(40, 3, 8, 8)).astype(np.float32)
+    assert recalibrate_batchnorm(model, x) == 2
+    assert [model[1].momentum, model[4].momentum] == [0.1, 0.3]
+    assert float(model[1].running_mean.mean()) != 0.0  # the statistics were re-estimated
