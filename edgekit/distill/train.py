@@ -346,10 +346,11 @@ def _end_epoch(s: _Setup, state: _State, epoch: int, probes: list[_Probe], clock
     row["wall_s"] = round(clock.elapsed(), 3)
     state.running = {}
     state.history.append(row)
-    if state.step >= s.total:
+    tracked = _track_best(s, state, row)
+    if state.step >= s.total:  # the budget ended it: nothing to decide
         return
     reason = None
-    if _track_best(s, state, row) and s.patience and state.bad_epochs >= s.patience:
+    if tracked and s.patience and state.bad_epochs >= s.patience:
         reason = "patience"
     elif s.cfg.max_minutes is not None and clock.elapsed() >= s.cfg.max_minutes * 60:
         reason = "time"

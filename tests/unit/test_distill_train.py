@@ -72,8 +72,11 @@ def test_by_default_training_stops_when_the_validation_split_stops_improving(set
 
 def test_a_step_budget_that_ends_a_rising_run_says_so(setup) -> None:
     teacher, student, train, evald = setup
-    s = distill(teacher, copy.deepcopy(student), train, evald, DistillConfig(steps=14, lr=3e-4), seed=0).summary
+    result = distill(teacher, copy.deepcopy(student), train, evald, DistillConfig(steps=14, lr=3e-4), seed=0)
+    s = result.summary
     assert s["stop_reason"] == "steps" and s["epochs_run"] == 2 and s["steps"] == 14 and not s["stopped_early"]
+    # the epoch the budget ended on competes for keep-best too (it is the best here: still rising)
+    assert s["best_epoch"] == 2 and s["best_metric"] == result.history[2]["val_accuracy"]
     assert s["still_improving"] and s["last_gain_epoch"] == 2
     assert s["suggestion"]["option"] == f"--steps {s['suggestion']['epochs'] * 7}"
     assert 4 <= s["suggestion"]["epochs"] <= 8  # within 2-4x the epochs run
