@@ -97,6 +97,9 @@ def prune_module(model: Any, example: Any, cfg: PruneConfig, *, calib_x: np.ndar
     from edgekit.pruning.structured import default_ignored, prune_structured
 
     pruned = copy.deepcopy(model).eval()
+    # Torch-Pruning traces the graph through autograd: a model with frozen weights (requires_grad False, as many are
+    # loaded for inference) leaves no grad_fn to follow, so nothing was coupled and nothing pruned
+    pruned.requires_grad_(True)
     before = layer_stats(pruned, example)
     summary: dict[str, Any] = {"mode": cfg.mode.value, "totals_before": totals(before, pruned),
                                "zipped_weight_bytes_before": sparsity.zipped_weight_bytes(pruned)}

@@ -55,11 +55,16 @@ def test_adapters_map_the_student_width_to_the_teacher() -> None:
         make_adapter((2, 16, 4, 4), (2, 64, 8, 8), pair)
 
 
-def test_build_adapters_on_a_pruned_digits_cnn(digits_model) -> None:
+def test_build_adapters_on_a_pruned_digits_cnn(demo_assets) -> None:
     from edgekit.api import prune_config
+    from edgekit.demo import digits_cnn
     from edgekit.pruning.run import prune_module
 
-    student = prune_module(digits_model, torch.zeros(1, 1, 8, 8), prune_config("cpu-onnxruntime", ratio=0.5)).model
+    digits_model = digits_cnn()  # its own copy: a distillation test freezes and moves the shared fixture
+    digits_model.load_state_dict(torch.load(demo_assets.weights, weights_only=True))
+    digits_model.eval()
+
+    student = prune_module(digits_model, torch.zeros(1, 1, 8, 8), prune_config("cpu-onnxruntime", ratio=0.5, ignored_layers=("conv1",))).model
     hints = (HintPair("conv2", "conv2"), HintPair("fc1", "fc1"), HintPair("conv1", "conv1"))
     adapters, described = build_adapters(student, digits_model, hints, torch.zeros(2, 1, 8, 8))
     assert [type(a).__name__ for a in adapters] == ["Conv2d", "Linear", "Identity"]

@@ -277,3 +277,12 @@ def test_batchnorm_recalibration_restores_each_layers_momentum() -> None:
     assert recalibrate_batchnorm(model, x) == 2
     assert [model[1].momentum, model[4].momentum] == [0.1, 0.3]
     assert float(model[1].running_mean.mean()) != 0.0  # the statistics were re-estimated
+
+
+def test_a_model_with_frozen_weights_prunes_like_any_other(resnet) -> None:
+    import copy
+
+    frozen = copy.deepcopy(resnet).requires_grad_(False)
+    result = prune_module(frozen, X, PruneConfig(ratio=0.5, round_to=8))
+    assert result.summary["ratios"]["macs"] < 0.35 and result.summary["removed_nothing"] is None
+    assert not any(p.requires_grad for p in frozen.parameters())  # the caller's model is untouched
