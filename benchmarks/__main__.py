@@ -9,6 +9,7 @@ import sys
 SUITES: dict[str, tuple[str, str]] = {
     "ort": ("benchmarks.ort.run", "ResNet-18 / MobileNetV2: torch eager vs edgekit ONNX Runtime FP32/INT8 vs by hand"),
     "pruning": ("benchmarks.pruning.run", "structured and unstructured pruning: measured speed-ups vs the dense twin"),
+    "prune-defaults": ("benchmarks.prune_defaults.run", "--prune R --distill with defaults only: asked vs achieved, accuracy, speed"),
     "openvino": ("benchmarks.openvino.run", "OpenVINO: edgekit vs nncf.quantize + benchmark_app by hand"),
     "minilm-openvino": ("benchmarks.minilm.run", "all-MiniLM-L6-v2 INT8 on OpenVINO through edgekit.compress"),
     "distill": ("benchmarks.distill.run", "accuracy recovered by distillation after pruning (digits, seeds)"),
