@@ -267,8 +267,6 @@ def _pruner_class() -> Any:
 
 
 def _make_pruner(model: Any, example: Any, cfg: PruneConfig, ignored: list[Any], ratio: float, steps: int) -> Any:
-    import torch_pruning as tp
-
     modules = dict(model.named_modules())
     attention = _attention(model)
     num_heads = {p: heads for m, (_, heads) in attention.items() for p in projections(m)}
