@@ -18,8 +18,9 @@ def args(demo_assets, fast_profile, out, *extra):
 
 def test_sweep_writes_a_bundle_with_the_chosen_variant(demo_assets, fast_profile, tmp_path) -> None:
     out = tmp_path / "out"
+    # the budget: half the channels of every layer but the head, stem included, no distillation, costs a few points
     code, output = run(*args(demo_assets, fast_profile, out, "--prune", "0.5", "--precisions", "int8",
-                             "--objective", "size", "--cache-dir", tmp_path / "cache"))
+                             "--objective", "size", "--max-accuracy-drop", "10", "--cache-dir", tmp_path / "cache"))
     assert code == 0, output
     report = json.loads((out / "report.json").read_text())
     assert report["recommended"] == report["sweep"]["chosen"] == "pruned-0.5-int8"
