@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgekit.report.speed import SpeedComparison, compare_latency
+from edgekit.report.speed import SpeedComparison, compare_latency, first_latency
 
 
 PRUNED_PREFIX = "pruned-"  # pipeline/plan.py and sweep/config.py name pruned variants so; the twin is the precision
-
-
-def _first(variant: Any) -> tuple[str, dict[str, float]] | None:
-    """(batch, latency stats) of the first batch size, when timed."""
-    return next(iter(variant.latency_ms.items()), None)
 
 
 def twins(variants: list[Any]) -> dict[str, tuple[Any, Any, SpeedComparison]]:
@@ -24,9 +19,9 @@ def twins(variants: list[Any]) -> dict[str, tuple[Any, Any, SpeedComparison]]:
         # compress: pruned-int8 -> int8; a sweep trial: pruned-0.5-kd-int8 -> int8 (TrialSpec.name)
         names = (v.precision, v.name.removeprefix(PRUNED_PREFIX)) if v.name.startswith(PRUNED_PREFIX) else ()
         twin = next((by_name[n] for n in names if n in by_name and not n.startswith(PRUNED_PREFIX)), None)
-        mine, theirs = _first(v), twin and _first(twin)
-        if mine and theirs and mine[1]["p50"] and theirs[1]["p50"]:
-            found[v.name] = (v, twin, compare_latency(mine[1], theirs[1]))
+        mine, theirs = first_latency(v), twin and first_latency(twin)
+        if mine and theirs and mine["p50"] and theirs["p50"]:
+            found[v.name] = (v, twin, compare_latency(mine, theirs))
     return found
 
 
@@ -42,7 +37,7 @@ def _why_not_faster(summary: dict[str, Any], twin: Any, lanes: int) -> list[str]
     model), and channel counts that leave vector lanes empty."""
     why = []
     macs_before, macs_after = summary["totals_before"]["macs"], summary["totals_after"]["macs"]
-    p50 = _first(twin)[1]["p50"]
+    p50 = first_latency(twin)["p50"]
     if macs_before:
         rate = macs_before / (p50 * 1e-3) / 1e9
         why.append(f"time is not proportional to MACs here: MACs fell to {macs_after / macs_before:.2f}x of the "
@@ -64,9 +59,8 @@ def pruning_report(summary: dict[str, Any], variants: list[Any], lanes: int = 8)
     variant that is not measurably faster says why (``lanes``: the target's channel multiple, hardware.py)."""
     speedups = {}
     for name, (v, twin, comparison) in twins(variants).items():
-        mine = _first(v)
-        speedups[name] = {"vs": twin.name, "latency_ratio": mine[1]["p50"] / _first(twin)[1]["p50"],
-                          "batch": mine[0], **comparison.to_dict()}
+        speedups[name] = {"vs": twin.name, "latency_ratio": first_latency(v)["p50"] / first_latency(twin)["p50"],
+                          "batch": next(iter(v.latency_ms)), **comparison.to_dict()}
         if not comparison.faster:
             speedups[name]["why_not_faster"] = _why_not_faster(summary, twin, lanes)
     return {**summary, "measured": speedups}
