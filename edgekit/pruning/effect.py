@@ -26,20 +26,21 @@ def _names(names: list[str]) -> str:
     return ", ".join(names) if names else "none"
 
 
-def rounded_back(cfg: PruneConfig, rows: list[dict[str, Any]]) -> list[str]:
+def rounded_back(cfg: PruneConfig, rows: list[dict[str, Any]]) -> dict[str, str]:
     """Layers whose kept channels round back to their full width at this ratio (pruning/structured.rounded_kept:
-    no wider than ``round_to``, or too few channels removed to drop a whole multiple)."""
+    no wider than ``round_to``, or too few channels removed to drop a whole multiple): name -> 'name (C -> k
+    channels)'."""
     from edgekit.pruning.structured import rounded_kept
 
     if cfg.ratio is None:
-        return []
-    found = []
+        return {}
+    found = {}
     for row in rows:
         share = min(cfg.layer_ratios.get(row["layer"], cfg.ratio), cfg.max_channel_ratio)
         channels = row["channels_before"][1]
         kept = int(channels * (1.0 - share))
         if share > 0 and rounded_kept(kept, channels, cfg.round_to) == channels:
-            found.append(f"{row['layer']} ({channels} -> {kept} channels)")
+            found[row["layer"]] = f"{row['layer']} ({channels} -> {kept} channels)"
     return found
 
 
@@ -54,7 +55,7 @@ def _structured_reason(cfg: PruneConfig, summary: dict[str, Any]) -> str | None:
                 f"{'is' if len(ignored) == 1 else 'are'} kept whole (the --prune-ignore list, and the layers writing the "
                 "model's output)")
     reasons = []
-    rounded = rounded_back(cfg, prunable) if cfg.round_to > 1 else []
+    rounded = list(rounded_back(cfg, prunable).values()) if cfg.round_to > 1 else []
     if rounded:
         reasons.append(f"round_to {cfg.round_to} keeps a multiple of {cfg.round_to} channels per layer, and "
                        f"{', '.join(rounded)} round back to the full layer")

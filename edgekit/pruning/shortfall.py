@@ -41,13 +41,13 @@ def _held_back(cfg: PruneConfig, summary: dict[str, Any]) -> list[str]:
         held.append(f"kept whole ({source}): {', '.join(chosen)} (leave them out of --prune-ignore to prune them)")
     unchanged = [r for r in summary.get("layers", []) if r["layer"] not in ignored
                  and r["channels_after"] and r["channels_after"][1] == r["channels_before"][1]]
-    rounded = rounded_back(cfg, unchanged) if cfg.round_to > 1 else []
-    frozen = [r["layer"] for r in unchanged if not any(x.startswith(f"{r['layer']} (") for x in rounded)]
+    rounded = rounded_back(cfg, unchanged) if cfg.round_to > 1 else {}
+    frozen = [r["layer"] for r in unchanged if r["layer"] not in rounded]
     if frozen and ignored:
         held.append(f"unchanged because their channels are coupled to a layer kept whole (residual adds, "
                     f"concatenations, gates): {', '.join(frozen)}")
     if cfg.round_to > 1:
-        small = f"; too narrow to lose a whole multiple, so kept: {', '.join(rounded)}" if rounded else ""
+        small = f"; too narrow to lose a whole multiple, so kept: {', '.join(rounded.values())}" if rounded else ""
         held.append(f"channels rounded to multiples of {cfg.round_to} (--prune-round-to 1 releases it){small}")
     if summary.get("capped"):
         held.append(str(summary["capped"]))
