@@ -100,10 +100,12 @@ def _finish_named(x: dict[str, Any], y: np.ndarray | None, source: str, digest: 
 
 
 def _labels(y: np.ndarray | None, n: int, source: str) -> np.ndarray | None:
-    """``y`` as int64 class indices, one per input sample (N of them), or None."""
+    """``y`` as int64 class indices, one per input sample (N of them), or one H x W map of them per sample
+    (semantic segmentation: N x H x W, kept as it is), or None."""
     if y is None:
         return None
-    y = y.reshape(-1)
+    if y.ndim != 3:
+        y = y.reshape(-1)
     if y.shape[0] != n:
         raise DataError(f"Data {source}: {n} inputs but {y.shape[0]} labels.", "x and y must have the same length N.")
     if not np.issubdtype(y.dtype, np.integer):

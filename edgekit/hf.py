@@ -14,7 +14,8 @@ from typing import Any
 from edgekit.errors import BackendUnavailableError, ModelLoadError
 
 # task -> transformers Auto class
-TASKS = {"image-classification": "AutoModelForImageClassification", "feature-extraction": "AutoModel"}
+TASKS = {"image-classification": "AutoModelForImageClassification", "feature-extraction": "AutoModel",
+         "semantic-segmentation": "AutoModelForSemanticSegmentation"}
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
@@ -35,10 +36,14 @@ def _config(folder: Path) -> dict[str, Any]:
 
 
 def default_task(config: dict[str, Any]) -> str:
-    """image-classification when the config names such an architecture, else feature-extraction (the base model)."""
-    architectures = config.get("architectures") or []
-    return "image-classification" if any(str(a).endswith("ForImageClassification") for a in architectures) \
-        else "feature-extraction"
+    """image-classification / semantic-segmentation when the config names such an architecture, else
+    feature-extraction (the base model)."""
+    architectures = [str(a) for a in config.get("architectures") or []]
+    if any(a.endswith("ForImageClassification") for a in architectures):
+        return "image-classification"
+    if any(a.endswith("ForSemanticSegmentation") for a in architectures):
+        return "semantic-segmentation"
+    return "feature-extraction"
 
 
 def _weights(folder: Path) -> Path:

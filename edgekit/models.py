@@ -279,8 +279,9 @@ def load_model(model: Any, *, weights: str | Path | None = None, trust_pickle: b
 
     loaded = _load(model, weights, trust_pickle, random_weights, task)
     if task is not None and loaded.kind is not ModelKind.HF_FOLDER:
-        raise OptionError(f"--task {task} is for a Hugging Face model folder, and {loaded.source} is not one.",
-                          "Drop --task.")
+        # any other model: the task says how its outputs are verified (semantic-segmentation: per-pixel agreement
+        # and mIoU; feature-extraction: cosine per output, never top-1; pipeline/verify.Reference)
+        return replace(loaded, output=output, task=task)
     return replace(loaded, output=output)
 
 

@@ -2,8 +2,9 @@
 
 A model's forward may return a tensor, a Hugging Face ``ModelOutput``, a dict, or a tuple / list (nested or not).
 The rule: ``--output NAME`` picks that output (a key, or an index of a tuple); without it a classification head's
-``logits`` (a ``ModelOutput`` / dict key), else every tensor output in order. The first selected tensor is the one
-verified (parity, accuracy); export writes all selected tensors as the ONNX outputs. Light: torch is imported
+``logits`` (a ``ModelOutput`` / dict key), else every tensor output in order. Export writes all selected tensors as
+the ONNX outputs (``onnx_names``) and every one is verified; the first ("primary") is the one the task metric
+(accuracy, mIoU) is computed on, pruned on and distilled on. Light: torch is imported
 only by the wrapper.
 """
 
@@ -51,6 +52,12 @@ def select(out: Any, name: str | None = None) -> list[tuple[str, Any]]:
         return chosen
     logits = [(n, t) for n, t in named if n == PREFERRED]
     return logits or named
+
+
+def onnx_names(selected: list[str], first: str = "output") -> list[str]:
+    """The ONNX output names export gives the selected outputs, in their order: the first ``output``, the others
+    ``output_<name>``."""
+    return [first, *(f"{first}_{n}".replace(".", "_") for n in selected[1:])]
 
 
 def primary(out: Any, name: str | None = None) -> Any:

@@ -133,6 +133,11 @@ class VerifyConfig:
     # 1-point max_accuracy_drop (the bound the INT8 search selects on); cosine alone passed INT8 files that
     # disagreed on 22-30% of real photos at cosine 0.905
     min_top1_agreement: float = 0.99
+    # without labels, for semantic segmentation (N x C x H x W logits): floor on the share of pixels whose argmax class
+    # matches the original's. Each disagreeing pixel costs at most one correct pixel, so 0.98 bounds the pixel-accuracy
+    # drop by 2 points; lower than the top-1 floor because quantization noise flips pixels on class boundaries, where
+    # two logits nearly tie, and a map has far more such near-ties than a classifier's one answer per image
+    min_pixel_agreement: float = 0.98
 
 
 @dataclass(frozen=True)
@@ -205,7 +210,8 @@ REPLACED = {f"quantize.{key}": _RECIPE_FIX
             for key in ("activation_type", "weight_type", "symmetric_activations", "symmetric_weights")}
 # verification thresholds: a NaN compares False with everything and would silently switch the guard off
 _FINITE_RANGES = {"verify.max_accuracy_drop": (0.0, 100.0), "verify.min_int8_coverage": (0.0, 1.0),
-                  "verify.min_cosine": (-1.0, 1.0), "verify.min_top1_agreement": (0.0, 1.0)}
+                  "verify.min_cosine": (-1.0, 1.0), "verify.min_top1_agreement": (0.0, 1.0),
+                  "verify.min_pixel_agreement": (0.0, 1.0)}
 _POSITIVE = {"quantize.calibration_samples", "benchmark.iterations", "compile.opset", "verify.max_samples",
              "benchmark.energy_seconds", "benchmark.energy_trials", "benchmark.min_iterations",
              "benchmark.max_seconds",

@@ -42,8 +42,14 @@ class KernelCoverage:
 
 
 class Session(Protocol):
-    # x: one array, or a dict of arrays named after the model's inputs (a multi-input model)
+    # x: one array, or a dict of arrays named after the model's inputs (a multi-input model); the first output
     def run(self, x: Any) -> np.ndarray: ...
+
+    # every output, in the artifact's output order (the names of ``output_names``): each one is verified
+    def run_all(self, x: Any) -> list[np.ndarray]: ...
+
+    @property
+    def output_names(self) -> list[str]: ...
 
 
 class Backend(Protocol):

@@ -45,6 +45,14 @@ class OrtSession:
         """First output for ``x``: an array, or a dict of arrays named after the model's inputs."""
         return runner.run_batched(self.session, x)
 
+    def run_all(self, x: Any) -> list[np.ndarray]:
+        """Every output for ``x``, in the model's output order (``output_names``)."""
+        return runner.run_batched(self.session, x, all_outputs=True)
+
+    @property
+    def output_names(self) -> list[str]:
+        return runner.output_names(self.session)
+
     @property
     def fixed_batch(self) -> int | None:
         return runner.fixed_batch(self.session)

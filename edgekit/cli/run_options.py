@@ -41,8 +41,10 @@ def run_options(func: Any) -> Any:
                                       "ModelOutput/dict key such as logits, or a tuple index) (default: logits when "
                                       "there is one, else every tensor output)."),
         click.option("--task", type=click.Choice(tuple(TASKS)),
-                     help="How a Hugging Face model folder is loaded (default: image-classification when its "
-                          "config.json names such an architecture, else feature-extraction)."),
+                     help="How a Hugging Face model folder is loaded (default: image-classification or "
+                          "semantic-segmentation when its config.json names such an architecture, else "
+                          "feature-extraction); for any model, how its outputs are verified (segmentation: per-pixel "
+                          "agreement, mIoU with label maps; feature-extraction: cosine per output)."),
         click.option("--calib-random", is_flag=True, default=R.calib_random,
                      help="Allow INT8 calibration on random inputs (flagged in the report)."),
         click.option("--trust-pickle", is_flag=True, default=R.trust_pickle,

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from edgekit.report.efficiency import efficiency_summary
 from edgekit.report.energy import energy_summary
-from edgekit.report.markdown import COMPACT_COLUMNS, host_line, int8_lines, variant_row
+from edgekit.report.markdown import COMPACT_COLUMNS, column_headers, host_line, int8_lines, metric_of, variant_row
 from edgekit.progress import RichProgress  # noqa: F401  (the CLI's commands import it from here)
 from edgekit.report.schema import Report
 from edgekit.report.speed import UNSTABLE_MARK
@@ -32,8 +32,9 @@ def report_table(report: Report) -> Table:
     rows = [{k: r[k] for k in COMPACT_COLUMNS} for r in map(variant_row, report.variants)]
     table = Table(title=table_title(report), title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    rename = column_headers(report.variants)
     for header in rows[0] if rows else []:
-        table.add_column(SHORT_HEADERS.get(header, header), no_wrap=True,
+        table.add_column(SHORT_HEADERS.get(rename.get(header, header), rename.get(header, header)), no_wrap=True,
                          justify="left" if header in ("variant", "precision", "status") else "right")
     for v, row in zip(report.variants, rows):
         cells = list(row.values())
@@ -51,7 +52,7 @@ def print_report(report: Report) -> None:
         out.print(f"{UNSTABLE_MARK} after the p99: unstable timing (see the warnings); items/s is batch / p50.",
                   markup=False, highlight=False)
     if ref.get("accuracy") is not None:
-        out.print(f"Original ({ref['runtime']}): top-1 {ref['accuracy']:.2f}% on {ref['samples']} held-out samples. "
+        out.print(f"Original ({ref['runtime']}): {metric_of(ref)} {ref['accuracy']:.2f}% on {ref['samples']} held-out samples. "
                   "Latency: batch 1 on the shipped artifact.")
     precisions = sorted({v.runtime["precision"] for v in report.variants if "precision" in v.runtime})
     if precisions:

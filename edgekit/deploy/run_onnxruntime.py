@@ -76,10 +76,15 @@ def feed_of(session, x):
     return x if isinstance(x, dict) else {specs[0][0]: x}
 
 
-def run_batched(session, x, batch_size=32):
-    """First output for all of ``x``, run in chunks (padded up to a fixed batch when the model has one)."""
-    return common.run_in_chunks(lambda chunk: session.run(None, chunk)[0], feed_of(session, x),
-                                fixed_batch(session), batch_size)
+def run_batched(session, x, batch_size=32, all_outputs=False):
+    """First output for all of ``x`` (``all_outputs``: a list of every output, in the model's order), run in
+    chunks (padded up to a fixed batch when the model has one)."""
+    first = (lambda chunk: session.run(None, chunk)) if all_outputs else (lambda chunk: session.run(None, chunk)[0])
+    return common.run_in_chunks(first, feed_of(session, x), fixed_batch(session), batch_size)
+
+
+def output_names(session):
+    return [o.name for o in session.get_outputs()]
 
 
 def infer_fn(session, batch):

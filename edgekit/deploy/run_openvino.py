@@ -66,10 +66,22 @@ def _inputs(x):
     return x if isinstance(x, dict) else [x]
 
 
-def run_batched(compiled, x, batch_size=32):
+def run_batched(compiled, x, batch_size=32, all_outputs=False):
+    """First output for all of ``x`` (``all_outputs``: a list of every output, in the model's order)."""
     request = compiled.create_infer_request()
     x = common.as_feed(x, input_specs(compiled))
-    return common.run_in_chunks(lambda chunk: request.infer(_inputs(chunk))[0], x, fixed_batch(compiled), batch_size)
+    if all_outputs:
+        def run_chunk(chunk):
+            got = request.infer(_inputs(chunk))
+            return [np.array(got[port]) for port in compiled.outputs]
+    else:
+        def run_chunk(chunk):
+            return request.infer(_inputs(chunk))[0]
+    return common.run_in_chunks(run_chunk, x, fixed_batch(compiled), batch_size)
+
+
+def output_names(compiled):
+    return [port.get_any_name() for port in compiled.outputs]
 
 
 def infer_fn(compiled, batch, plugin_ms=None):

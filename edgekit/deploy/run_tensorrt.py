@@ -80,8 +80,9 @@ class TrtSession:
         self.context.set_tensor_address(name, ptr)
         return ptr
 
-    def prepare(self, batch):
-        """Bind buffers for this batch and return a no-argument callable that runs it and returns the output."""
+    def prepare(self, batch, all_outputs=False):
+        """Bind buffers for this batch and return a no-argument callable that runs it and returns the first output
+        (``all_outputs``: a list of every output, in the engine's order)."""
         if batch.shape[0] > self.max_batch:
             raise ValueError(f"batch {batch.shape[0]} exceeds the engine's optimization profile (max {self.max_batch}); "
                              "rebuild with larger batch_sizes")
@@ -103,13 +104,27 @@ class TrtSession:
             for name, array in host_out.items():
                 cuda.dtoh(array, self.buffers[name][0], stream)
             cuda.synchronize(stream)
-            return host_out[first]
+            return [host_out[n] for n in self.outputs] if all_outputs else host_out[first]
         return infer
 
-    def run(self, x):
-        """First output for all of ``x``, in chunks the optimization profile allows."""
-        return common.run_in_chunks(lambda chunk: np.array(self.prepare(chunk)(), dtype=np.float32), x,
-                                    self.fixed_batch, min(32, self.max_batch))
+    def run(self, x, all_outputs=False):
+        """First output for all of ``x`` (``all_outputs``: a list of every output), in chunks the optimization
+        profile allows."""
+        if all_outputs:
+            def run_chunk(chunk):
+                return [np.array(o, dtype=np.float32) for o in self.prepare(chunk, True)()]
+        else:
+            def run_chunk(chunk):
+                return np.array(self.prepare(chunk)(), dtype=np.float32)
+        return common.run_in_chunks(run_chunk, x, self.fixed_batch, min(32, self.max_batch))
+
+    def run_all(self, x):
+        """Every output for all of ``x``, in the engine's output order (``output_names``)."""
+        return self.run(x, all_outputs=True)
+
+    @property
+    def output_names(self):
+        return list(self.outputs)
 
     def close(self):
         for ptr, _ in self.buffers.values():
@@ -151,8 +166,8 @@ class Adapter:
         return session.fixed_batch
 
     @staticmethod
-    def run_batched(session, x):
-        return session.run(x)
+    def run_batched(session, x, all_outputs=False):
+        return session.run(x, all_outputs)
 
     @staticmethod
     def input_specs(session):

@@ -202,8 +202,9 @@ def _cat(parts):
 
 
 def run_in_chunks(run_chunk, x, fixed=None, batch_size=32):
-    """``run_chunk(chunk) -> outputs`` over all of ``x``; chunks are padded up to a fixed batch when the
-    model has one (the padding rows are dropped from the result)."""
+    """``run_chunk(chunk) -> output`` over all of ``x``; chunks are padded up to a fixed batch when the
+    model has one (the padding rows are dropped from the result). ``run_chunk`` may return a list of outputs
+    (every output of a multi-output model): the result is then a list, each output concatenated."""
     step = fixed or batch_size
     outputs = []
     for start in range(0, count(x), step):
@@ -211,7 +212,10 @@ def run_in_chunks(run_chunk, x, fixed=None, batch_size=32):
         real = count(chunk)
         if fixed and real < fixed:
             chunk = _cat([chunk, take(chunk, np.full(fixed - real, real - 1))])
-        outputs.append(np.asarray(run_chunk(chunk))[:real])
+        got = run_chunk(chunk)
+        outputs.append([np.asarray(o)[:real] for o in got] if isinstance(got, (list, tuple)) else np.asarray(got)[:real])
+    if isinstance(outputs[0], list):
+        return [np.concatenate(parts) for parts in zip(*outputs)]
     return np.concatenate(outputs)
 
 
@@ -307,6 +311,35 @@ def parity(out, ref, x=None):
             "top1_agreement": float(np.mean(flat_o.argmax(1) == flat_r.argmax(1)))}
 
 
+# The original's outputs in a .npz: ``ref`` is the first (primary) output, ``ref.1``, ``ref.2``, ... the others in
+# the model's output order (a multi-output model: every output is checked)
+REF = "ref"
+
+
+def reference_keys(count_):
+    """The .npz keys of ``count_`` reference outputs, in output order."""
+    return [REF] + [f"{REF}.{i}" for i in range(1, count_)]
+
+
+def pop_references(arrays):
+    """The reference outputs held in ``arrays`` (a dict of a .npz's arrays; removed from it), in output order;
+    None when there is no ``ref``."""
+    if REF not in arrays:
+        return None
+    refs = [arrays.pop(REF)]
+    while f"{REF}.{len(refs)}" in arrays:
+        refs.append(arrays.pop(f"{REF}.{len(refs)}"))
+    return refs
+
+
+def parity_all(outs, refs, x=None):
+    """``parity`` of each output against its reference, in output order; a count mismatch exits with the counts."""
+    if len(outs) < len(refs):
+        sys.exit(f"error: the model has {len(outs)} output(s) but the reference holds {len(refs)}; this is not the "
+                 "model the reference was recorded from (pass the bundle's own model, or --input without ref)")
+    return [parity(o, r.astype(np.float32), x) for o, r in zip(outs, refs)]
+
+
 def progress_printer(stream):
     def emit(phase, done, total, batch_size=None):
         stream.write(json.dumps({"phase": phase, "done": done, "total": total, "batch_size": batch_size}) + "\n")
@@ -360,14 +393,14 @@ def add_common_arguments(parser, default_model):
 
 
 def read_npz_inputs(path):
-    """(inputs, ref, labels) of a .npz: ``x`` for a one-input model, else every array but ``ref`` / ``y``,
-    each named after the model input it feeds."""
+    """(inputs, refs, labels) of a .npz: ``x`` for a one-input model, else every array but the references
+    (``ref``, ``ref.1``, ...: a list in output order, or None) / ``y``, each named after the model input it feeds."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:  # a truncated or corrupted file
         sys.exit(f"error: cannot read {path} as a .npz ({exc}); save it with numpy.savez, or pass --random")
-    ref, labels = arrays.pop("ref", None), arrays.pop("y", None)
+    ref, labels = pop_references(arrays), arrays.pop("y", None)
     if "x" in arrays:
         return arrays["x"], ref, labels
     if not arrays:
@@ -535,11 +568,17 @@ def run(args, adapter, here):
     result = {"model": args.model, "runtime": adapter.name, "load_s": time.perf_counter() - started,
               "latency_ms": {}, "throughput_per_s": {}, "integrity": integrity}
     x, ref, source = load_inputs(args, adapter.input_specs(session), here)
-    out = adapter.run_batched(session, x)
+    outs = adapter.run_batched(session, x, all_outputs=True)
+    out = outs[0]
     result["input"] = source
     result["outputs"] = {"shape": list(out.shape), "top1": out.reshape(out.shape[0], -1).argmax(1)[:8].tolist()}
+    if len(outs) > 1:
+        result["outputs"]["shapes"] = [list(o.shape) for o in outs]
     if ref is not None:
-        result["parity_vs_reference"] = parity(out, ref.astype(np.float32), x)
+        checked = parity_all(outs, ref, x)
+        result["parity_vs_reference"] = checked[0]
+        if len(checked) > 1:  # every output of a multi-output model, in output order
+            result["parity_by_output"] = checked
     if not args.check:
         result["stop_rule"] = {k: v for k, v in stop_rule(args).items() if math.isfinite(v)}
         _time_batches(args, adapter, session, x, result)
@@ -560,6 +599,8 @@ def print_human(result):
     if "parity_vs_reference" in result:
         p = result["parity_vs_reference"]
         print(f"parity vs original: top-1 agreement {p['top1_agreement']:.3f}  cosine {p['cosine']:.5f}  max-abs {p['max_abs']:.4g}")
+        for i, p in enumerate(result.get("parity_by_output", [])[1:], 1):
+            print(f"  output {i}: cosine {p['cosine']:.5f}  max-abs {p['max_abs']:.4g}")
     if result["latency_ms"]:
         print(f"{'batch':>6} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'mean ms':>9} {'items/s':>10}  (items/s at p50)")
     for key, s in result["latency_ms"].items():

@@ -46,11 +46,15 @@ def _load_bundle(bundle: Path) -> tuple[dict[str, Any], Profile]:
 def _reference(deploy: Path, info: dict[str, Any]) -> Any:
     from edgekit.pipeline.verify import Reference
 
+    from edgekit.deploy.runner_common import pop_references
+
     with np.load(deploy / "verify.npz", allow_pickle=False) as data:
-        x, ref = data["x"].astype(np.float32), data["ref"]
-        y = data["y"] if "y" in data.files else None
-    return Reference(Dataset(x, y, source=str(deploy / "verify.npz")), ref,
-                     runtime=info["verify"].get("reference_runtime") or "original model")
+        arrays = {k: data[k] for k in data.files}
+    x, refs, y = arrays["x"].astype(np.float32), pop_references(arrays) or [], arrays.get("y")
+    names = info["verify"].get("outputs") or [f"output{'' if i == 0 else f'_{i}'}" for i in range(len(refs))]
+    return Reference(Dataset(x, y, source=str(deploy / "verify.npz")), refs[0],
+                     runtime=info["verify"].get("reference_runtime") or "original model",
+                     by_output=dict(zip(names, refs)), task=info["verify"].get("task"))
 
 
 def device_slug(env: dict[str, Any]) -> str:
@@ -126,7 +130,7 @@ def build_engines(bundle: str | Path, *, variants: tuple[str, ...] = (), force: 
             result.runtime = {**result.runtime, "engine_cache": "reused" if reused else "built"}
             results.append(result)
         recommended, why = recommend(results)
-        ref = {"runtime": reference.runtime, "accuracy": reference.accuracy, "samples": len(reference.inputs)}
+        ref = reference.describe()
         report = Report(profile=profile.name, backend="tensorrt", model={"source": str(bundle)}, variants=results,
                         recommended=recommended, recommended_reason=why, reference=ref,
                         data={"verification_inputs": reference.inputs.source, "device": env, "engines": cache},

@@ -147,6 +147,7 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
     from edgekit.bench.latency import runner_args
     from edgekit.backends import backend_spec
     from edgekit.deploy import DEPLOY_DIR
+    from edgekit.deploy.runner_common import reference_keys
     from edgekit.report.markdown import variant_row
 
     deploy = root / "deploy"
@@ -156,8 +157,8 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
     shutil.copy2(DEPLOY_DIR / "runner_common.py", deploy / "runner_common.py")
     samples = min(8, reference.outputs.shape[0])
     inputs = reference.inputs.head(samples)
-    np.savez(deploy / "sample.npz", **(inputs if isinstance(inputs, dict) else {"x": inputs}),
-             ref=reference.outputs[:samples])
+    refs = dict(zip(reference_keys(len(reference.by_output)), (a[:samples] for a in reference.by_output.values())))
+    np.savez(deploy / "sample.npz", **(inputs if isinstance(inputs, dict) else {"x": inputs}), **refs)
     if reference.inputs.multi_input:
         input_text = ", ".join(f"`{k}` {v.dtype} shape {['N', *v.shape[1:]]}" for k, v in inputs.items())
         input_text = f"Inputs (named arrays in sample.npz, N first): {input_text}."

@@ -146,7 +146,8 @@ class CompressJob:
         plan = self._plan()  # checked before anything is written
         with watch.phase("reference"):
             reference = compute_reference(self.model, self._verification_inputs(), self.backend, self.profile)
-        check_labels(self.calib, reference.classes)  # the INT8 search selects on these labels
+        # the INT8 search selects on these labels
+        check_labels(self.calib, reference.classes, reference.segmentation, reference.outputs)
         versions = library_versions(self.backend.versions())
         ctx = self._context()
         with staged_output(out_dir, force) as root:
@@ -213,7 +214,7 @@ class CompressJob:
             data["training"] = self.train.describe()
         if self.val is not None:
             data["validation"] = self.val.describe()
-        ref = {"runtime": reference.runtime, "accuracy": reference.accuracy, "samples": len(reference.inputs)}
+        ref = reference.describe()
         return Report(profile=self.profile.name, backend=self.backend.name, model=model, variants=variants,
                       recommended=chosen, recommended_reason=why, reference=ref, data=data, warnings=warnings,
                       host=self.host.to_dict(), target_isa=self.profile.target.isa, objective=self.objective)

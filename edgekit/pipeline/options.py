@@ -47,7 +47,8 @@ class RunOptions:
     profile's). ``image_prep``: how image folders are read. ``force``: replace an existing output directory.
     ``output``: which output of a model returning several (a ModelOutput / dict key or a tuple index) is compared and
     exported (None: ``logits`` when there is one, else every tensor output; edgekit/outputs.py). ``task``: the
-    transformers Auto class a Hugging Face model folder is loaded with (None: from its config.json).
+    transformers Auto class a Hugging Face model folder is loaded with (None: from its config.json), and for any
+    model how its outputs are verified (semantic-segmentation, feature-extraction; pipeline/verify.Reference).
     """
 
     weights: str | Path | None = None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,47 +23,113 @@ from edgekit.pruning.report import not_faster_than_twin
 from edgekit.progress import Progress
 from edgekit.report.schema import VariantResult
 from edgekit.report.speed import DEFAULT_OBJECTIVE, NOISE_MARGIN, compare_latency, first_latency, latency_ties
-from edgekit.parity import Parity, accuracy, compare, is_class_scores
+from edgekit.parity import (IGNORE_INDEX, SEGMENTATION, Parity, accuracy, compare, is_class_scores, is_segmentation,
+                            metric_name, segmentation_metrics)
+
+
+# what an output is, for its gate: class scores (top-1 agreement means something), segmentation logits (per-pixel
+# argmax agreement does), anything else (embeddings, per-token states, feature maps: cosine only)
+CLASS_SCORES, SEGMENTATION_MAP, OTHER = "class scores", "segmentation", "other"
+FEATURE_EXTRACTION = "feature-extraction"
 
 
 @dataclass
 class Reference:
-    """The original model's outputs on the verification inputs (the truth every variant is held to)."""
+    """The original model's outputs on the verification inputs (the truth every variant is held to).
+
+    ``outputs`` is the primary output (the first selected: the task metric's); ``by_output`` every selected output
+    by name, in order, the primary first; ``artifact_names`` the names the exported artifact gives them
+    (outputs.onnx_names; an ONNX model's own); ``task``: the model's task when known (``--task`` / a Hugging Face
+    folder's), else inferred from the outputs and labels."""
 
     inputs: Dataset
     outputs: np.ndarray
     runtime: str
+    by_output: dict[str, np.ndarray] = field(default_factory=dict)
+    artifact_names: tuple[str, ...] = ()
+    task: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.by_output:
+            self.by_output = {"output": self.outputs}
+
+    @property
+    def segmentation(self) -> bool:
+        """Semantic segmentation: ``--task semantic-segmentation`` (or a SegFormer-like folder), or N x C x H x W
+        outputs with N x H x W label maps."""
+        if self.task == SEGMENTATION:
+            return True
+        y = self.inputs.y
+        return self.task is None and y is not None and is_segmentation(self.outputs, y)
+
+    @property
+    def metric(self) -> str:
+        """What ``accuracy`` measures ("top-1 accuracy", "mIoU"): the report names it wherever the figure shows."""
+        return metric_name(SEGMENTATION if self.segmentation else "classification")
 
     @property
     def accuracy(self) -> float | None:
         return None if self.inputs.y is None else accuracy(self.outputs, self.inputs.y)
 
     @property
+    def pixel_accuracy(self) -> float | None:
+        """Segmentation with labels: the share of labelled pixels predicted right, in percent."""
+        if self.inputs.y is None or not self.segmentation:
+            return None
+        return segmentation_metrics(self.outputs, self.inputs.y)["pixel_accuracy"]
+
+    @property
     def classes(self) -> int:
-        """Width of the first output per sample: the class count labels are indices into."""
+        """The class count labels are indices into: the channels of segmentation logits, else the width of the
+        first output per sample."""
+        if self.segmentation and self.outputs.ndim == 4:
+            return int(self.outputs.shape[1])
         return int(self.outputs.reshape(self.outputs.shape[0], -1).shape[1])
 
     @property
     def class_scores(self) -> bool:
         """The first output is N x C class scores, so top-1 agreement means something (parity.is_class_scores)."""
-        return is_class_scores(self.outputs)
+        return self.kind(next(iter(self.by_output))) == CLASS_SCORES
+
+    def kind(self, name: str) -> str:
+        """CLASS_SCORES, SEGMENTATION_MAP or OTHER for the output ``name``: a feature extractor's outputs are never
+        class scores (a pooled N x D embedding has their shape); segmentation is the primary output's task."""
+        array = self.by_output[name]
+        if name == next(iter(self.by_output)) and self.segmentation and array.ndim == 4:
+            return SEGMENTATION_MAP
+        if self.task in (FEATURE_EXTRACTION, SEGMENTATION) or not is_class_scores(array):
+            return OTHER
+        return CLASS_SCORES
+
+    def describe(self) -> dict[str, Any]:
+        """report.json ``reference``: the runtime, the task metric (named), the samples, the outputs compared."""
+        ref: dict[str, Any] = {"runtime": self.runtime, "accuracy": self.accuracy, "samples": len(self.inputs)}
+        if self.segmentation:
+            ref.update(metric=self.metric, pixel_accuracy=self.pixel_accuracy, task=SEGMENTATION)
+        elif self.inputs.y is not None:
+            ref["metric"] = self.metric
+        if len(self.by_output) > 1:
+            ref["outputs"] = {n: {"shape": ["N", *a.shape[1:]], "gate_kind": self.kind(n)}
+                              for n, a in self.by_output.items()}
+        return ref
 
 
-def _torch_outputs(model: LoadedModel, x: np.ndarray, batch: int = 8) -> np.ndarray:
-    """The compared output (edgekit/outputs.py: --output, else logits, else the first tensor); the names of the
-    selected outputs go to ``model.output_names`` (the report's model.output). Small batches: a big one's activations
-    spill the caches (EfficientNet-Lite0, 64 images at 224x224 on 2 Zen 3 cores: batch 64 3.5 s, 16 2.1 s, 8 1.6 s)."""
+def _torch_outputs(model: LoadedModel, x: np.ndarray, batch: int = 8) -> dict[str, np.ndarray]:
+    """The compared outputs by name (edgekit/outputs.py: --output, else logits, else every tensor), in order, the
+    primary first; the names also go to ``model.output_names`` (the report's model.output). Small batches: a big
+    one's activations spill the caches (EfficientNet-Lite0, 64 images at 224x224 on 2 Zen 3 cores: batch 64 3.5 s,
+    16 2.1 s, 8 1.6 s)."""
     import torch
 
-    from edgekit.outputs import names, primary
+    from edgekit.outputs import names, select
 
-    outs = []
+    outs: list[list[np.ndarray]] = []
     with torch.no_grad():
         for start in range(0, x.shape[0], batch):
             out = model.module(torch.from_numpy(x[start:start + batch]))
             model.output_names = model.output_names or tuple(names(out, model.output))
-            outs.append(primary(out, model.output).detach().float().cpu().numpy())
-    return np.concatenate(outs)
+            outs.append([t.detach().float().cpu().numpy() for _, t in select(out, model.output)])
+    return {name: np.concatenate(parts) for name, parts in zip(model.output_names, zip(*outs))}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -98,12 +165,18 @@ def check_input_names(model: LoadedModel, inputs: Dataset) -> None:
 
 def compute_reference(model: LoadedModel, inputs: Dataset, backend: Backend, profile: Profile) -> Reference:
     """Run the original on the verification inputs; a shape mismatch surfaces here, before any work."""
+    from edgekit.outputs import onnx_names
+
     check_input_names(model, inputs)
     try:
         if model.is_torch:
-            outputs, runtime = _torch_outputs(model, inputs.x), "torch eager"
+            by_output, runtime = _torch_outputs(model, inputs.x), "torch eager"
+            artifact_names = tuple(onnx_names(list(by_output)))
         else:
-            outputs, runtime = backend.open(model.onnx_path, profile).run(inputs.x), "onnxruntime (original ONNX)"
+            session = backend.open(model.onnx_path, profile)
+            artifact_names = tuple(session.output_names)
+            by_output = dict(zip(artifact_names, session.run_all(inputs.x)))
+            runtime = "onnxruntime (original ONNX)"
     except OptionError:
         raise  # --output names no output of the model
     except Exception as exc:
@@ -116,22 +189,46 @@ def compute_reference(model: LoadedModel, inputs: Dataset, backend: Backend, pro
         raise ShapeMismatchError(
             f"The model cannot run on the data from {inputs.source} ({what} {shape}): "
             f"{_first_line(exc)}.{expected}", fix) from exc
-    reference = Reference(inputs, outputs, runtime)
-    check_labels(inputs, reference.classes)
+    reference = Reference(inputs, next(iter(by_output.values())), runtime, by_output, artifact_names,
+                          task=getattr(model, "task", None))
+    check_labels(inputs, reference.classes, reference.segmentation, reference.outputs)
     return reference
 
 
-def check_labels(data: Dataset | None, classes: int) -> None:
+def check_labels(data: Dataset | None, classes: int, segmentation: bool = False,
+                 outputs: np.ndarray | None = None) -> None:
     """Labels must be class indices of this model's output, [0, classes): anything else would make every accuracy 0%
-    and every drop 0 points, and the budget would pass what it cannot judge."""
+    and every drop 0 points, and the budget would pass what it cannot judge. Segmentation: one N x H x W label map
+    per sample, the ignore index (255) allowed; per-pixel labels for a model that does not output N x C x H x W
+    logits are refused."""
     if data is None or data.y is None:
         return
-    bad = (data.y < 0) | (data.y >= classes)
+    y = data.y
+    if segmentation or y.ndim == 3:
+        shape = None if outputs is None else list(outputs.shape[1:])
+        if y.ndim != 3 or not segmentation:
+            what = (f"label maps of shape {['N', *y.shape[1:]]}" if y.ndim == 3 else "one label per sample")
+            wants = ("semantic segmentation takes one N x H x W map of class indices per sample"
+                     if segmentation else f"per-pixel labels need N x C x H x W logits; its output is {shape} per sample")
+            raise DataError(f"The labels (y) in {data.source} are {what}, which do not fit this model: {wants}.",
+                            "Save y as N x H x W integer class maps (255 = ignore) for a segmentation model, or one "
+                            "class index per sample for a classifier (--task semantic-segmentation names the task).")
+        bad = ((y < 0) | (y >= classes)) & (y != IGNORE_INDEX)
+        if bad.any():
+            values = np.unique(y[bad])
+            shown = ", ".join(str(int(v)) for v in values[:8]) + (", ..." if len(values) > 8 else "")
+            raise DataError(f"The label maps (y) in {data.source} must hold class indices in [0, {classes}) for this "
+                            f"model's {classes} classes, or {IGNORE_INDEX} for pixels to ignore, but {int(bad.sum())} "
+                            f"pixels of {y.size} do not (values: {shown}).",
+                            f"Map every pixel to a class index counted from 0 in the order of the model's classes, "
+                            f"and void / unlabelled pixels to {IGNORE_INDEX} (the Hugging Face convention).")
+        return
+    bad = (y < 0) | (y >= classes)
     if bad.any():
-        values = np.unique(data.y[bad])
+        values = np.unique(y[bad])
         shown = ", ".join(str(int(v)) for v in values[:8]) + (", ..." if len(values) > 8 else "")
         raise DataError(f"The labels (y) in {data.source} must be class indices in [0, {classes}) for this model's "
-                        f"{classes} outputs, but {int(bad.sum())} of {len(data.y)} are not (values: {shown}).",
+                        f"{classes} outputs, but {int(bad.sum())} of {len(y)} are not (values: {shown}).",
                         "Save y as integer class indices counted from 0, in the order of the model's outputs.")
 
 
@@ -174,18 +271,85 @@ def verify_variant(name: str, precision: str, artifact: Artifact, root: Path, re
         return result
     # an INT8 file whose target's integer kernels this host cannot reproduce is checked with its Q/DQ math emulated
     emulate = bool(((artifact.meta.get("quantization") or {}).get("check") or {}).get("emulated"))
-    outputs = backend.open(path, profile, emulate_qdq=emulate).run(reference.inputs.x)
-    parity = compare(reference.outputs, outputs, reference.inputs.x)
+    session = backend.open(path, profile, emulate_qdq=emulate)
+    outputs = run_outputs(session, reference.inputs.x, reference.artifact_names if len(reference.by_output) > 1 else ())
+    problem = _output_mismatch(reference, outputs)
+    if problem:
+        result.status, result.reason, result.gate = "rejected", problem, ""
+        return result
+    checks = compare_outputs(reference, outputs)
+    parity = checks[0].parity
     result.parity = parity.to_dict()
+    if len(checks) > 1:
+        result.parity_by_output = {c.name: {**c.parity.to_dict(), "gate": gate_for(c.kind)} for c in checks}
+    if reference.segmentation:
+        result.metric = reference.metric
     if reference.accuracy is not None:
-        result.accuracy = accuracy(outputs, reference.inputs.y)
+        result.metric = reference.metric
+        if reference.segmentation:
+            scores = segmentation_metrics(outputs[0], reference.inputs.y)
+            result.accuracy, result.pixel_accuracy = scores["mIoU"], scores["pixel_accuracy"]
+        else:
+            result.accuracy = accuracy(outputs[0], reference.inputs.y)
         result.accuracy_drop = reference.accuracy - result.accuracy
     coverage = backend.kernel_coverage(path, profile, path.parent) if precision == "int8" else None
     result.int8_coverage = coverage.to_dict() if coverage else None
     verdict = judge(precision, profile.verify, accuracy_drop=result.accuracy_drop, parity=parity, coverage=coverage,
-                    class_scores=reference.class_scores)
+                    class_scores=reference.class_scores, segmentation=reference.segmentation,
+                    metric=reference.metric, others=tuple(checks[1:]),
+                    primary_name=checks[0].name if len(checks) > 1 else "")
     result.status, result.reason, result.gate = verdict.status, verdict.reason, verdict.gate
     return result
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """One compared output: its name, its parity with the original's, and its kind (CLASS_SCORES, ...)."""
+
+    name: str
+    parity: Parity
+    kind: str = OTHER
+
+
+def run_outputs(session: Any, x: Any, expected: tuple[str, ...] = ()) -> list[np.ndarray]:
+    """Every output of the artifact (Session.run_all), in the original's order (``expected``: the names the
+    artifact should give them, align_outputs), when the original has several selected outputs; just the first
+    (Session.run) for a one-output model, the common case, unchanged."""
+    if len(expected) > 1 and hasattr(session, "run_all"):
+        arrays = list(session.run_all(x))
+        names = getattr(session, "output_names", None)
+        return align_outputs(list(names), arrays, expected) if names else arrays
+    return [session.run(x)]
+
+
+def _output_mismatch(reference: Reference, outputs: list[np.ndarray]) -> str:
+    """Why the artifact's outputs cannot be held to the original's (a count or a shape that differs), or ''."""
+    if len(outputs) < len(reference.by_output):
+        return (f"the artifact has {len(outputs)} output(s) but the original's selection has "
+                f"{len(reference.by_output)} ({', '.join(reference.by_output)}): not every output can be verified")
+    for (name, ref), out in zip(reference.by_output.items(), outputs):
+        if ref.shape != out.shape:
+            return f"output {name!r} has shape {list(out.shape)}, the original's {list(ref.shape)}"
+    return ""
+
+
+def align_outputs(names: list[str], arrays: list[np.ndarray], expected: tuple[str, ...]) -> list[np.ndarray]:
+    """The artifact's outputs in the original's order: by name when the artifact names every expected output
+    (a runtime that lists outputs in another order), else as they come (the order export wrote them in)."""
+    if expected and set(expected) <= set(names) and list(names[:len(expected)]) != list(expected):
+        index = {n: i for i, n in enumerate(names)}
+        return [arrays[index[n]] for n in expected]
+    return arrays
+
+
+def compare_outputs(reference: Reference, outputs: list[np.ndarray]) -> list[OutputCheck]:
+    """Parity of each selected output with the original's, in order (the primary first)."""
+    x = reference.inputs.x
+    checks = []
+    for (name, ref), out in zip(reference.by_output.items(), outputs):
+        kind = reference.kind(name)
+        checks.append(OutputCheck(name, compare(ref, out, x, segmentation=kind == SEGMENTATION_MAP), kind))
+    return checks
 
 
 def benchmark_into(result: VariantResult, path: Path, reference: Reference, backend: Backend,
@@ -285,9 +449,18 @@ def _by_measure(accepted: list[VariantResult], objective: str) -> tuple[str | No
 # INT8 file does not run INT8 kernels (an INT8 file that runs as float is not a variant)
 
 # which guard judged a variant's outputs (VariantResult.gate, a column of report.md)
-GATE_ACCURACY = "accuracy budget"  # labels: the drop in top-1 points
+GATE_ACCURACY = "accuracy budget"  # labels: the drop in points of the task metric (top-1 accuracy, mIoU)
 GATE_AGREEMENT = "cosine + top-1 agreement"  # no labels, class scores (N x C outputs): parity and the same top-1
+GATE_PIXEL = "cosine + pixel agreement"  # no labels, segmentation (N x C x H x W logits): the same class per pixel
 GATE_COSINE = "cosine"  # no labels, any other output (embeddings, per-token states, maps): parity only
+
+
+def gate_for(kind: str, labelled: bool = False) -> str:
+    """The gate of an output of this kind (CLASS_SCORES, SEGMENTATION_MAP, OTHER); ``labelled``: the primary output
+    with labels, held to the accuracy budget."""
+    if labelled:
+        return GATE_ACCURACY
+    return {CLASS_SCORES: GATE_AGREEMENT, SEGMENTATION_MAP: GATE_PIXEL}.get(kind, GATE_COSINE)
 
 
 @dataclass(frozen=True)
@@ -299,12 +472,19 @@ class Verdict:
 
 def no_labels_warning(cfg: VerifyConfig, reference: Reference) -> str:
     """The report warning of a run without labels: which gates held the variants instead of the budget."""
-    if reference.class_scores:
+    if reference.segmentation:
+        gates = (f"{GATE_PIXEL}: mean cosine >= verify.min_cosine {cfg.min_cosine:g} and per-pixel argmax agreement "
+                 f"with the original >= verify.min_pixel_agreement {cfg.min_pixel_agreement:g}, the outputs being "
+                 f"segmentation logits; pass N x H x W label maps as y to check the budget on mIoU")
+    elif reference.class_scores:
         gates = (f"{GATE_AGREEMENT}: mean cosine >= verify.min_cosine {cfg.min_cosine:g} and top-1 agreement with the "
                  f"original >= verify.min_top1_agreement {cfg.min_top1_agreement:g}, the outputs being class scores")
     else:
-        gates = (f"{GATE_COSINE}: mean cosine >= verify.min_cosine {cfg.min_cosine:g}; top-1 agreement is not a gate, "
-                 f"the outputs {list(reference.outputs.shape[1:])} per sample not being N x C class scores")
+        why = ("the model being a feature extractor" if reference.task == FEATURE_EXTRACTION else
+               f"the outputs {list(reference.outputs.shape[1:])} per sample not being N x C class scores")
+        gates = f"{GATE_COSINE}: mean cosine >= verify.min_cosine {cfg.min_cosine:g}; top-1 agreement is not a gate, {why}"
+    if len(reference.by_output) > 1:
+        gates += f"; each of the {len(reference.by_output)} outputs ({', '.join(reference.by_output)}) held to its own gate"
     return (f"No labelled evaluation data: the {cfg.max_accuracy_drop:g}-point accuracy budget could not be enforced; "
             f"variants were held to output parity instead ({gates}). Pass labelled --eval-data to check the budget.")
 
@@ -319,20 +499,46 @@ def _parity_problems(cfg: VerifyConfig, parity: Parity, gate: str) -> list[str]:
     if gate == GATE_AGREEMENT and not parity.constant_reference and parity.top1_agreement < cfg.min_top1_agreement:
         problems.append(f"top-1 agreement with the original {parity.top1_agreement:.1%} is below min_top1_agreement "
                         f"{cfg.min_top1_agreement:.1%} (each disagreement can cost one correct answer)")
+    if (gate == GATE_PIXEL and parity.pixel_agreement is not None and not parity.constant_reference
+            and parity.pixel_agreement < cfg.min_pixel_agreement):
+        problems.append(f"per-pixel class agreement with the original {parity.pixel_agreement:.1%} is below "
+                        f"min_pixel_agreement {cfg.min_pixel_agreement:.1%} (each disagreeing pixel can cost one "
+                        f"correct pixel)")
+    return problems
+
+
+def _other_output_problems(cfg: VerifyConfig, checks: tuple[OutputCheck, ...]) -> list[str]:
+    """The outputs after the primary, each held to its own parity gate, labels or not (labels score the primary
+    output only), each problem naming its output."""
+    problems = []
+    for check in checks:
+        p, gate = check.parity, gate_for(check.kind)
+        found = ([] if math.isfinite(p.max_abs) and math.isfinite(p.cosine) else ["outputs contain NaN or Inf"])
+        found += _parity_problems(cfg, p, gate)
+        problems += [f"output {check.name!r}: {problem} (gate: {gate})" for problem in found]
     return problems
 
 
 def judge(precision: str, cfg: VerifyConfig, *, accuracy_drop: float | None, parity: Parity,
-          coverage: KernelCoverage | None, class_scores: bool = False) -> Verdict:
-    """``class_scores``: the outputs are N x C class scores (parity.is_class_scores), so without labels the
-    variant is also held to the top-1 agreement floor."""
-    gate = GATE_ACCURACY if accuracy_drop is not None else GATE_AGREEMENT if class_scores else GATE_COSINE
+          coverage: KernelCoverage | None, class_scores: bool = False, segmentation: bool = False,
+          metric: str = "accuracy", others: tuple[OutputCheck, ...] = (), primary_name: str = "") -> Verdict:
+    """``parity``: the primary output's. ``class_scores``: it is N x C class scores (parity.is_class_scores), so
+    without labels the variant is also held to the top-1 agreement floor; ``segmentation``: it is N x C x H x W
+    logits, held to the per-pixel agreement floor; with labels ``accuracy_drop`` is in points of ``metric``
+    (top-1 accuracy, mIoU). ``others``: every other selected output, each held to its own parity gate; a problem
+    names its output (``primary_name``: the primary's name, said when there are several)."""
+    gate = (GATE_ACCURACY if accuracy_drop is not None else GATE_PIXEL if segmentation
+            else GATE_AGREEMENT if class_scores else GATE_COSINE)
     problems = []
     if not (math.isfinite(parity.max_abs) and math.isfinite(parity.cosine)):
         problems.append("outputs contain NaN or Inf")
     problems += _parity_problems(cfg, parity, gate)
     if accuracy_drop is not None and accuracy_drop > cfg.max_accuracy_drop:
-        problems.append(f"accuracy drop {accuracy_drop:.2f} points exceeds the budget of {cfg.max_accuracy_drop:g}")
+        what = "accuracy" if metric == "top-1 accuracy" else metric
+        problems.append(f"{what} drop {accuracy_drop:.2f} points exceeds the budget of {cfg.max_accuracy_drop:g}")
+    if primary_name:
+        problems = [f"output {primary_name!r}: {problem}" for problem in problems]
+    problems += _other_output_problems(cfg, others)
     if precision == "int8" and coverage is not None:
         if coverage.int8_nodes == 0:
             problems.append("no INT8 kernel runs in ONNX Runtime's optimised graph: the file would execute as float")
@@ -343,15 +549,20 @@ def judge(precision: str, cfg: VerifyConfig, *, accuracy_drop: float | None, par
     # a constant reference (all zeros, say) has no top-1 and a cosine only by convention: said, with max-abs
     constant = (f"; the original's outputs are constant (e.g. all zeros): top-1 agreement not gated, identical rows "
                 f"count as cosine 1, max-abs error {parity.max_abs:.3g}") if parity.constant_reference else ""
+    also = (f"; every other output held to its parity gate ({', '.join(f'{c.name} cosine {c.parity.cosine:.4f}' for c in others)})"
+            if others else "")
     if problems:
         return Verdict("rejected", "; ".join(problems) + constant + f" (gate: {gate})", gate)
     if gate == GATE_ACCURACY:
-        return Verdict("accepted", f"accuracy drop {accuracy_drop:.2f} <= {cfg.max_accuracy_drop:g} points", gate)
+        what = "accuracy" if metric == "top-1 accuracy" else metric
+        return Verdict("accepted", f"{what} drop {accuracy_drop:.2f} <= {cfg.max_accuracy_drop:g} points{also}", gate)
     held = f"cosine {parity.cosine:.4f} >= {cfg.min_cosine:g}"
     if constant:
         held += constant
     elif gate == GATE_AGREEMENT:
         held += f", top-1 agreement {parity.top1_agreement:.1%} >= {cfg.min_top1_agreement:.1%}"
+    elif gate == GATE_PIXEL:
+        held += f", pixel agreement {parity.pixel_agreement:.1%} >= {cfg.min_pixel_agreement:.1%}"
     else:
         held += f"; top-1 agreement {parity.top1_agreement:.1%} not gated: the outputs are not class scores"
-    return Verdict("accepted", f"no labels: accuracy budget not checked; held to {gate} ({held})", gate)
+    return Verdict("accepted", f"no labels: accuracy budget not checked; held to {gate} ({held}){also}", gate)

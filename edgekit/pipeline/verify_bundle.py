@@ -195,7 +195,21 @@ def _parity(bundle: Path, checks: list[FileCheck]) -> dict[str, Any]:
         return result
     if not result.get("parity_vs_reference"):
         return skipped("deploy/sample.npz holds no reference outputs (ref)")
-    return _judge(result["parity_vs_reference"], _recorded_parity(report))
+    verdict = _judge(result["parity_vs_reference"], _recorded_parity(report))
+    # a multi-output model: every output judged the same way against the parity report.json recorded for it
+    recorded = list(_recorded_by_output(report).items())
+    for i, parity in enumerate(result.get("parity_by_output", [])[1:], 1):
+        name, before = recorded[i] if i < len(recorded) else (f"#{i}", {})
+        other = _judge(parity, before)
+        verdict.setdefault("outputs", {})[name] = other
+        if other["status"] == "failed" and verdict["status"] != "failed":
+            verdict = {**verdict, "status": "failed", "detail": f"{verdict['detail']}; output {name}: {other['detail']}"}
+    return verdict
+
+
+def _recorded_by_output(report: dict[str, Any]) -> dict[str, Any]:
+    chosen = next((v for v in report.get("variants", []) if v.get("name") == report.get("recommended")), None)
+    return (chosen or {}).get("parity_by_output") or {}
 
 
 def verify_bundle(path: str | Path) -> BundleCheck:

@@ -44,13 +44,38 @@ def variant_row(v: VariantResult, batch: str = "batch_1") -> dict[str, str]:
         "energy / inference": energy_cell(v.energy),
         "accuracy %": _fmt(v.accuracy, ".2f"),
         "drop pts": _fmt(v.accuracy_drop, "+.2f"),
-        "top-1 agree": _fmt(v.parity.get("top1_agreement"), ".3f"),
+        # segmentation: the share of pixels with the original's class (the header says "pixel agree")
+        "top-1 agree": _fmt(v.parity.get("pixel_agreement", v.parity.get("top1_agreement")), ".3f"),
         "cosine": _fmt(v.parity.get("cosine"), ".5f"),
         "max-abs": _fmt(v.parity.get("max_abs"), ".3g"),
         "INT8 nodes": "-" if cov is None else f"{cov['int8_nodes']}/{cov['int8_nodes'] + cov['float_nodes']}",
         "gate": v.gate or "-",
         "status": v.status,
     }
+
+
+def column_headers(variants: list[VariantResult]) -> dict[str, str]:
+    """variant_row's keys renamed for display where the task says what they hold: segmentation's metric is mIoU
+    and its agreement per pixel; every other key is its own header."""
+    if any(v.metric == "mIoU" for v in variants):
+        return {"accuracy %": "mIoU %", "drop pts": "mIoU drop", "top-1 agree": "pixel agree"}
+    return {}
+
+
+def metric_of(reference: dict) -> str:
+    """The name of the reference's accuracy figure (report.json reference.metric; older reports: top-1)."""
+    return reference.get("metric") or "top-1 accuracy"
+
+
+def output_lines(v: VariantResult) -> list[str]:
+    """Each selected output's parity, when the model has several (report.json parity_by_output)."""
+    lines = []
+    for name, p in v.parity_by_output.items():
+        agree = (f", pixel agreement {p['pixel_agreement']:.3f}" if "pixel_agreement" in p else
+                 f", top-1 agreement {p['top1_agreement']:.3f}" if p.get("gate") == "cosine + top-1 agreement" else "")
+        lines.append(f"output `{name}` (gate {p.get('gate', '-')}): cosine {p['cosine']:.5f}, max-abs "
+                     f"{p['max_abs']:.3g}{agree}")
+    return lines
 
 
 def latency_line(stats: dict, tput: float | None) -> str:
@@ -168,7 +193,8 @@ def plot_lines(report: Report) -> list[str]:
 
 def render_markdown(report: Report) -> str:
     rows = [variant_row(v) for v in report.variants]
-    headers = list(rows[0]) if rows else []
+    rename = column_headers(report.variants)
+    headers = [rename.get(h, h) for h in rows[0]] if rows else []
     lines = [f"# edgekit report: {report.model.get('source', 'model')}", "",
              f"Profile **{report.profile}** (backend {report.backend}). "
              f"Recommended: **{report.recommended or 'none'}** — {report.recommended_reason}.", ""]
@@ -176,7 +202,9 @@ def render_markdown(report: Report) -> str:
         lines += [host_line(report), ""]
     ref = report.reference
     if ref.get("accuracy") is not None:
-        lines.append(f"Original model (FP32, {ref['runtime']}): top-1 accuracy {ref['accuracy']:.2f}% "
+        pixels = (f" (pixel accuracy {ref['pixel_accuracy']:.2f}%; logits upsampled bilinearly to the label maps, "
+                  "label 255 ignored)" if ref.get("pixel_accuracy") is not None else "")
+        lines.append(f"Original model (FP32, {ref['runtime']}): {metric_of(ref)} {ref['accuracy']:.2f}%{pixels} "
                      f"on {ref['samples']} labelled samples.")
     else:
         lines.append(f"Original model ({ref['runtime']}): no labels given, parity measured on {ref['samples']} inputs.")
@@ -188,6 +216,9 @@ def render_markdown(report: Report) -> str:
     lines += ["", "## Variants", ""]
     for v in report.variants:
         lines.append(f"- **{v.name}** ({v.status}): {v.reason}. Artifact `{v.artifact}`.")
+        if v.pixel_accuracy is not None:
+            lines.append(f"  - {v.metric} {v.accuracy:.2f}%, pixel accuracy {v.pixel_accuracy:.2f}%")
+        lines += [f"  - {line}" for line in output_lines(v)]
         lines += [f"  - {batch}: {latency_line(stats, v.throughput_by_batch.get(batch))}"
                   for batch, stats in v.latency_ms.items()]
         if v.runtime:

@@ -34,9 +34,16 @@ class VariantResult:
     # what the runtime really did while timed: e.g. OpenVINO's float precision (f32 / bf16), streams,
     # cold vs warm compile, async throughput
     runtime: dict[str, Any] = field(default_factory=dict)
+    # the task metric with labels, in percent / points: top-1 accuracy, or mIoU for semantic segmentation (``metric``
+    # names it: "top-1 accuracy" | "mIoU"; "" before this field existed or when not applicable)
     accuracy: float | None = None
     accuracy_drop: float | None = None
+    metric: str = ""
+    pixel_accuracy: float | None = None  # segmentation with labels: labelled pixels predicted right, %
+    # the primary (first selected) output's parity with the original; with several selected outputs,
+    # parity_by_output holds each one's, by name in order, with the gate it was held to
     parity: dict[str, Any] = field(default_factory=dict)
+    parity_by_output: dict[str, dict[str, Any]] = field(default_factory=dict)
     int8_coverage: dict[str, Any] | None = None
     energy: dict[str, Any] = field(default_factory=dict)
     quantization: dict[str, Any] | None = None

@@ -4,7 +4,7 @@ without colour, numbers rounded as shown."""
 from __future__ import annotations
 
 from edgekit.report.efficiency import efficiency_summary
-from edgekit.report.markdown import COMPACT_COLUMNS, measured_on_target, variant_row
+from edgekit.report.markdown import COMPACT_COLUMNS, column_headers, measured_on_target, variant_row
 from edgekit.report.schema import Report
 
 SHORT_HEADERS = {"precision": "prec", "size": "size", "accuracy %": "acc %", "drop pts": "drop",
@@ -25,7 +25,8 @@ def summary(report: Report) -> str:
     for v, row in zip(report.variants, rows):
         if v.name == report.recommended:
             row[0] += "*"
-    headers = [SHORT_HEADERS.get(h, h) for h in COMPACT_COLUMNS]
+    rename = column_headers(report.variants)
+    headers = [SHORT_HEADERS.get(rename.get(h, h), rename.get(h, h)) for h in COMPACT_COLUMNS]
     widths = [max(len(c) for c in column) for column in zip(headers, *rows)]
 
     def line(cells: list[str]) -> str:

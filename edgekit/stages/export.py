@@ -64,7 +64,7 @@ class ExportStage:
         """The export itself; needs no run context, so `edgekit export` uses it directly."""
         import torch
 
-        from edgekit.outputs import only_selected
+        from edgekit.outputs import onnx_names, only_selected
 
         out = stage_dir / "model.onnx"
         example = torch.zeros(self.config.input_shape, dtype=torch.float32)
@@ -77,7 +77,7 @@ class ExportStage:
                 else:
                     module, selected = only_selected(artifact.meta["module"], example, self.config.output)
                     # the first selected is "output", the others output_<name>
-                    outputs = [OUTPUT_NAME, *(f"{OUTPUT_NAME}_{n}".replace(".", "_") for n in selected[1:])]
+                    outputs = onnx_names(selected, OUTPUT_NAME)
                     axes = ({n: {0: "batch"} for n in (INPUT_NAME, *outputs)} if self.config.dynamic_batch else None)
                     torch.onnx.export(module, (example,), str(out), dynamo=False, opset_version=self.config.opset,
                                       input_names=[INPUT_NAME], output_names=outputs, dynamic_axes=axes)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.deploy import DEPLOY_DIR
+from edgekit.deploy.runner_common import reference_keys
 
 STANDALONE = ("cuda_runtime.py", "trt_build.py")
 JETSON_SCRIPTS = ("check_env.sh", "build_engine.sh", "benchmark.sh")
@@ -46,7 +47,8 @@ def write_tensorrt_deploy(root: Path, report: Any, reference: Any, profile: Any,
         (deploy / "jetson" / name).chmod(0o755)
     x = reference.inputs.x
     count = int(max(1, min(VERIFY_MAX, x.shape[0], VERIFY_BYTES // max(1, x[:1].nbytes))))
-    arrays = {"x": x[:count], "ref": reference.outputs[:count]}
+    arrays = {"x": x[:count], **{key: a[:count] for key, a in zip(reference_keys(len(reference.by_output)),
+                                                                   reference.by_output.values())}}
     if reference.inputs.y is not None:
         arrays["y"] = reference.inputs.y[:count]
     np.savez(deploy / "verify.npz", **arrays)
@@ -79,7 +81,9 @@ def write_tensorrt_deploy(root: Path, report: Any, reference: Any, profile: Any,
                           "energy_meter": b.energy_meter},
             "verify": {"max_accuracy_drop": profile.verify.max_accuracy_drop, "samples": count,
                        "reference_accuracy": report.reference.get("accuracy"),
-                       "reference_runtime": report.reference.get("runtime")},
+                       "reference_runtime": report.reference.get("runtime"),
+                       # every verified output by name, in the order of verify.npz's ref, ref.1, ...; the task
+                       "outputs": list(reference.by_output), "task": reference.task},
             "variants": variants}
     (deploy / "bundle.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     (deploy / "profile.json").write_text(json.dumps(profile.to_dict(), indent=2) + "\n", encoding="utf-8")
