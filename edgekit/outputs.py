@@ -94,4 +94,6 @@ def only_selected(module: Any, example: Any, name: str | None = None) -> tuple[A
             tensors = [t for _, t in select(self.inner(x), name)]
             return tensors[0] if len(tensors) == 1 else tuple(tensors)
 
-    return SelectedOutputs(module), selected
+    # in the module's own mode: a tracer that restores the wrapper's mode afterwards (torch.onnx.export does)
+    # would otherwise leave the module in training mode (a new Module trains)
+    return SelectedOutputs(module).train(module.training), selected
