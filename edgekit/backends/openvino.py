@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import tempfile
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -105,6 +106,53 @@ def _weight_quantized_layers(model: Any) -> set[str]:
             and _is_int8_weight(op.input_value(1).get_node())}
 
 
+def whole_input_pools(src: Path, dst: Path) -> list[str]:
+    """Rewrites each ONNX AveragePool that OpenVINO's ONNX frontend refuses and whose window covers its whole
+    spatial input (no padding, no dilation, a 1x1 output) as GlobalAveragePool, and saves the model to ``dst``
+    (weights beside it); returns the rewritten nodes' names (none: nothing is written).
+
+    Hugging Face's EfficientNet pools with ``nn.AvgPool2d(hidden_dim, ceil_mode=True)`` (kernel 1280 on a 7x7
+    map): PyTorch and ONNX Runtime clip the window to the input, a global mean, but the frontend rejects a kernel
+    larger than its input ("Kernel after dilation has size ... larger than the data shape"). The spatial sizes
+    come from the frontend's own partial conversion (ONNX shape inference cannot follow the legacy exporter's
+    computed Pad widths before the pool)."""
+    import math
+
+    import onnx
+    from openvino.frontend import FrontEndManager
+
+    model = onnx.load(str(src), load_external_data=False)
+    pools = {n.output[0]: n for n in model.graph.node if n.op_type == "AveragePool"}
+    if not pools:
+        return []
+    frontend = FrontEndManager().load_by_framework("onnx")
+    shapes = {}
+    for op in frontend.convert_partially(frontend.load(str(src))).get_ordered_ops():
+        names = op.output(0).get_names() if op.get_output_size() else set()
+        if op.get_type_name() == "NotSupportedONNXNode" and names & pools.keys():
+            shapes[next(iter(names & pools.keys()))] = [d.get_length() if d.is_static else None
+                                                         for d in op.input(0).get_partial_shape()]
+    rewritten = []
+    for output, node in pools.items():
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        spatial = shapes.get(output, [None, None, None])[2:]
+        kernel = list(attrs.get("kernel_shape", []))
+        strides = list(attrs.get("strides", [1] * len(kernel)))
+        rounding = math.ceil if attrs.get("ceil_mode", 0) else math.floor
+        if (None in spatial or len(kernel) != len(spatial) or any(attrs.get("pads", [0]))
+                or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID")
+                or any(d != 1 for d in attrs.get("dilations", [1]))
+                or any(k < n or rounding((n - k) / s) + 1 != 1 for k, n, s in zip(kernel, spatial, strides))):
+            continue
+        del node.attribute[:]
+        node.op_type = "GlobalAveragePool"
+        rewritten.append(node.name or output)
+    if rewritten:
+        onnx.load_external_data_for_model(model, str(src.parent))
+        onnx.save(model, str(dst), save_as_external_data=True, location=dst.name + ".weights")
+    return rewritten
+
+
 class OpenVinoBackend:
     name: ClassVar[str] = "openvino"
     native_format: ClassVar[Format] = Format.OPENVINO_IR
@@ -117,10 +165,14 @@ class OpenVinoBackend:
         return {"openvino": ov.__version__, "nncf": nncf.__version__}
 
     def compile(self, src: Path, dst: Path, profile: Profile) -> dict[str, Any]:
-        """ONNX -> IR (.xml + .bin). FP32 weights unless the profile asks for FP16 compression."""
-        model = ov.convert_model(str(src))
+        """ONNX -> IR (.xml + .bin). FP32 weights unless the profile asks for FP16 compression. Average pools
+        whose window covers the whole input are converted as GlobalAveragePool (`whole_input_pools`)."""
+        with tempfile.TemporaryDirectory(prefix="edgekit-ov-") as tmp:
+            rewritten = whole_input_pools(src, Path(tmp) / "model.onnx")
+            model = ov.convert_model(str(Path(tmp) / "model.onnx" if rewritten else src))
         ov.save_model(model, str(dst), compress_to_fp16=profile.compile.fp16_weights)
-        return {"converter": "openvino.convert_model", "fp16_weights": profile.compile.fp16_weights}
+        return {"converter": "openvino.convert_model", "fp16_weights": profile.compile.fp16_weights,
+                **({"global_pools": rewritten} if rewritten else {})}
 
     def open(self, path: Path, profile: Profile, *, pin_f32: bool = True, emulate_qdq: bool = False) -> OvSession:
         """``emulate_qdq`` is accepted for the Backend protocol and ignored: an OpenVINO IR is checked as the
