@@ -50,9 +50,13 @@ class SweepContext:
     data_keys: dict[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # the root of every step's key: the model, and which of its outputs is compared (--output; it also steers
+        # Taylor pruning, distillation and the export) and the task it was loaded and verified for (--task); these
+        # two only when set, so keys made without them stay valid
+        chosen = {name: getattr(self.model, name) for name in ("output", "task") if getattr(self.model, name)}
         self.input_key = self.input_key or cache_key(
             parent="", stage="input", config={"source": self.model.source, "sha256": self.model.sha256,
-                                              "kind": self.model.kind.value}, versions={})
+                                              "kind": self.model.kind.value, **chosen}, versions={})
         self.data_keys = self.data_keys or {
             "calib": None if self.calib is None else array_sha256(self.calib.x, self.calib.y),
             "eval": array_sha256(self.evald.x, self.evald.y),

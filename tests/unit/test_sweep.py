@@ -57,7 +57,8 @@ def test_the_distillation_key_holds_the_validation_data(tmp_path) -> None:
     from edgekit.stages.distill import DistillStage
     from edgekit.sweep.trials import DATA_READS, SweepContext, _step
 
-    model = SimpleNamespace(source="pkg.mod:factory", sha256="0" * 64, kind=SimpleNamespace(value="module"))
+    model = SimpleNamespace(source="pkg.mod:factory", sha256="0" * 64, kind=SimpleNamespace(value="module"),
+                            output=None, task=None)
     x = np.zeros((40, 1, 8, 8), np.float32)
 
     def distill_key(val=None, fraction=0.1):
@@ -68,6 +69,34 @@ def test_the_distillation_key_holds_the_validation_data(tmp_path) -> None:
 
     keys = [distill_key(), distill_key(Dataset(x + 2)), distill_key(Dataset(x + 3)), distill_key(fraction=0.2)]
     assert len(set(keys)) == 4 and distill_key(Dataset(x + 2)) == keys[1]
+
+
+def test_the_chosen_output_and_task_are_in_every_key(tmp_path) -> None:
+    """--output picks the compared output (it steers Taylor pruning, distillation and the export) and --task how a
+    model is loaded and verified: sweeps differing only in them must not reuse each other's cache. The prune step,
+    which runs before any export, is the one whose own config does not name them."""
+    import numpy as np
+
+    from edgekit.data import Dataset
+    from edgekit.models import LoadedModel, ModelKind
+    from edgekit.pruning.config import PruneConfig
+    from edgekit.stages.prune import PruneStage
+    from edgekit.sweep.trials import DATA_READS, SweepContext, _step
+
+    x = np.zeros((8, 3, 8, 8), np.float32)
+
+    def keys(**model_fields):
+        model = LoadedModel(ModelKind.MODULE, "pkg.mod:factory", sha256="0" * 64, **model_fields)
+        ctx = SweepContext(model, None, "onnxruntime", Dataset(x), Dataset(x, np.zeros(8, np.int64)), None, None,
+                           (1, 3, 8, 8), 0, VERSIONS, tmp_path, PruneConfig(ratio=0.3), None)
+        return ctx.input_key, _step(ctx, "prune", PruneStage(PruneConfig(ratio=0.3), (1, 3, 8, 8)), None,
+                               DATA_READS["prune"]).key
+
+    plain, logits, pooled, segmentation = (keys(), keys(output="logits"), keys(output="pooler_output"),
+                                           keys(task="semantic-segmentation"))
+    assert len({plain, logits, pooled, segmentation}) == 4
+    assert all(len({k[i] for k in (plain, logits, pooled, segmentation)}) == 4 for i in (0, 1))
+    assert keys(output="logits") == logits  # the same choice hits the same entries
 
 
 def test_a_cache_entry_only_exists_once_complete(tmp_path) -> None:
