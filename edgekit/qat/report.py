@@ -29,11 +29,19 @@ def qat_report(summary: dict[str, Any], variants: list[Any], plan: Any, stage_di
         gain = qat["accuracy"] - ptq["accuracy"]
     files = {"log_csv": f"{stage_dir}/log.csv", "log_json": f"{stage_dir}/log.json", "summary": f"{stage_dir}/qat.json",
              "checkpoint": f"{stage_dir}/checkpoints/last.pt", "onnx": f"{stage_dir}/model.onnx"}
-    return {**summary, "variant": name, "reference_accuracy": reference.accuracy,
+    return {**summary, "suggestion": qat_suggestion(summary), "variant": name, "reference_accuracy": reference.accuracy,
             "judged_on": judged_on(summary, reference),
             "fp32": measured(f"{prefix}fp32"), "ptq": ptq, "qat": qat, "gain_over_ptq": gain,
             "accuracy_start": summary.get("before", {}).get("eval_accuracy"),
             "accuracy_after": summary.get("after", {}).get("eval_accuracy"), "files": files}
+
+
+def qat_suggestion(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The budget to try when the QAT fine-tune was still improving, as the option that sets it: the distillation
+    loop phrases it as --epochs, but the QAT phase runs --qat-epochs (it has no --steps or --max-minutes budget:
+    DistillConfig.qat_phase)."""
+    tip = summary.get("suggestion")
+    return tip and {**tip, "option": f"--qat-epochs {tip['epochs']}"}
 
 
 def _row(label: str, where: str, m: dict[str, Any] | None) -> str:
