@@ -206,14 +206,18 @@ def _check_artifact(path: Path, backend: str) -> None:
 
 
 def export(model: Any, out: str | Path, *, input_shape: Sequence[int] | None = None, weights: str | Path | None = None,
-           trust_pickle: bool = False, opset: int = 17, force: bool = False, random_weights: bool = False) -> Path:
-    """Export a torch model to FP32 ONNX (dynamic batch) at ``out``; written to a temp file, then renamed."""
+           trust_pickle: bool = False, opset: int = 17, force: bool = False, random_weights: bool = False,
+           output: str | None = None, task: str | None = None) -> Path:
+    """Export a torch model (a module, a file, 'module:factory', a Hugging Face folder loaded for ``task``) to FP32
+    ONNX (dynamic batch) at ``out``; written to a temp file, then renamed. ``output``: which of the model's outputs
+    become the ONNX outputs (edgekit/outputs.py; default: logits when there is one, else every tensor)."""
     from edgekit.stages.export import ExportConfig, ExportStage
 
     target = Path(out)
     if target.exists() and not force:
         raise OutputExistsError(f"{target} already exists.", "Choose another --out, or pass --force to replace it.")
-    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle, random_weights=random_weights)
+    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle, random_weights=random_weights,
+                        output=output, task=task)
     if not loaded.is_torch:
         raise ModelLoadError(f"{model} is already an ONNX model.", "export converts torch models to ONNX.")
     shape = inputs.input_shape(input_shape, loaded)
@@ -222,22 +226,25 @@ def export(model: Any, out: str | Path, *, input_shape: Sequence[int] | None = N
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=target.parent) as tmp:
         source = Artifact(Format.TORCH, None, {"module": loaded.module, "exported_program": loaded.exported_program})
-        artifact = ExportStage(ExportConfig(tuple(shape), opset)).export(source, Path(tmp))
+        artifact = ExportStage(ExportConfig(tuple(shape), opset, output=loaded.output)).export(source, Path(tmp))
         artifact.path.replace(target)
     return target
 
 
 def inspect_model(model: Any, *, input_shape: Sequence[int] | None = None, weights: str | Path | None = None,
-                  trust_pickle: bool = False) -> ModelSummary:
-    """Parameters, MACs, layer table, input/output shapes (counted on the ONNX graph; weights do not matter)."""
+                  trust_pickle: bool = False, output: str | None = None, task: str | None = None) -> ModelSummary:
+    """Parameters, MACs, layer table, input/output shapes (counted on the ONNX graph; weights do not matter).
+    ``output`` / ``task``: as for ``export``."""
     from edgekit.summary import summarize_onnx
 
-    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle, random_weights=weights is None)
+    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle, random_weights=weights is None,
+                        output=output, task=task)
     if loaded.onnx_path is not None:
         return summarize_onnx(loaded.onnx_path)
     with tempfile.TemporaryDirectory(prefix="edgekit-inspect-") as tmp:
         path = export(loaded.module if loaded.exported_program is None else model, Path(tmp) / "model.onnx",
-                      input_shape=input_shape or loaded.example_shape, weights=None, random_weights=True)
+                      input_shape=input_shape or loaded.example_shape, weights=None, random_weights=True,
+                      output=output)
         return summarize_onnx(path)
 
 

@@ -16,7 +16,7 @@ from edgekit.cli.errors import handle_errors
 from edgekit.cli.options import INTS, option_panels
 from edgekit.cli.prune import PRUNE_PARAMS, pop_prune, prune_options
 from edgekit.cli.run_options import (BENCH_PARAMS, CHECK_PARAMS, DATA_PARAMS, MODEL_PARAMS, OUTPUT_PARAMS,
-                                     pop_run_options, run_options)
+                                     output_option, pop_run_options, run_options, task_option)
 from edgekit.cli.sweep import sweep as sweep_command
 from edgekit.errors import ExitCode
 from edgekit.report.speed import DEFAULT_OBJECTIVE, OBJECTIVES
@@ -181,9 +181,11 @@ def bench(artifact: Path, profile: str | None, data: str | None, batch_sizes: An
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @click.option("--tensorrt-rules", is_flag=True,
               help="Check an ONNX file against TensorRT's explicit-quantization rules (exit 9 if it breaks them).")
+@output_option
+@task_option
 @handle_errors
 def inspect(model: str, input_shape: Any, weights: Path | None, trust_pickle: bool, as_json: bool,
-            tensorrt_rules: bool) -> None:
+            tensorrt_rules: bool, output: str | None, task: str | None) -> None:
     """Parameters, MACs, layer table and input/output shapes of MODEL."""
     from edgekit.api import inspect_model
 
@@ -191,7 +193,8 @@ def inspect(model: str, input_shape: Any, weights: Path | None, trust_pickle: bo
         _tensorrt_rules(model, as_json)
         return
 
-    summary = inspect_model(model, input_shape=input_shape, weights=weights, trust_pickle=trust_pickle)
+    summary = inspect_model(model, input_shape=input_shape, weights=weights, trust_pickle=trust_pickle,
+                            output=output, task=task)
     if as_json:
         click.echo(json.dumps(summary.to_dict(with_layers=True), indent=2))
         return
@@ -273,14 +276,16 @@ def build_engine(bundle: Path, variants: tuple[str, ...], force: bool) -> None:
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset of the exported file.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--random-weights", is_flag=True, help="A module:factory MODEL without --weights: export random weights.")
+@output_option
+@task_option
 @handle_errors
 def export(model: str, out: Path, input_shape: Any, weights: Path | None, trust_pickle: bool, opset: int,
-           force: bool, random_weights: bool) -> None:
+           force: bool, random_weights: bool, output: str | None, task: str | None) -> None:
     """Export a torch model to FP32 ONNX with a dynamic batch dimension."""
     from edgekit.api import export as export_model
 
     path = export_model(model, out, input_shape=input_shape, weights=weights, trust_pickle=trust_pickle,
-                        opset=opset, force=force, random_weights=random_weights)
+                        opset=opset, force=force, random_weights=random_weights, output=output, task=task)
     click.echo(f"wrote {path}")
 
 

@@ -23,6 +23,17 @@ BENCH_PARAMS = ("batch_sizes", "energy", "tdp_watts", "energy_seconds")
 OUTPUT_PARAMS = ("force", "seed")
 
 
+# --output and --task, shared by compress, sweep, export and inspect (one definition each)
+output_option = click.option(
+    "--output", help="The model output to compare and export, for a model returning several (a ModelOutput/dict key "
+                     "such as logits, or a tuple index) (default: logits when there is one, else every tensor output).")
+task_option = click.option(
+    "--task", type=click.Choice(tuple(TASKS)),
+    help="How a Hugging Face model folder is loaded (default: image-classification or semantic-segmentation when its "
+         "config.json names such an architecture, else feature-extraction); for any model, how its outputs are "
+         "verified (segmentation: per-pixel agreement, mIoU with label maps; feature-extraction: cosine per output).")
+
+
 def run_options(func: Any) -> Any:
     """Decorator adding every RunOptions field as an option (image preprocessing as --image-size/--mean/...)."""
     func = energy_options(image_options(func))
@@ -37,14 +48,8 @@ def run_options(func: Any) -> Any:
                      help="Benchmark batch sizes, e.g. 1,8 (default: the profile's; a sweep ranks the first)."),
         click.option("--max-accuracy-drop", type=POINTS, help="Accuracy budget in points (default: the profile's, 1.0)."),
         click.option("--input-shape", type=INTS, help="Input shape, e.g. 1,3,224,224 (default: from the data)."),
-        click.option("--output", help="The model output to compare and export, for a model returning several (a "
-                                      "ModelOutput/dict key such as logits, or a tuple index) (default: logits when "
-                                      "there is one, else every tensor output)."),
-        click.option("--task", type=click.Choice(tuple(TASKS)),
-                     help="How a Hugging Face model folder is loaded (default: image-classification or "
-                          "semantic-segmentation when its config.json names such an architecture, else "
-                          "feature-extraction); for any model, how its outputs are verified (segmentation: per-pixel "
-                          "agreement, mIoU with label maps; feature-extraction: cosine per output)."),
+        output_option,
+        task_option,
         click.option("--calib-random", is_flag=True, default=R.calib_random,
                      help="Allow INT8 calibration on random inputs (flagged in the report)."),
         click.option("--trust-pickle", is_flag=True, default=R.trust_pickle,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgekit.artifact import Artifact, Format
-from edgekit.errors import PipelineError
+from edgekit.errors import EdgekitError, PipelineError
 from edgekit.stages.base import RunContext
 
 INPUT_NAME = "input"
@@ -81,6 +81,8 @@ class ExportStage:
                     axes = ({n: {0: "batch"} for n in (INPUT_NAME, *outputs)} if self.config.dynamic_batch else None)
                     torch.onnx.export(module, (example,), str(out), dynamo=False, opset_version=self.config.opset,
                                       input_names=[INPUT_NAME], output_names=outputs, dynamic_axes=axes)
+        except EdgekitError:
+            raise  # already says what is wrong and the fix (an --output the model does not have)
         except Exception as exc:
             raise PipelineError(f"Exporting the model to ONNX failed: {str(exc).splitlines()[0][:400]}",
                                 "Check that the model runs on an input of shape "
