@@ -8,6 +8,8 @@ ran 2-5x slower than FP32 there (FIELD-NOTES), while ``quant_pre_process`` + ``q
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 import io
 import logging
 from collections import Counter
@@ -77,10 +79,18 @@ def preprocess(src: Path, dst: Path) -> tuple[Path, list[str]]:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     prepared = dst.with_name("preprocessed.onnx")
+    source, target = str(src.resolve()), str(prepared.resolve())  # before leaving the working directory
+    cwd, scratch = os.getcwd(), tempfile.TemporaryDirectory(prefix="edgekit-preprocess-")
     try:
-        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=False)
+        # ORT's symbolic shape inference, when it cannot finish, saves sym_shape_infer_temp.onnx + <uuid>.data into
+        # the working directory before raising: run it from a scratch folder, removed afterwards
+        os.chdir(scratch.name)
+        quant_pre_process(source, target, skip_symbolic_shape=False)
     except Exception as exc:  # pre-processing is an optimisation; quantization works without it
         return src, [f"quant_pre_process skipped: {str(exc).splitlines()[0][:200]}"]
+    finally:
+        os.chdir(cwd)
+        scratch.cleanup()
     return prepared, []
 
 
