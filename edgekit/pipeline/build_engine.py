@@ -54,7 +54,8 @@ def _reference(deploy: Path, info: dict[str, Any]) -> Any:
     names = info["verify"].get("outputs") or [f"output{'' if i == 0 else f'_{i}'}" for i in range(len(refs))]
     return Reference(Dataset(x, y, source=str(deploy / "verify.npz")), refs[0],
                      runtime=info["verify"].get("reference_runtime") or "original model",
-                     by_output=dict(zip(names, refs)), task=info["verify"].get("task"))
+                     by_output=dict(zip(names, refs)), task=info["verify"].get("task"),
+                     artifact_names=tuple(info["verify"].get("artifact_outputs") or ()))
 
 
 def device_slug(env: dict[str, Any]) -> str:

@@ -272,7 +272,7 @@ def verify_variant(name: str, precision: str, artifact: Artifact, root: Path, re
     # an INT8 file whose target's integer kernels this host cannot reproduce is checked with its Q/DQ math emulated
     emulate = bool(((artifact.meta.get("quantization") or {}).get("check") or {}).get("emulated"))
     session = backend.open(path, profile, emulate_qdq=emulate)
-    outputs = run_outputs(session, reference.inputs.x, reference.artifact_names if len(reference.by_output) > 1 else ())
+    outputs = run_outputs(session, reference.inputs.x, reference.artifact_names, several=len(reference.by_output) > 1)
     problem = _output_mismatch(reference, outputs)
     if problem:
         result.status, result.reason, result.gate = "rejected", problem, ""
@@ -311,11 +311,11 @@ class OutputCheck:
     kind: str = OTHER
 
 
-def run_outputs(session: Any, x: Any, expected: tuple[str, ...] = ()) -> list[np.ndarray]:
+def run_outputs(session: Any, x: Any, expected: tuple[str, ...] = (), *, several: bool = False) -> list[np.ndarray]:
     """Every output of the artifact (Session.run_all), in the original's order (``expected``: the names the
-    artifact should give them, align_outputs), when the original has several selected outputs; just the first
-    (Session.run) for a one-output model, the common case, unchanged."""
-    if len(expected) > 1 and hasattr(session, "run_all"):
+    artifact should give them, used only to align, align_outputs; a bundle may not know them), when the original
+    has ``several`` selected outputs; just the first (Session.run) for a one-output model, the common case."""
+    if several and hasattr(session, "run_all"):
         arrays = list(session.run_all(x))
         names = getattr(session, "output_names", None)
         return align_outputs(list(names), arrays, expected) if names else arrays

@@ -82,8 +82,10 @@ def write_tensorrt_deploy(root: Path, report: Any, reference: Any, profile: Any,
             "verify": {"max_accuracy_drop": profile.verify.max_accuracy_drop, "samples": count,
                        "reference_accuracy": report.reference.get("accuracy"),
                        "reference_runtime": report.reference.get("runtime"),
-                       # every verified output by name, in the order of verify.npz's ref, ref.1, ...; the task
-                       "outputs": list(reference.by_output), "task": reference.task},
+                       # every verified output by name, in the order of verify.npz's ref, ref.1, ...; the names
+                       # the ONNX gives them (what the engine's outputs are called, to align by); the task
+                       "outputs": list(reference.by_output), "artifact_outputs": list(reference.artifact_names),
+                       "task": reference.task},
             "variants": variants}
     (deploy / "bundle.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     (deploy / "profile.json").write_text(json.dumps(profile.to_dict(), indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,83 @@
+"""Review fixes for verification beyond one classification output: build-engine verifies every output of a
+multi-output bundle, segmentation refuses what it cannot score, the INT8 search holds segmentation to what the
+verdict holds it to, the deploy runner aligns references by name, and padding masks only per-token outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekit.artifact import Artifact, Format
+from edgekit.deploy import runner_common as common
+from edgekit.profile import Profile
+
+
+class FakeEngineSession:
+    """A TensorRT engine session the way build-engine sees one: ``run`` gives the first output only."""
+
+    def __init__(self, outputs: dict[str, np.ndarray]) -> None:
+        self.outputs = outputs
+
+    def run(self, x):
+        return next(iter(self.outputs.values()))
+
+    def run_all(self, x):
+        return list(self.outputs.values())
+
+    @property
+    def output_names(self):
+        return list(self.outputs)
+
+
+class FakeEngineBackend:
+    name = "tensorrt"
+    measures_on_host = True
+
+    def __init__(self, outputs: dict[str, np.ndarray]) -> None:
+        self.outputs = outputs
+
+    def open(self, path, profile, *, emulate_qdq=False):
+        return FakeEngineSession(self.outputs)
+
+    def kernel_coverage(self, path, profile, workdir):  # pragma: no cover - fp32 only here
+        return None
+
+
+def _bundle_deploy(tmp_path: Path, refs: list[np.ndarray], info_verify: dict) -> tuple[Path, dict]:
+    deploy = tmp_path / "deploy"
+    deploy.mkdir()
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    np.savez(deploy / "verify.npz", x=x, **dict(zip(common.reference_keys(len(refs)), refs)))
+    info = {"verify": info_verify}
+    (deploy / "bundle.json").write_text(json.dumps(info))
+    return deploy, info
+
+
+@pytest.mark.parametrize("artifact_outputs", [None, ["output", "output_embedding"]])
+def test_build_engine_verifies_every_output_of_a_multi_output_bundle(tmp_path, artifact_outputs) -> None:
+    """The bundle's Reference has no artifact names (older bundles) or the ONNX's; either way both outputs of the
+    engine are run and verified, not just the first (which rejected every engine of a two-output model)."""
+    from edgekit.pipeline.build_engine import _reference
+    from edgekit.pipeline.verify import verify_variant
+
+    rng = np.random.default_rng(1)
+    logits, embedding = rng.normal(size=(4, 5)).astype(np.float32), rng.normal(size=(4, 7)).astype(np.float32)
+    verify = {"outputs": ["logits", "embedding"], "task": None}
+    if artifact_outputs:
+        verify["artifact_outputs"] = artifact_outputs
+    deploy, info = _bundle_deploy(tmp_path, [logits, embedding], verify)
+    reference = _reference(deploy, info)
+    plan = deploy / "engine.plan"
+    plan.write_bytes(b"engine")
+    # the engine lists its outputs in another order: aligned by name when the bundle knows the names
+    engine_outputs = {"output": logits, "output_embedding": embedding}
+    if artifact_outputs:
+        engine_outputs = {"output_embedding": embedding, "output": logits}
+    result = verify_variant("fp32", "fp32", Artifact(Format.TENSORRT_PLAN, plan), tmp_path, reference,
+                            FakeEngineBackend(engine_outputs), Profile(name="t"))
+    assert result.status == "accepted", result.reason
+    assert list(result.parity_by_output) == ["logits", "embedding"]
+    assert all(p["cosine"] == pytest.approx(1.0) for p in result.parity_by_output.values())
