@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -67,16 +68,26 @@ class Reference:
         """What ``accuracy`` measures ("top-1 accuracy", "mIoU"): the report names it wherever the figure shows."""
         return metric_name(SEGMENTATION if self.segmentation else "classification")
 
+    @cached_property
+    def _scores(self) -> tuple[float | None, float | None]:
+        """(the task metric, the pixel accuracy) against the labels, computed once: label maps' mIoU upsamples
+        every sample's logits, too slow to redo on each look at ``accuracy``."""
+        y = self.inputs.y
+        if y is None:
+            return None, None
+        if y.ndim != 3:
+            return accuracy(self.outputs, y), None
+        scores = segmentation_metrics(self.outputs, y)
+        return scores["mIoU"], scores["pixel_accuracy"] if self.segmentation else None
+
     @property
     def accuracy(self) -> float | None:
-        return None if self.inputs.y is None else accuracy(self.outputs, self.inputs.y)
+        return self._scores[0]
 
     @property
     def pixel_accuracy(self) -> float | None:
         """Segmentation with labels: the share of labelled pixels predicted right, in percent."""
-        if self.inputs.y is None or not self.segmentation:
-            return None
-        return segmentation_metrics(self.outputs, self.inputs.y)["pixel_accuracy"]
+        return self._scores[1]
 
     @property
     def classes(self) -> int:
@@ -191,8 +202,23 @@ def compute_reference(model: LoadedModel, inputs: Dataset, backend: Backend, pro
             f"{_first_line(exc)}.{expected}", fix) from exc
     reference = Reference(inputs, next(iter(by_output.values())), runtime, by_output, artifact_names,
                           task=getattr(model, "task", None))
+    check_task_fits(reference)
     check_labels(inputs, reference.classes, reference.segmentation, reference.outputs)
     return reference
+
+
+def check_task_fits(reference: Reference) -> None:
+    """Semantic segmentation scores N x C x H x W logits (per-pixel argmax, mIoU): a primary output of any other
+    shape cannot be scored, so the task is refused before any work rather than failing in the verdict."""
+    if reference.task != SEGMENTATION or is_segmentation(reference.outputs):
+        return
+    name = next(iter(reference.by_output))
+    raise OptionError(
+        f"--task {SEGMENTATION} scores the model's primary output as N x C x H x W class logits (C >= 2), but its "
+        f"output {name!r} has shape {['N', *reference.outputs.shape[1:]]}: per-pixel agreement and mIoU cannot be "
+        "computed on it.",
+        "Select the segmentation logits with --output NAME (the outputs the model has are listed by `edgekit "
+        "inspect`), or pass the --task that fits the model (image-classification, feature-extraction).")
 
 
 def check_labels(data: Dataset | None, classes: int, segmentation: bool = False,
@@ -222,6 +248,12 @@ def check_labels(data: Dataset | None, classes: int, segmentation: bool = False,
                             f"pixels of {y.size} do not (values: {shown}).",
                             f"Map every pixel to a class index counted from 0 in the order of the model's classes, "
                             f"and void / unlabelled pixels to {IGNORE_INDEX} (the Hugging Face convention).")
+        if not (y != IGNORE_INDEX).any():
+            raise DataError(f"The label maps (y) in {data.source} label no pixel: all {y.size} are {IGNORE_INDEX}, the "
+                            f"ignore index, so mIoU would be 0 for the original and every variant and the accuracy "
+                            f"budget could reject nothing.",
+                            f"Give labelled pixels their class index counted from 0 and keep {IGNORE_INDEX} for void / "
+                            f"unlabelled pixels only; or leave y out to verify on pixel agreement with the original.")
         return
     bad = (y < 0) | (y >= classes)
     if bad.any():

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edgekit.artifact import Artifact, Format
+from edgekit.data import Dataset
 from edgekit.deploy import runner_common as common
 from edgekit.profile import Profile
 
@@ -81,3 +82,54 @@ def test_build_engine_verifies_every_output_of_a_multi_output_bundle(tmp_path, a
     assert result.status == "accepted", result.reason
     assert list(result.parity_by_output) == ["logits", "embedding"]
     assert all(p["cosine"] == pytest.approx(1.0) for p in result.parity_by_output.values())
+
+
+# --- semantic segmentation refuses what it cannot score --------------------------------------------------------------
+
+def _digits_npz(tmp_path: Path, labels: bool) -> Path:
+    x = np.random.default_rng(3).standard_normal((4, 1, 8, 8)).astype(np.float32)
+    path = tmp_path / "data.npz"
+    np.savez(path, x=x, **({"y": np.zeros((4, 8, 8), np.int64)} if labels else {}))
+    return path
+
+
+@pytest.mark.parametrize("labels", [False, True])
+def test_segmentation_task_on_a_classifier_is_refused_up_front(tmp_path, labels) -> None:
+    """--task semantic-segmentation on a model whose output is N x C class scores: one paragraph naming --task and
+    the output's shape, the usage exit code, no traceback (it was a TypeError in the verdict without labels and an
+    IndexError in the upsampling with N x H x W label maps)."""
+    from clitools import run
+
+    data = _digits_npz(tmp_path, labels)
+    code, output = run("compress", "edgekit.demo:digits_cnn", "--random-weights", "--profile", "cpu-onnxruntime",
+                       "--calib-data", data, *(["--eval-data", data] if labels else []),
+                       "--task", "semantic-segmentation", "--out", tmp_path / "out")
+    assert code == 2, output
+    assert "--task semantic-segmentation" in output and "['N', 10]" in output and "--output" in output
+    assert "Traceback" not in output and not (tmp_path / "out").exists()
+
+
+def test_label_maps_with_no_labelled_pixel_are_a_data_error() -> None:
+    """All 255: mIoU 0 for the original and every variant, drop 0, so the budget would accept anything."""
+    from edgekit.errors import DataError
+    from edgekit.pipeline.verify import check_labels
+
+    y = np.full((2, 4, 4), 255, np.int64)
+    with pytest.raises(DataError, match=r"maps.npz label no pixel.*255, the ignore index"):
+        check_labels(Dataset(np.zeros((2, 3, 4, 4), np.float32), y, source="maps.npz"), 3, segmentation=True)
+    y[0, 0, 0] = 1  # one labelled pixel is enough
+    check_labels(Dataset(np.zeros((2, 3, 4, 4), np.float32), y, source="maps.npz"), 3, segmentation=True)
+
+
+def test_segmentation_scores_of_the_reference_are_computed_once(monkeypatch) -> None:
+    import edgekit.pipeline.verify as verify
+
+    calls = []
+    real = verify.segmentation_metrics
+    monkeypatch.setattr(verify, "segmentation_metrics", lambda *a, **k: calls.append(1) or real(*a, **k))
+    logits = np.random.default_rng(4).normal(size=(2, 3, 2, 2)).astype(np.float32)
+    labels = np.random.default_rng(5).integers(0, 3, size=(2, 4, 4))
+    reference = verify.Reference(Dataset(np.zeros((2, 1), np.float32), labels), logits, "t", task="semantic-segmentation")
+    values = [(reference.accuracy, reference.pixel_accuracy) for _ in range(3)]
+    reference.describe()
+    assert len(calls) == 1 and values[0] == values[-1] and values[0][0] is not None and values[0][1] is not None
