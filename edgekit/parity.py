@@ -68,6 +68,14 @@ def is_segmentation(outputs: np.ndarray, labels: np.ndarray | None = None) -> bo
     return outputs.ndim == 4 and outputs.shape[1] >= 2 and (labels is None or labels.ndim == 3)
 
 
+def segmentation_task(task: str | None, outputs: np.ndarray, labels: np.ndarray | None) -> bool:
+    """Semantic segmentation: the task says so (``--task semantic-segmentation``, a SegFormer-like folder), or no
+    task is known and the outputs are N x C x H x W logits with N x H x W label maps."""
+    if task == SEGMENTATION:
+        return True
+    return task is None and labels is not None and is_segmentation(outputs, labels)
+
+
 def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
     """The task metric in percent: top-1 accuracy for one label per sample; mIoU for per-pixel label maps
     (``segmentation_metrics``)."""

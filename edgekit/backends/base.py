@@ -61,10 +61,11 @@ class Backend(Protocol):
 
     def versions(self) -> dict[str, str]: ...
 
-    # host: the CPU facts that pick the INT8 recipe (edgekit.hardware); progress: the accuracy-aware search's attempts
+    # host: the CPU facts that pick the INT8 recipe (edgekit.hardware); progress: the accuracy-aware search's attempts;
+    # task: the model's (--task), so the search scores segmentation logits per pixel as the verdict does
     def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile, *, evald: Dataset | None = None,
                  max_drop: float | None = None, host: HostFacts | None = None,
-                 progress: Progress | None = None) -> dict[str, Any]: ...
+                 progress: Progress | None = None, task: str | None = None) -> dict[str, Any]: ...
 
     # only for backends whose native_format is not ONNX: ONNX -> native (e.g. OpenVINO IR)
     def compile(self, src: Path, dst: Path, profile: Profile) -> dict[str, Any]: ...

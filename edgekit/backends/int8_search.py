@@ -11,10 +11,11 @@ activation it shares with a quantized neighbour stays quantized, the way NNCF's 
 
 The split that selects is the calibration data; the evaluation data, which judges the variant
 afterwards, is never looked at here. With labelled evaluation data the budget is accuracy points:
-measured on the calibration labels when they exist, else bounded by the top-1 disagreement with the
-FP32 model (each disagreement can cost at most one correct answer). Without labels it is the
-verdict's label-free gate: ``verify.min_cosine`` on the outputs and, for class-score outputs,
-``verify.min_top1_agreement`` (pipeline/verify.judge).
+measured on the calibration labels when they exist (mIoU for segmentation label maps: parity.accuracy, the
+verdict's figure), else bounded by the top-1 disagreement with the FP32 model (each disagreement can cost at
+most one correct answer; segmentation logits: the per-pixel agreement floor, a proxy). Without labels it is
+the verdict's label-free gate: ``verify.min_cosine`` on the outputs and, for class-score outputs,
+``verify.min_top1_agreement``, for segmentation logits ``verify.min_pixel_agreement`` (pipeline/verify.judge).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 
 from edgekit.backends.int8 import Recipe
 from edgekit.progress import NullProgress, Progress
-from edgekit.parity import accuracy, compare
+from edgekit.parity import accuracy, compare, is_class_scores, segmentation_task
 
 log = logging.getLogger(__name__)
 
@@ -76,32 +77,63 @@ class Selection:
     """The split that selects: calibration inputs, their labels if any, and the FP32 model's outputs on them."""
 
     def __init__(self, x: Any, labels: np.ndarray | None, reference: np.ndarray, *, max_drop: float,
-                 min_cosine: float, labelled_task: bool, min_agreement: float | None = None) -> None:
-        """``min_agreement``: without labels, the top-1 agreement floor (None: the outputs are not class scores)."""
+                 min_cosine: float, labelled_task: bool, min_agreement: float | None = None,
+                 segmentation: bool = False, min_pixel_agreement: float = 0.98) -> None:
+        """``min_agreement``: without labels, the top-1 agreement floor (None: the outputs are not class scores).
+        ``segmentation``: the outputs are N x C x H x W logits, scored per pixel as the verdict scores them (the
+        pixel agreement floor ``min_pixel_agreement``; with label maps the mIoU drop)."""
         self.x, self.labels, self.reference = x, labels, reference
         self.max_drop, self.min_cosine, self.labelled_task = max_drop, min_cosine, labelled_task
         self.min_agreement = min_agreement
+        self.segmentation, self.min_pixel_agreement = segmentation, min_pixel_agreement
 
     @property
     def criterion(self) -> str:
+        pixels = f"per-pixel class agreement with the FP32 model >= {self.min_pixel_agreement:g}"
         if not self.labelled_task:
-            agreement = "" if self.min_agreement is None else f" and top-1 agreement >= {self.min_agreement:g}"
+            agreement = (f" and {pixels}" if self.segmentation else
+                         "" if self.min_agreement is None else f" and top-1 agreement >= {self.min_agreement:g}")
             return f"mean output cosine >= {self.min_cosine:g}{agreement} on the calibration inputs"
         if self.labels is not None:
-            return f"accuracy drop <= {self.max_drop:g} points on the labelled calibration data"
+            what = "mIoU" if self.segmentation else "accuracy"
+            return f"{what} drop <= {self.max_drop:g} points on the labelled calibration data"
+        if self.segmentation:
+            return (f"{pixels} on the calibration inputs (they carry no label maps: a proxy for the mIoU drop, "
+                    "which the verdict measures on the evaluation data)")
         return (f"top-1 disagreement with the FP32 model <= {self.max_drop:g}% on the calibration inputs "
                 "(an upper bound on the accuracy drop: they carry no labels)")
 
     def score(self, outputs: np.ndarray) -> tuple[str, float, bool]:
-        parity = compare(self.reference, outputs, self.x)
+        parity = compare(self.reference, outputs, self.x, segmentation=self.segmentation)
+        pixels_ok = not self.segmentation or (parity.pixel_agreement is not None
+                                              and parity.pixel_agreement >= self.min_pixel_agreement)
         if not self.labelled_task:
-            agrees = self.min_agreement is None or parity.top1_agreement >= self.min_agreement
+            agrees = (pixels_ok if self.segmentation else
+                      self.min_agreement is None or parity.top1_agreement >= self.min_agreement)
             return "cosine", parity.cosine, math.isfinite(parity.cosine) and parity.cosine >= self.min_cosine and agrees
-        if self.labels is not None:
+        if self.labels is not None:  # accuracy(): mIoU for label maps, the verdict's figure
             drop = accuracy(self.reference, self.labels) - accuracy(outputs, self.labels)
-            return "accuracy drop", drop, math.isfinite(parity.max_abs) and drop <= self.max_drop
+            return ("mIoU drop" if self.segmentation else "accuracy drop", drop,
+                    math.isfinite(parity.max_abs) and drop <= self.max_drop)
+        if self.segmentation:
+            disagreement = (1.0 - (parity.pixel_agreement or 0.0)) * 100.0
+            return "pixel disagreement %", disagreement, math.isfinite(parity.max_abs) and pixels_ok
         disagreement = (1.0 - parity.top1_agreement) * 100.0
         return "top-1 disagreement %", disagreement, math.isfinite(parity.max_abs) and disagreement <= self.max_drop
+
+
+def selection_for(calib: Any, evald: Any, reference: np.ndarray, verify: Any, task: str | None = None) -> Selection:
+    """The selection of ``calib`` (a Dataset) held to what the verdict will hold the variant to: ``evald``
+    labelled: the budget (on the calibration labels when they exist); else the label-free gate of these outputs
+    (class scores: top-1 agreement; segmentation logits, ``task`` or label maps say so: pixel agreement)."""
+    labelled = evald is not None and evald.y is not None
+    labels = calib.y if labelled else None
+    segmentation = segmentation_task(task, reference, evald.y if labelled else calib.y)
+    return Selection(calib.x, labels, reference, max_drop=verify.max_accuracy_drop, min_cosine=verify.min_cosine,
+                     labelled_task=labelled,
+                     min_agreement=verify.min_top1_agreement if is_class_scores(reference) and not segmentation else None,
+                     segmentation=segmentation and reference.ndim == 4,
+                     min_pixel_agreement=verify.min_pixel_agreement)
 
 
 @dataclass

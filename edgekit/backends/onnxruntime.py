@@ -21,13 +21,12 @@ import numpy as np
 from edgekit.artifact import Format
 from edgekit.backends.base import KernelCoverage
 from edgekit.backends.int8 import RecipePlan, check_mode, plan_recipes
-from edgekit.backends.int8_search import (Attempt, Selection, compute_node_names, first_attempts,
+from edgekit.backends.int8_search import (Attempt, compute_node_names, first_attempts, selection_for,
                                           rank_by_sensitivity, search)
 from edgekit.data import Dataset
 from edgekit.deploy import run_onnxruntime as runner
 from edgekit.errors import PipelineError
 from edgekit.hardware import HostFacts, detect
-from edgekit.parity import is_class_scores
 from edgekit.profile import Profile
 from edgekit.progress import Progress
 
@@ -124,6 +123,7 @@ def run_quantize_static(prepared: Path, dst: Path, reader: CalibrationReader, at
 
 def quantize_accuracy_aware(src: Path, dst: Path, calib: Dataset, profile: Profile, plan: RecipePlan, host: HostFacts,
                             *, evald: Dataset | None, progress: Progress | None, quantizer: str,
+                            task: str | None = None,
                             exclude_op_types: set[str] = frozenset(), op_types: list[str] | None = None,
                             extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """QDQ INT8 of ``src`` into ``dst`` by the accuracy-aware search over ``plan`` (edgekit.backends.int8_search);
@@ -139,10 +139,7 @@ def quantize_accuracy_aware(src: Path, dst: Path, calib: Dataset, profile: Profi
     batch = runner.fixed_batch(reader_session) or 1
     optimization = profile.target.graph_optimization
     reference = runner.run_batched(runner.make_session(src, threads, optimization), calib.x)
-    labelled = evald is not None and evald.y is not None
-    selection = Selection(calib.x, calib.y if labelled else None, reference, max_drop=verify.max_accuracy_drop,
-                          min_cosine=verify.min_cosine, labelled_task=labelled,
-                          min_agreement=verify.min_top1_agreement if is_class_scores(reference) else None)
+    selection = selection_for(calib, evald, reference, verify, task)
     # plan.isa, not the profile's: the class the file is made for ("cuda" for TensorRT whatever [target] isa says)
     modes = {r.name: check_mode(r, plan.isa, host) for r in plan.ladder}
     with tempfile.TemporaryDirectory(prefix="edgekit-int8-", dir=dst.parent) as tmp:
@@ -214,13 +211,13 @@ class OnnxRuntimeBackend:
 
     def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile, *, evald: Dataset | None = None,
                  max_drop: float | None = None, host: HostFacts | None = None,
-                 progress: Progress | None = None) -> dict[str, Any]:
+                 progress: Progress | None = None, task: str | None = None) -> dict[str, Any]:
         """QDQ INT8 with the target ISA's recipe, accuracy-aware (int8_search); the verdict comes afterwards."""
         cfg = profile.quantize
         host = host or detect()
         plan = plan_recipes(cfg.recipe, profile.target.isa, host)
         return quantize_accuracy_aware(src, dst, calib, profile, plan, host, evald=evald, progress=progress,
-                                       exclude_op_types=set(cfg.exclude_op_types),
+                                       task=task, exclude_op_types=set(cfg.exclude_op_types),
                                        quantizer="onnxruntime.quantization.quantize_static")
 
     @staticmethod

@@ -186,8 +186,8 @@ class OpenVinoBackend:
 
     def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile, *,
                  evald: Dataset | None = None, max_drop: float | None = None, host: HostFacts | None = None,
-                 progress: Progress | None = None) -> dict[str, Any]:
-        """NNCF on the OpenVINO model. Accuracy control (labelled eval data: an accuracy budget) selects on the
+                 progress: Progress | None = None, task: str | None = None) -> dict[str, Any]:
+        """NNCF on the OpenVINO model (``task`` unused: NNCF's accuracy control scores per-sample labels only). Accuracy control (labelled eval data: an accuracy budget) selects on the
         calibration split, never on the evaluation data that judges the variant afterwards: its labels when
         it has them, else the FP32 model's own top-1 (then the metric is agreement, the drop's upper bound)."""
         model = self.core.read_model(str(src))

@@ -103,7 +103,7 @@ class CompressJob:
     def _context(self) -> RunContext:
         return RunContext(self.profile, self.backend, self.calib, self.evald, self.seed, self.progress,
                           train=self.train, val=self.val, teacher=self.model.module, host=self.host,
-                          output=self.model.output)
+                          output=self.model.output, task=getattr(self.model, "task", None))
 
     def run(self, out_dir: Path, force: bool) -> Report:
         """Under torchrun every rank trains; rank 0 alone writes the bundle and the others return its report."""

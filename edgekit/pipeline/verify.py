@@ -25,7 +25,7 @@ from edgekit.progress import Progress
 from edgekit.report.schema import VariantResult
 from edgekit.report.speed import DEFAULT_OBJECTIVE, NOISE_MARGIN, compare_latency, first_latency, latency_ties
 from edgekit.parity import (IGNORE_INDEX, SEGMENTATION, Parity, accuracy, compare, is_class_scores, is_segmentation,
-                            metric_name, segmentation_metrics)
+                            metric_name, segmentation_metrics, segmentation_task)
 
 
 # what an output is, for its gate: class scores (top-1 agreement means something), segmentation logits (per-pixel
@@ -58,10 +58,7 @@ class Reference:
     def segmentation(self) -> bool:
         """Semantic segmentation: ``--task semantic-segmentation`` (or a SegFormer-like folder), or N x C x H x W
         outputs with N x H x W label maps."""
-        if self.task == SEGMENTATION:
-            return True
-        y = self.inputs.y
-        return self.task is None and y is not None and is_segmentation(self.outputs, y)
+        return segmentation_task(self.task, self.outputs, self.inputs.y)
 
     @property
     def metric(self) -> str:

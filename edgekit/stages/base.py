@@ -27,6 +27,7 @@ class RunContext:
     teacher: Any = None  # the original torch module, for stages that learn from it (distillation)
     host: HostFacts = field(default_factory=detect)  # the CPU this runs on: picks INT8 recipes and how they are checked
     output: str | None = None  # --output: the model output compared, pruned on, distilled and exported (outputs.py)
+    task: str | None = None  # --task (or a Hugging Face folder's): the INT8 search holds segmentation to pixel agreement
 
 
 class Stage(Protocol):

@@ -33,7 +33,7 @@ class QuantizeStage:
         try:
             info = ctx.backend.quantize(artifact.path, out, ctx.calib, ctx.profile, evald=ctx.evald,
                                         max_drop=ctx.profile.verify.max_accuracy_drop, host=ctx.host,
-                                        progress=ctx.progress)
+                                        progress=ctx.progress, task=ctx.task)
         except PipelineError:
             raise
         except Exception as exc:

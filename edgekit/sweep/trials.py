@@ -173,7 +173,8 @@ def _run_context(ctx: SweepContext) -> Any:
     from edgekit.stages.base import RunContext
 
     return RunContext(ctx.profile, backend_for(ctx.backend_name), ctx.calib, ctx.evald, ctx.seed, NullProgress(),
-                      train=ctx.train, val=ctx.val, teacher=ctx.model.module, output=ctx.model.output)
+                      train=ctx.train, val=ctx.val, teacher=ctx.model.module, output=ctx.model.output,
+                      task=getattr(ctx.model, "task", None))
 
 
 def resolve(ctx: SweepContext, cache: StageCache, step: StepDef, events: list[CacheEvent]) -> Artifact:

@@ -133,3 +133,60 @@ def test_segmentation_scores_of_the_reference_are_computed_once(monkeypatch) -> 
     values = [(reference.accuracy, reference.pixel_accuracy) for _ in range(3)]
     reference.describe()
     assert len(calls) == 1 and values[0] == values[-1] and values[0][0] is not None and values[0][1] is not None
+
+
+# --- the INT8 search scores segmentation as the verdict does -------------------------------------------------------
+
+def _flipped_segmentation() -> tuple[np.ndarray, np.ndarray]:
+    """Reference logits whose classes 0 and 1 nearly tie, and a variant that flips every pixel's class: cosine
+    ~1 (what the search held alone), pixel agreement 0 (what the verdict rejects on)."""
+    ref = np.full((4, 3, 2, 2), 10.0, np.float32)
+    ref[:, 0] += 0.01
+    out = ref.copy()
+    out[:, 0], out[:, 1] = ref[:, 1], ref[:, 0]
+    return ref, out
+
+
+def test_the_int8_search_holds_unlabelled_segmentation_to_pixel_agreement() -> None:
+    from edgekit.backends.int8_search import selection_for
+    from edgekit.profile import VerifyConfig
+
+    ref, out = _flipped_segmentation()
+    calib = Dataset(np.zeros((4, 3, 2, 2), np.float32))
+    selection = selection_for(calib, None, ref, VerifyConfig(), task="semantic-segmentation")
+    metric, cosine, ok = selection.score(out)
+    assert metric == "cosine" and cosine > 0.999 and not ok  # the verdict would reject it: so does the search
+    assert selection.score(ref)[2] and "per-pixel class agreement" in selection.criterion
+
+
+def test_the_int8_search_scores_label_maps_on_miou_and_unlabelled_calibration_on_pixels() -> None:
+    from edgekit.backends.int8_search import selection_for
+    from edgekit.profile import VerifyConfig
+
+    ref, out = _flipped_segmentation()
+    maps = np.zeros((4, 2, 2), np.int64)  # the reference's classes: mIoU 100 for it, 0 for the flipped variant
+    labelled = Dataset(np.zeros((4, 3, 2, 2), np.float32), maps)
+    selection = selection_for(labelled, labelled, ref, VerifyConfig())  # no task: label maps say segmentation
+    assert selection.score(out)[:2] == ("mIoU drop", pytest.approx(100.0)) and not selection.score(out)[2]
+    assert "mIoU drop" in selection.criterion
+    unlabelled = Dataset(np.zeros((4, 3, 2, 2), np.float32))
+    selection = selection_for(unlabelled, labelled, ref, VerifyConfig(), task="semantic-segmentation")
+    metric, value, ok = selection.score(out)
+    assert metric == "pixel disagreement %" and value == pytest.approx(100.0) and not ok
+    assert selection.score(ref)[2]
+
+
+def test_the_quantize_stage_tells_the_backend_the_task(tmp_path) -> None:
+    from edgekit.stages.base import RunContext
+    from edgekit.stages.quantize import QuantizeStage
+
+    seen = {}
+
+    class Backend:
+        def quantize(self, src, dst, calib, profile, **options):
+            seen.update(options)
+            return {}
+
+    ctx = RunContext(Profile(name="t"), Backend(), Dataset(np.zeros((2, 3), np.float32)), task="semantic-segmentation")
+    QuantizeStage().run(Artifact(Format.ONNX, tmp_path / "m.onnx"), ctx, tmp_path)
+    assert seen["task"] == "semantic-segmentation"

@@ -71,7 +71,8 @@ def build_options(profile: Profile, precision: str) -> Any:
 
 
 def quantize_for_tensorrt(src: Path, dst: Path, calib: Dataset, profile: Profile, *, evald: Dataset | None = None,
-                          host: HostFacts | None = None, progress: Progress | None = None) -> dict[str, Any]:
+                          host: HostFacts | None = None, progress: Progress | None = None,
+                          task: str | None = None) -> dict[str, Any]:
     """Symmetric INT8 QDQ that TensorRT accepts, accuracy-aware like the ONNX Runtime backend's (calibration
     method, then layers kept in float), checked with the Q/DQ math emulated in float: this host's integer kernels
     are not TensorRT's. Raises PipelineError if the result breaks TensorRT's rules."""
@@ -81,7 +82,7 @@ def quantize_for_tensorrt(src: Path, dst: Path, calib: Dataset, profile: Profile
     host = host or detect()
     plan = plan_recipes(profile.quantize.recipe, "cuda", host)
     info = quantize_accuracy_aware(
-        src, dst, calib, profile, plan, host, evald=evald, progress=progress, op_types=WEIGHTED_OPS,
+        src, dst, calib, profile, plan, host, evald=evald, progress=progress, task=task, op_types=WEIGHTED_OPS,
         quantizer="onnxruntime.quantization.quantize_static (TensorRT explicit INT8)",
         extra={"QuantizeBias": False, "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}})
     rules = check_tensorrt_rules(dst)
@@ -115,8 +116,8 @@ class TensorRTBackend:
 
     def quantize(self, src: Path, dst: Path, calib: Dataset, profile: Profile, *, evald: Dataset | None = None,
                  max_drop: float | None = None, host: HostFacts | None = None,
-                 progress: Progress | None = None) -> dict[str, Any]:
-        return quantize_for_tensorrt(src, dst, calib, profile, evald=evald, host=host, progress=progress)
+                 progress: Progress | None = None, task: str | None = None) -> dict[str, Any]:
+        return quantize_for_tensorrt(src, dst, calib, profile, evald=evald, host=host, progress=progress, task=task)
 
     def compile(self, src: Path, dst: Path, profile: Profile, precision: str = "fp32") -> dict[str, Any]:
         if not self.can_build:
