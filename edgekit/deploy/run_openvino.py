@@ -163,6 +163,7 @@ class Adapter:
     fixed_batch = staticmethod(fixed_batch)
     run_batched = staticmethod(run_batched)
     input_specs = staticmethod(input_specs)
+    output_names = staticmethod(output_names)
 
     @staticmethod
     def model_files(model):

@@ -170,6 +170,10 @@ class Adapter:
         return session.run(x, all_outputs)
 
     @staticmethod
+    def output_names(session):
+        return session.output_names
+
+    @staticmethod
     def input_specs(session):
         return [(session.input, [None] + session.sample_shape, session.dtypes[session.input])]
 

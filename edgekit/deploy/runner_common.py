@@ -289,8 +289,9 @@ def without_padding(x, *outputs):
     if mask is None or mask.ndim != 2:
         return outputs
     keep = (mask != 0)
-    return tuple(o * keep.reshape(keep.shape + (1,) * (o.ndim - 2)) if o.shape[:2] == mask.shape else o
-                 for o in outputs)
+    # per token only (N, seq, ...): a pooled (N, D) output whose D happens to equal seq is not masked
+    return tuple(o * keep.reshape(keep.shape + (1,) * (o.ndim - 2)) if o.ndim >= 3 and o.shape[:2] == mask.shape
+                 else o for o in outputs)
 
 
 def row_cosine(a, b):
@@ -312,8 +313,10 @@ def parity(out, ref, x=None):
 
 
 # The original's outputs in a .npz: ``ref`` is the first (primary) output, ``ref.1``, ``ref.2``, ... the others in
-# the model's output order (a multi-output model: every output is checked)
+# the model's output order (a multi-output model: every output is checked); ``ref_names``, when present, the names
+# the model file gives them, so a runtime listing its outputs in another order is matched by name
 REF = "ref"
+REF_NAMES = "ref_names"
 
 
 def reference_keys(count_):
@@ -332,11 +335,32 @@ def pop_references(arrays):
     return refs
 
 
-def parity_all(outs, refs, x=None):
-    """``parity`` of each output against its reference, in output order; a count mismatch exits with the counts."""
+def pop_reference_names(arrays):
+    """The model's names of the reference outputs (``ref_names``; removed from ``arrays``), or None."""
+    names = arrays.pop(REF_NAMES, None)
+    return None if names is None else [str(n) for n in names]
+
+
+def align_to_references(outs, out_names, ref_names):
+    """The model's outputs in the references' order, by name when the model names every reference; else as they
+    come (the order the model file lists them in)."""
+    if not out_names or not ref_names or not set(ref_names) <= set(out_names):
+        return list(outs)
+    index = {n: i for i, n in enumerate(out_names)}
+    return [outs[index[n]] for n in ref_names] + [o for n, o in zip(out_names, outs) if n not in set(ref_names)]
+
+
+def parity_all(outs, refs, x=None, out_names=None, ref_names=None):
+    """``parity`` of each output against its reference, in output order (matched by name when both ``out_names``,
+    the model's, and ``ref_names``, the reference's, are known); a count or shape mismatch exits saying which."""
+    outs = align_to_references(outs, out_names, ref_names)
+    fix = "this is not the model the reference was recorded from (pass the bundle's own model, or --input without ref)"
     if len(outs) < len(refs):
-        sys.exit(f"error: the model has {len(outs)} output(s) but the reference holds {len(refs)}; this is not the "
-                 "model the reference was recorded from (pass the bundle's own model, or --input without ref)")
+        sys.exit(f"error: the model has {len(outs)} output(s) but the reference holds {len(refs)}; {fix}")
+    for i, (o, r) in enumerate(zip(outs, refs)):
+        if o.shape != r.shape:
+            name = ref_names[i] if ref_names and i < len(ref_names) else f"#{i}"
+            sys.exit(f"error: output {name} has shape {list(o.shape)} but its reference {list(r.shape)}; {fix}")
     return [parity(o, r.astype(np.float32), x) for o, r in zip(outs, refs)]
 
 
@@ -393,19 +417,20 @@ def add_common_arguments(parser, default_model):
 
 
 def read_npz_inputs(path):
-    """(inputs, refs, labels) of a .npz: ``x`` for a one-input model, else every array but the references
-    (``ref``, ``ref.1``, ...: a list in output order, or None) / ``y``, each named after the model input it feeds."""
+    """(inputs, refs, labels, ref names) of a .npz: ``x`` for a one-input model, else every array but the references
+    (``ref``, ``ref.1``, ...: a list in output order, or None; ``ref_names``) / ``y``, each named after the model
+    input it feeds."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:  # a truncated or corrupted file
         sys.exit(f"error: cannot read {path} as a .npz ({exc}); save it with numpy.savez, or pass --random")
-    ref, labels = pop_references(arrays), arrays.pop("y", None)
+    ref, names, labels = pop_references(arrays), pop_reference_names(arrays), arrays.pop("y", None)
     if "x" in arrays:
-        return arrays["x"], ref, labels
+        return arrays["x"], ref, labels, names
     if not arrays:
         sys.exit(f"error: {path} holds no inputs (save x=..., or one array per model input)")
-    return arrays, ref, labels
+    return arrays, ref, labels, names
 
 
 def input_path(args, here):
@@ -417,13 +442,15 @@ def input_path(args, here):
 
 
 def load_inputs(args, specs, here):
-    """The model's inputs from --input (or sample.npz beside the runner), else random ones (--random)."""
+    """The model's inputs from --input (or sample.npz beside the runner), else random ones (--random); with the
+    reference outputs and their names when the .npz holds them."""
     path = input_path(args, here)
     if path:
-        x, ref, _ = read_npz_inputs(path)
-        return as_feed(x, specs), ref, str(path)
+        x, ref, _, names = read_npz_inputs(path)
+        return as_feed(x, specs), ref, str(path), names
     floats = all(np.issubdtype(dtype, np.floating) for _, _, dtype in specs)
-    return random_feed(specs, 1), None, "random normal" if floats else "random (floats normal, integer inputs 0, masks 1)"
+    return (random_feed(specs, 1), None, "random normal" if floats else "random (floats normal, integer inputs 0, masks 1)",
+            None)
 
 
 # --- integrity: each file a runner reads is checked against the sha256 its bundle's manifest.json lists
@@ -567,7 +594,7 @@ def run(args, adapter, here):
     session = adapter.load(args)
     result = {"model": args.model, "runtime": adapter.name, "load_s": time.perf_counter() - started,
               "latency_ms": {}, "throughput_per_s": {}, "integrity": integrity}
-    x, ref, source = load_inputs(args, adapter.input_specs(session), here)
+    x, ref, source, ref_names = load_inputs(args, adapter.input_specs(session), here)
     outs = adapter.run_batched(session, x, all_outputs=True)
     out = outs[0]
     result["input"] = source
@@ -575,7 +602,8 @@ def run(args, adapter, here):
     if len(outs) > 1:
         result["outputs"]["shapes"] = [list(o.shape) for o in outs]
     if ref is not None:
-        checked = parity_all(outs, ref, x)
+        names = adapter.output_names(session) if hasattr(adapter, "output_names") else None
+        checked = parity_all(outs, ref, x, names, ref_names)
         result["parity_vs_reference"] = checked[0]
         if len(checked) > 1:  # every output of a multi-output model, in output order
             result["parity_by_output"] = checked

@@ -147,7 +147,7 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
     from edgekit.bench.latency import runner_args
     from edgekit.backends import backend_spec
     from edgekit.deploy import DEPLOY_DIR
-    from edgekit.deploy.runner_common import reference_keys
+    from edgekit.deploy.runner_common import REF_NAMES, reference_keys
     from edgekit.report.markdown import variant_row
 
     deploy = root / "deploy"
@@ -158,6 +158,8 @@ def write_deploy(root: Path, report: Any, reference: Any, profile: Any, input_na
     samples = min(8, reference.outputs.shape[0])
     inputs = reference.inputs.head(samples)
     refs = dict(zip(reference_keys(len(reference.by_output)), (a[:samples] for a in reference.by_output.values())))
+    if len(reference.artifact_names) == len(reference.by_output):  # the model file's names: the runner aligns by them
+        refs[REF_NAMES] = np.array(reference.artifact_names)
     np.savez(deploy / "sample.npz", **(inputs if isinstance(inputs, dict) else {"x": inputs}), **refs)
     if reference.inputs.multi_input:
         input_text = ", ".join(f"`{k}` {v.dtype} shape {['N', *v.shape[1:]]}" for k, v in inputs.items())

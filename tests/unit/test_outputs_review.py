@@ -190,3 +190,29 @@ def test_the_quantize_stage_tells_the_backend_the_task(tmp_path) -> None:
     ctx = RunContext(Profile(name="t"), Backend(), Dataset(np.zeros((2, 3), np.float32)), task="semantic-segmentation")
     QuantizeStage().run(Artifact(Format.ONNX, tmp_path / "m.onnx"), ctx, tmp_path)
     assert seen["task"] == "semantic-segmentation"
+
+
+# --- the deploy runner: references matched by name, mismatches said, padding masks per-token outputs only -------
+
+def test_the_runner_matches_reference_outputs_by_name_and_says_a_shape_mismatch(tmp_path) -> None:
+    rng = np.random.default_rng(6)
+    scores, embedding = rng.normal(size=(3, 5)).astype(np.float32), rng.normal(size=(3, 2, 4)).astype(np.float32)
+    path = tmp_path / "sample.npz"
+    np.savez(path, input_ids=np.ones((3, 2), np.int64), ref=scores, **{"ref.1": embedding},
+             ref_names=np.array(["output", "output_embedding"]))
+    x, refs, _, names = common.read_npz_inputs(path)
+    assert set(x) == {"input_ids"} and names == ["output", "output_embedding"]  # the names are no model input
+    # the runtime lists the outputs in another order: matched by name, each to its own reference
+    checked = common.parity_all([embedding, scores], refs, None, ["output_embedding", "output"], names)
+    assert [p["cosine"] for p in checked] == [pytest.approx(1.0), pytest.approx(1.0)]
+    with pytest.raises(SystemExit, match=r"output output_embedding has shape \[3, 4, 2\] but its reference \[3, 2, 4\]"):
+        common.parity_all([scores, embedding.transpose(0, 2, 1)], refs, None, ["output", "output_embedding"], names)
+
+
+def test_padding_masks_per_token_outputs_only_not_a_pooled_one_as_wide_as_the_sequence() -> None:
+    mask = np.array([[1, 1, 0], [1, 0, 0]])
+    pooled = np.ones((2, 3), np.float32)  # N x D with D == seq len: not per token
+    tokens = np.ones((2, 3, 4), np.float32)
+    kept_pooled, kept_tokens = common.without_padding({"attention_mask": mask}, pooled, tokens)
+    assert np.array_equal(kept_pooled, pooled)
+    assert kept_tokens[0, 2].sum() == 0 and kept_tokens[1, 1:].sum() == 0 and kept_tokens[0, :2].sum() == 8
