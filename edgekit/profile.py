@@ -134,8 +134,10 @@ class VerifyConfig:
     # disagreed on 22-30% of real photos at cosine 0.905
     min_top1_agreement: float = 0.99
     # without labels, for semantic segmentation (N x C x H x W logits): floor on the share of pixels whose argmax class
-    # matches the original's. Each disagreeing pixel costs at most one correct pixel, so 0.98 bounds the pixel-accuracy
-    # drop by 2 points; lower than the top-1 floor because quantization noise flips pixels on class boundaries, where
+    # matches the original's. Each disagreeing pixel costs at most one correct pixel, so 0.98 keeps the pixel-accuracy
+    # drop near 2 points, approximately: agreement is counted at the output's resolution over every pixel, accuracy
+    # after upsampling to the labels over the non-255 pixels, so it is no strict bound; lower than the top-1 floor
+    # because quantization noise flips pixels on class boundaries, where
     # two logits nearly tie, and a map has far more such near-ties than a classifier's one answer per image
     min_pixel_agreement: float = 0.98
 
