@@ -94,6 +94,9 @@ def only_selected(module: Any, example: Any, name: str | None = None) -> tuple[A
             tensors = [t for _, t in select(self.inner(x), name)]
             return tensors[0] if len(tensors) == 1 else tuple(tensors)
 
-    # in the module's own mode: a tracer that restores the wrapper's mode afterwards (torch.onnx.export does)
-    # would otherwise leave the module in training mode (a new Module trains)
-    return SelectedOutputs(module).train(module.training), selected
+    # the wrapper's own flag only, the module's: a tracer that restores the wrapper's mode afterwards
+    # (torch.onnx.export does) would otherwise leave the module in training mode (a new Module trains); not
+    # .train(), which is recursive and would reset the submodules of a model whose modes are mixed
+    wrapper = SelectedOutputs(module)
+    wrapper.training = module.training
+    return wrapper, selected

@@ -216,3 +216,23 @@ def test_padding_masks_per_token_outputs_only_not_a_pooled_one_as_wide_as_the_se
     kept_pooled, kept_tokens = common.without_padding({"attention_mask": mask}, pooled, tokens)
     assert np.array_equal(kept_pooled, pooled)
     assert kept_tokens[0, 2].sum() == 0 and kept_tokens[1, 1:].sum() == 0 and kept_tokens[0, :2].sum() == 8
+
+
+def test_the_selected_outputs_wrapper_leaves_a_mixed_mode_model_as_it_was() -> None:
+    import torch
+
+    from edgekit.outputs import only_selected
+
+    class TwoOutputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(3, 2), torch.nn.Dropout(0.5)
+
+        def forward(self, x):
+            return {"logits": self.a(x), "features": self.b(x)}
+
+    model = TwoOutputs().eval()
+    model.b.train()  # mixed: the Dropout deliberately in training mode
+    wrapper, selected = only_selected(model, torch.zeros(1, 3))
+    assert selected == ["logits"] and not wrapper.training
+    assert not model.training and not model.a.training and model.b.training
