@@ -106,6 +106,38 @@ def _weight_quantized_layers(model: Any) -> set[str]:
             and _is_int8_weight(op.input_value(1).get_node())}
 
 
+def _no_padding(node: Any) -> bool:
+    """An AveragePool with no padding at all (no pads, auto_pad NOTSET or VALID) and no dilation: the only kind
+    rewritten. count_include_pad then counts no padded cell (PyTorch and ONNX Runtime divide a window clipped by
+    ceil_mode by the cells it covers, 1 or 0 alike), so the global mean is its result either way; a pool with
+    padding, where count_include_pad=1 would change the divisor, is never rewritten."""
+    import onnx
+
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    return (not any(attrs.get("pads", [0])) and attrs.get("auto_pad", b"NOTSET") in (b"NOTSET", b"VALID")
+            and all(d == 1 for d in attrs.get("dilations", [1])))
+
+
+def _frontend_accepts(model: Any, pools: dict[str, Any]) -> bool:
+    """Cheap pre-check, ONNX shape inference: every pool's input has static spatial sizes no smaller than its
+    kernel, so the frontend refuses none (a kernel larger than its input is what it refuses). False when a size
+    is unknown (the legacy exporter's computed Pad widths) or a kernel exceeds it: the partial conversion decides."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model).graph
+    except Exception:  # noqa: BLE001 - shape inference is an optimisation here, never a verdict
+        return False
+    shapes = {v.name: v.type.tensor_type.shape for v in (*inferred.value_info, *inferred.input)}
+    for node in pools.values():
+        shape = shapes.get(node.input[0])
+        kernel = next((list(onnx.helper.get_attribute_value(a)) for a in node.attribute if a.name == "kernel_shape"), [])
+        spatial = [d.dim_value if d.HasField("dim_value") else None for d in shape.dim][2:] if shape else []
+        if not kernel or len(spatial) != len(kernel) or None in spatial or any(k > n for k, n in zip(kernel, spatial)):
+            return False
+    return True
+
+
 def whole_input_pools(src: Path, dst: Path) -> list[str]:
     """Rewrites each ONNX AveragePool that OpenVINO's ONNX frontend refuses and whose window covers its whole
     spatial input (no padding, no dilation, a 1x1 output) as GlobalAveragePool, and saves the model to ``dst``
@@ -122,9 +154,9 @@ def whole_input_pools(src: Path, dst: Path) -> list[str]:
     from openvino.frontend import FrontEndManager
 
     model = onnx.load(str(src), load_external_data=False)
-    pools = {n.output[0]: n for n in model.graph.node if n.op_type == "AveragePool"}
-    if not pools:
-        return []
+    pools = {n.output[0]: n for n in model.graph.node if n.op_type == "AveragePool" and _no_padding(n)}
+    if not pools or _frontend_accepts(model, pools):
+        return []  # nothing to rewrite: the frontend's partial conversion (a second conversion) is skipped
     frontend = FrontEndManager().load_by_framework("onnx")
     shapes = {}
     for op in frontend.convert_partially(frontend.load(str(src))).get_ordered_ops():
@@ -139,9 +171,7 @@ def whole_input_pools(src: Path, dst: Path) -> list[str]:
         kernel = list(attrs.get("kernel_shape", []))
         strides = list(attrs.get("strides", [1] * len(kernel)))
         rounding = math.ceil if attrs.get("ceil_mode", 0) else math.floor
-        if (None in spatial or len(kernel) != len(spatial) or any(attrs.get("pads", [0]))
-                or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID")
-                or any(d != 1 for d in attrs.get("dilations", [1]))
+        if (None in spatial or len(kernel) != len(spatial)
                 or any(k < n or rounding((n - k) / s) + 1 != 1 for k, n, s in zip(kernel, spatial, strides))):
             continue
         del node.attribute[:]

@@ -87,3 +87,29 @@ def test_hf_efficientnet_and_its_pruned_twin_compile_with_exact_parity(tmp_path:
             reference = primary(model(x)).numpy()
         info = _compile_and_compare(onnx_file, tmp_path / name, x.numpy(), reference)
         assert info["global_pools"] == ["/inner/efficientnet/pooler/AveragePool"]
+
+
+def test_no_partial_conversion_when_no_pool_can_exceed_its_input(tmp_path: Path, monkeypatch) -> None:
+    """A pool the frontend converts (kernel 2 on 4x4, sizes known to ONNX shape inference) needs no rewrite, so the
+    frontend's partial conversion, a second conversion of the whole model, is not run."""
+    import openvino.frontend
+
+    class Refuse:
+        def __init__(self) -> None:
+            raise AssertionError("the partial conversion ran")
+
+    monkeypatch.setattr(openvino.frontend, "FrontEndManager", Refuse)
+    assert whole_input_pools(_pool_model(tmp_path / "m.onnx", kernel=2, size=4), tmp_path / "r.onnx") == []
+
+
+def test_a_padded_pool_is_never_rewritten(tmp_path: Path) -> None:
+    """With padding, count_include_pad decides the divisor: not a global mean, so left to the frontend."""
+    src = _pool_model(tmp_path / "m.onnx", kernel=16, size=5)
+    model = onnx.load(str(src))
+    pool = model.graph.node[1]
+    for a in pool.attribute:
+        if a.name == "pads":
+            a.ints[:] = [1, 1, 1, 1]
+    pool.attribute.append(helper.make_attribute("count_include_pad", 1))
+    onnx.save(model, str(src))
+    assert whole_input_pools(src, tmp_path / "r.onnx") == []
