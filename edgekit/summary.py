@@ -143,3 +143,90 @@ def summarize_onnx(path: Path) -> ModelSummary:
         outputs={o.name: _io_dims(o) for o in graph.output}, layers=layers,
         opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
     )
+
+
+# --- MACs per compute node, for the INT8 coverage gate (verify.min_int8_coverage weighs nodes by their MACs) ---
+
+# the ONNX compute ops, with the input index of their activation and of their weight (the integer ops included:
+# a QOperator / dynamically quantized file names them directly)
+COMPUTE_INPUTS = {"Conv": (0, 1), "ConvTranspose": (0, 1), "Gemm": (0, 1), "MatMul": (0, 1),
+                  "QLinearConv": (0, 3), "ConvInteger": (0, 1), "QLinearMatMul": (0, 3), "MatMulInteger": (0, 1),
+                  "QGemm": (0, 3), "DynamicQuantizeMatMul": (0, 1), "MatMulIntegerToFloat": (0, 1)}
+_AS_FLOAT_OP = {"QLinearConv": "Conv", "ConvInteger": "Conv", "QLinearMatMul": "MatMul", "MatMulInteger": "MatMul",
+                "QGemm": "Gemm", "DynamicQuantizeMatMul": "MatMul", "MatMulIntegerToFloat": "MatMul"}
+
+
+def conv_macs(out: tuple[int, ...], weight: tuple[int, ...]) -> int:
+    """Conv: output elements x (C_in / groups) x kernel area; ``weight`` is C_out x C_in/groups x k..."""
+    return math.prod(out) * math.prod(weight[1:])
+
+
+def matmul_macs(out: tuple[int, ...], k: int) -> int:
+    """MatMul / Gemm: output elements x the reduced dimension K."""
+    return math.prod(out) * k
+
+
+def static_dims(shape: list[Any]) -> tuple[int, ...] | None:
+    """Dims with a symbolic first (batch) dim taken as 1; None when any other dim is unknown (MACs are per sample;
+    a symbolic sequence length would change the share between layers)."""
+    if not shape:
+        return None
+    dims = [1 if i == 0 and not (isinstance(d, int) and d > 0) else d for i, d in enumerate(shape)]
+    return tuple(dims) if all(isinstance(d, int) and d > 0 for d in dims) else None
+
+
+@dataclass(frozen=True)
+class ComputeMacs:
+    name: str  # the ONNX node
+    op: str
+    macs: int | None  # None: a shape is unknown
+    int8: bool  # an integer op, or a float compute op whose activation and weight both come through DequantizeLinear
+
+
+def compute_macs(path: Path) -> list[ComputeMacs]:
+    """Every compute node of an ONNX file (Conv/ConvTranspose/Gemm/MatMul, plain or integer) with its MACs from
+    ONNX shape inference, and whether it is an INT8 layer: an integer op, or a Q/DQ pattern (both inputs through
+    DequantizeLinear; a Conv also needs its output quantized) that ONNX Runtime fuses into an integer kernel."""
+    import onnx
+    from onnx import helper, shape_inference
+
+    model = shape_inference.infer_shapes(onnx.load(str(path)))
+    graph = model.graph
+    inits = {i.name: tuple(i.dims) for i in graph.initializer}
+    dq = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    consumers: dict[str, list[str]] = {}
+    for n in graph.node:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n.op_type)
+    shapes: dict[str, tuple[int, ...] | None] = {
+        vi.name: static_dims(_dims(vi)) for vi in [*graph.value_info, *graph.input, *graph.output]}
+    shapes.update({name: dims for name, dims in inits.items()})
+    shapes.update({out: inits[src] for out, src in dq.items() if src in inits})
+    layers = []
+    for node in graph.node:
+        if node.op_type not in COMPUTE_INPUTS:
+            continue
+        x_at, w_at = COMPUTE_INPUTS[node.op_type]
+        x = shapes.get(node.input[x_at]) if len(node.input) > x_at else None
+        w = shapes.get(node.input[w_at]) if len(node.input) > w_at else None
+        out = shapes.get(node.output[0])
+        op = _AS_FLOAT_OP.get(node.op_type, node.op_type)
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        macs = None
+        if out and w and x:
+            if op == "Conv" and len(w) >= 3:
+                macs = conv_macs(out, w)
+            elif op == "ConvTranspose" and len(w) >= 3:
+                macs = math.prod(x) * math.prod(w[1:])  # input elements x (C_out / groups) x kernel area
+            elif op == "Gemm":
+                macs = matmul_macs(out, x[0] if attrs.get("transA") else x[-1])
+            elif op == "MatMul":
+                macs = matmul_macs(out, x[-1])
+        if node.op_type in _AS_FLOAT_OP:
+            int8 = True
+        else:
+            inputs_dq = len(node.input) > w_at and node.input[x_at] in dq and node.input[w_at] in dq
+            quantized_out = node.op_type not in ("Conv", "ConvTranspose") or consumers.get(node.output[0]) == ["QuantizeLinear"]
+            int8 = inputs_dq and quantized_out
+        layers.append(ComputeMacs(node.name or node.output[0], node.op_type, macs, int8))
+    return layers

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 COMPUTE_LAYERS = frozenset({"Convolution", "GroupConvolution", "FullyConnected", "MatMul", "Deconvolution"})
 INT8_PRECISIONS = frozenset({"u8", "i8"})
+# the IR ops whose MACs the coverage gate weighs (_coverage_with_macs)
+IR_COMPUTE = frozenset({"Convolution", "GroupConvolution", "ConvolutionBackpropData", "GroupConvolutionBackpropData",
+                        "MatMul"})
 
 
 @contextlib.contextmanager
@@ -286,7 +289,8 @@ class OpenVinoBackend:
     def kernel_coverage(self, path: Path, profile: Profile, workdir: Path) -> KernelCoverage:
         """Count compute layers by the precision the CPU plugin runs them in (runtimePrecision)."""
         runtime = self.open(path, profile, pin_f32=True).compiled.get_runtime_model()
-        quantized = _fake_quantized_layers(self.core.read_model(str(path)))
+        ir = self.core.read_model(str(path))  # the IR's shapes give the MACs (_coverage_with_macs)
+        quantized = _fake_quantized_layers(ir)
         counts: Counter[str] = Counter()
         floats = []
         for op in runtime.get_ordered_ops():
@@ -300,7 +304,78 @@ class OpenVinoBackend:
                 names = info["originalLayersNames"].astype(str) if "originalLayersNames" in info else op.get_friendly_name()
                 floats.append({"name": names, "op": layer, "reason": _float_reason(names, precision, quantized)})
         total = sum(counts.values())
-        return KernelCoverage(total - len(floats), len(floats), dict(counts), tuple(floats))
+        coverage = KernelCoverage(total - len(floats), len(floats), dict(counts), tuple(floats))
+        return _coverage_with_macs(coverage, runtime, ir)
+
+
+def _ov_static(shape: Any) -> tuple[int, ...] | None:
+    """A partial shape's dims, a dynamic first (batch) dim taken as 1; None when another dim is dynamic."""
+    from edgekit.summary import static_dims
+
+    return static_dims([d.get_length() if d.is_static else "?" for d in shape])
+
+
+def _ir_macs(op: Any) -> int | None:
+    """MACs of one IR compute op (per sample) from its weight and output shapes; None when a shape is dynamic."""
+    import math
+
+    from edgekit.summary import conv_macs, matmul_macs
+
+    kind = op.get_type_name()
+    out, w = _ov_static(op.get_output_partial_shape(0)), _ov_static(op.get_input_partial_shape(1))
+    x = _ov_static(op.get_input_partial_shape(0))
+    if out is None or w is None or x is None:
+        return None
+    if kind == "Convolution":
+        return conv_macs(out, w)  # weights O x I x k...
+    if kind == "GroupConvolution":
+        return conv_macs(out, w[1:])  # weights G x O/G x I/G x k...
+    if kind in ("ConvolutionBackpropData", "GroupConvolutionBackpropData"):
+        w = w[1:] if kind.startswith("Group") else w
+        return math.prod(x) * math.prod(w[1:])  # input elements x (C_out / groups) x kernel area
+    if kind == "MatMul":
+        k = x[-2] if op.get_attributes().get("transpose_a") and len(x) > 1 else x[-1]
+        return matmul_macs(out, k)
+    return None
+
+
+def _prefixes(name: str) -> list[str]:
+    """'/a/b/c' -> ['/a/b', '/a']: the names a plugin-derived op name may extend."""
+    parts = name.split("/")
+    return ["/".join(parts[:i]) for i in range(len(parts) - 1, 1, -1)]
+
+
+def _coverage_with_macs(coverage: KernelCoverage, runtime: Any, ir: Any) -> KernelCoverage:
+    """Weigh the coverage by MACs: each runtime compute op carries the IR ops it was made of (originalLayersNames);
+    its MACs are those of the IR's compute ops among them. The node share stays, and says why, when a runtime
+    compute op names no IR compute op or a shape is dynamic."""
+    import math
+    from dataclasses import replace
+
+    ir_macs = {op.get_friendly_name(): _ir_macs(op) for op in ir.get_ordered_ops()
+               if op.get_type_name() in IR_COMPUTE}
+    int8 = floating = 0
+    for op in runtime.get_ordered_ops():
+        info = op.get_rt_info()
+        layer = info["layerType"].astype(str) if "layerType" in info else op.get_type_name()
+        if layer not in COMPUTE_LAYERS:
+            continue
+        names = info["originalLayersNames"].astype(str) if "originalLayersNames" in info else op.get_friendly_name()
+        # the IR op's own name, or one the plugin derived from it ("/fc/Gemm/WithoutBiases/DequantizationMultiply")
+        found = [ir_macs[n] if n in ir_macs else next((ir_macs[p] for p in _prefixes(n) if p in ir_macs), None)
+                 for n in names.split(",") if n in ir_macs or any(p in ir_macs for p in _prefixes(n))]
+        if not found and layer == "FullyConnected":  # input ... x K, weights N x K: the runtime op's own shapes
+            x, out = _ov_static(op.get_input_partial_shape(0)), _ov_static(op.get_output_partial_shape(0))
+            found = [math.prod(out) * x[-1] if x and out else None]
+        if not found or None in found:
+            what = "a dynamic shape" if found else "no IR compute op among its original layers"
+            return replace(coverage, macs_note=f"MACs unknown for {names} ({what})")
+        precision = info["runtimePrecision"].astype(str) if "runtimePrecision" in info else "?"
+        if precision in INT8_PRECISIONS:
+            int8 += sum(found)
+        else:
+            floating += sum(found)
+    return replace(coverage, int8_macs=int8, float_macs=floating)
 
 
 def _fake_quantized_layers(model: Any) -> set[str]:

@@ -573,8 +573,9 @@ def judge(precision: str, cfg: VerifyConfig, *, accuracy_drop: float | None, par
             problems.append("no INT8 kernel runs in ONNX Runtime's optimised graph: the file would execute as float")
         elif coverage.ratio < cfg.min_int8_coverage:
             floats = f"; in float: {coverage.describe_float()}" if coverage.float_layers else ""
-            problems.append(f"only {coverage.int8_nodes}/{coverage.int8_nodes + coverage.float_nodes} compute nodes "
-                            f"run INT8 ({coverage.ratio:.0%} < min_int8_coverage {cfg.min_int8_coverage:.0%}){floats}")
+            # the MAC share when the backend counted MACs (KernelCoverage.basis), else the node share
+            problems.append(f"only {coverage.describe_share()}, below min_int8_coverage "
+                            f"{cfg.min_int8_coverage:.0%}{floats}")
     # a constant reference (all zeros, say) has no top-1 and a cosine only by convention: said, with max-abs
     constant = (f"; the original's outputs are constant (e.g. all zeros): top-1 agreement not gated, identical rows "
                 f"count as cosine 1, max-abs error {parity.max_abs:.3g}") if parity.constant_reference else ""

@@ -48,7 +48,9 @@ def variant_row(v: VariantResult, batch: str = "batch_1") -> dict[str, str]:
         "top-1 agree": _fmt(v.parity.get("pixel_agreement", v.parity.get("top1_agreement")), ".3f"),
         "cosine": _fmt(v.parity.get("cosine"), ".5f"),
         "max-abs": _fmt(v.parity.get("max_abs"), ".3g"),
-        "INT8 nodes": "-" if cov is None else f"{cov['int8_nodes']}/{cov['int8_nodes'] + cov['float_nodes']}",
+        # with the MAC share the coverage gate weighed, when it had the MACs (KernelCoverage.basis)
+        "INT8 nodes": "-" if cov is None else f"{cov['int8_nodes']}/{cov['int8_nodes'] + cov['float_nodes']}" + (
+            f" ({cov['ratio']:.0%} of MACs)" if cov.get("basis") == "macs" else ""),
         "gate": v.gate or "-",
         "status": v.status,
     }

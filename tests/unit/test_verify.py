@@ -165,7 +165,9 @@ def test_nan_outputs_are_rejected_even_without_labels():
 def test_kernel_coverage_ratio_and_dict():
     cov = KernelCoverage(3, 1, {"QGemm": 1, "QLinearConv": 2, "Conv": 1})
     assert cov.ratio == 0.75
-    assert cov.to_dict() == {"int8_nodes": 3, "float_nodes": 1, "ratio": 0.75,
+    # no MACs known: the gate is on the node share (basis "nodes"); int8-coverage-macs
+    assert cov.to_dict() == {"int8_nodes": 3, "float_nodes": 1, "ratio": 0.75, "basis": "nodes", "int8_macs": None,
+                             "float_macs": None, "node_ratio": 0.75, "macs_ratio": None,
                              "by_op": {"Conv": 1, "QGemm": 1, "QLinearConv": 2}, "float_layers": []}
     assert KernelCoverage(0, 0).ratio == 0.0
 
