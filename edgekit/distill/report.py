@@ -40,7 +40,11 @@ def stopping_lines(d: dict[str, Any]) -> list[str]:
     if reason is None:  # a report written before the stop was recorded
         return []
     cfg, run, most = d["config"], d["epochs_run"], d["max_epochs"]
-    if reason == "patience":
+    if reason == "patience" and d.get("plateau_epoch") is not None:
+        line = (f"- the validation loss plateaued at epoch {d['plateau_epoch']} (no fall of more than "
+                f"{d['min_delta']:.0%} for {d['patience']} epochs); the learning rate then annealed to 0 over "
+                f"{d['anneal_epochs']} epochs and training stopped at epoch {run} of at most {most}")
+    elif reason == "patience":
         line = (f"- stopped early at epoch {run} of at most {most}: the validation loss had not fallen by more than "
                 f"{d['min_delta']:.0%} for {d['patience']} epochs")
     else:

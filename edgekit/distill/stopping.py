@@ -20,6 +20,21 @@ DEFAULT_PATIENCE = 5
 # why training ended; all but "patience" mean the budget ran out first
 STOP_REASONS = ("patience", "epochs", "steps", "time")
 
+# When patience sees the plateau, the run does not stop at once: the cosine schedule spans the whole budget, so a
+# run that plateaus early still has most of its learning rate, and the weights it stops with have never trained at a
+# low one. It anneals instead: the learning rate falls from where it is to 0 over ANNEAL_SHARE of the epochs run (at
+# least the patience, at most what the budget has left), keep-best still choosing on the validation split, then it
+# stops. On the gated digits CNN pruned 50% (lr 3e-3, 4 seeds) the eval accuracy swung 92-97% between epochs at the
+# plateau's learning rate and within 0.2 points over the anneal's last three; the final drop moved by less than the
+# seed-to-seed spread (0.6-1.7 points with the anneal, 0.4-1.7 without), so it is kept for the steadier weights it
+# ends on, not for a measured gain.
+ANNEAL_SHARE = 0.25
+
+
+def anneal_epochs(epochs_run: int, patience: int, epochs_left: int) -> int:
+    """Epochs of the learning-rate anneal that follows a plateau (0: the budget has none left)."""
+    return max(0, min(epochs_left, max(patience, math.ceil(ANNEAL_SHARE * epochs_run))))
+
 
 def improves(loss: float, reference: float | None, min_delta: float) -> bool:
     """Whether validation ``loss`` is a significant gain: below ``reference`` (the loss at the last significant

@@ -31,7 +31,7 @@ from edgekit.distill import distributed
 from edgekit.distill.config import DistillConfig, Optimizer
 from edgekit.distill.loss import FeatureTaps, StudentWithAdapters, build_adapters, distill_loss, hint_loss
 from edgekit.distill.split import Selection, check_not_eval, selection_split
-from edgekit.distill.stopping import DEFAULT_PATIENCE, STOP_REASONS, improves, verdict
+from edgekit.distill.stopping import DEFAULT_PATIENCE, STOP_REASONS, anneal_epochs, improves, verdict
 from edgekit.errors import DataError, PipelineError, ShapeMismatchError
 from edgekit.outputs import primary
 from edgekit.progress import NullProgress, Progress
@@ -64,6 +64,11 @@ class _State:
     patience_ref: float | None = None  # the validation loss at the last significant gain (a fall > min_delta)
     bad_epochs: int = 0  # epochs since then
     stop_reason: str | None = None  # set when patience or the time budget ends the run before its steps
+    # the anneal after a plateau (stopping.ANNEAL_SHARE): the epoch patience saw the plateau at, and the step the
+    # learning rate started falling to 0 from and over how many steps; None / 0 until then
+    plateau_epoch: int | None = None
+    anneal_from: int | None = None
+    anneal_steps: int = 0
     resumed_from: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,6 +93,7 @@ class _Setup:
     total: int
     fingerprint: str
     patience: int  # resolved: DistillConfig.patience, or its default when None (0 without a validation split)
+    anneal: _Anneal
     output: str | None = None  # which model output is the logits (edgekit/outputs.py)
 
 
@@ -132,14 +138,30 @@ def _check_inputs(teacher: nn.Module, student: nn.Module, train: Dataset, val: D
     return classes
 
 
-def _schedule(total: int, warmup_share: float) -> Any:
+@dataclass
+class _Anneal:
+    """Where the schedule's anneal starts (a step) and how long it lasts; read by the schedule, set from _State."""
+
+    start: int | None = None
+    steps: int = 0
+
+
+def _schedule(total: int, warmup_share: float, anneal: _Anneal) -> Any:
+    """Linear warm-up, then cosine to 0 over the budget; once ``anneal`` has started (a plateau), cosine from the
+    factor of that step to 0 over its steps instead."""
     warm = int(round(total * warmup_share))
 
-    def factor(step: int) -> float:
+    def base(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
         progress = (step - warm) / max(1, total - warm)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    def factor(step: int) -> float:
+        if anneal.start is None or step < anneal.start:
+            return base(step)
+        progress = (step - anneal.start) / max(1, anneal.steps)
+        return base(anneal.start) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
 
@@ -185,13 +207,14 @@ def _setup(teacher: nn.Module, student: nn.Module, split: Selection, cfg: Distil
     steps_per_epoch = n // batch  # drop the last partial batch: every step has the same size on every rank
     total = cfg.steps or cfg.epochs * steps_per_epoch
     optimizer = _optimizer([p for p in wrapper.parameters() if p.requires_grad], cfg)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, cfg.warmup))
+    anneal = _Anneal()
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, cfg.warmup, anneal))
     labels = cfg.use_labels and train.y is not None
     y = torch.from_numpy(train.y) if labels else None
     patience = cfg.patience if cfg.patience is not None else DEFAULT_PATIENCE if split.val is not None else 0
     return _Setup(cfg, seed, env, wrapper, env.wrap(wrapper), teacher, taps, optimizer, scheduler,
                   torch.from_numpy(train.x), y, batch, steps_per_epoch, total,
-                  _fingerprint(cfg, seed, wrapper, split, labels), patience, output)
+                  _fingerprint(cfg, seed, wrapper, split, labels), patience, anneal, output)
 
 
 def _augment(x: Tensor, names: tuple[str, ...], generator: torch.Generator) -> Tensor:
@@ -326,6 +349,7 @@ def load_checkpoint(s: _Setup, directory: Path) -> _State | None:
         torch.cuda.set_rng_state_all([t.cpu() for t in payload["rng"]["cuda"]])
     state = _State(**payload["state"])
     state.resumed_from = state.step
+    s.anneal.start, s.anneal.steps = state.anneal_from, state.anneal_steps
     if state.stop_reason == "time":  # the time budget ends an invocation, not the run: this one has its own
         state.stop_reason = None
     return state
@@ -349,13 +373,29 @@ def _end_epoch(s: _Setup, state: _State, epoch: int, probes: list[_Probe], clock
     tracked = _track_best(s, state, row)
     if state.step >= s.total:  # the budget ended it: nothing to decide
         return
-    reason = None
-    if tracked and s.patience and state.bad_epochs >= s.patience:
-        reason = "patience"
-    elif s.cfg.max_minutes is not None and clock.elapsed() >= s.cfg.max_minutes * 60:
-        reason = "time"
-    decided = s.env.from_main(STOP_REASONS.index(reason) if reason else -1)
-    state.stop_reason = STOP_REASONS[decided] if decided >= 0 else None
+    reason, plateau = None, False
+    if state.anneal_from is not None:  # annealing after the plateau: it runs to its end, then the run stops
+        if state.step >= state.anneal_from + state.anneal_steps:
+            reason = "patience"
+    elif tracked and s.patience and state.bad_epochs >= s.patience:
+        plateau = anneal_epochs(epoch + 1, s.patience, (s.total - state.step) // s.steps_per_epoch) > 0
+        reason = None if plateau else "patience"  # no epoch left in the budget to anneal over
+    if reason is None and s.cfg.max_minutes is not None and clock.elapsed() >= s.cfg.max_minutes * 60:
+        reason = "time"  # a plateau seen now still starts its anneal: the checkpoint carries it to the resumed run
+    # rank 0 decides for all: (stop reason + 1, or 0) * 2 + whether the anneal starts
+    decided = s.env.from_main((STOP_REASONS.index(reason) + 1 if reason else 0) * 2 + plateau)
+    if decided % 2:
+        _start_anneal(s, state, epoch + 1)
+    state.stop_reason = STOP_REASONS[decided // 2 - 1] if decided >= 2 else None
+
+
+def _start_anneal(s: _Setup, state: _State, epoch: int) -> None:
+    """Patience saw a plateau at ``epoch``: the learning rate falls from here to 0 over stopping.anneal_epochs."""
+    epochs = anneal_epochs(epoch, s.patience, (s.total - state.step) // s.steps_per_epoch)
+    state.plateau_epoch, state.anneal_from, state.anneal_steps = epoch, state.step, epochs * s.steps_per_epoch
+    s.anneal.start, s.anneal.steps = state.anneal_from, state.anneal_steps
+    log.info("distillation: the validation loss plateaued at epoch %d; annealing the learning rate to 0 over %d "
+             "epoch%s, then stopping", epoch, epochs, "s" * (epochs != 1))
 
 
 def _track_best(s: _Setup, state: _State, row: dict[str, Any]) -> bool:
@@ -488,9 +528,12 @@ def _selection(train: Dataset, val: Dataset | None, evald: Dataset | None, cfg: 
 def _stopping(s: _Setup, state: _State, split: Selection, clock: _Clock) -> dict[str, Any]:
     """Why training ended and, when the budget ended it, whether the student was still improving (on the
     validation split) and the budget to try instead, as the option to pass (distill/stopping.py)."""
-    reason = state.stop_reason or ("steps" if s.cfg.steps else "epochs")
+    # an anneal that the budget's last step ended still ended for the plateau it followed
+    reason = state.stop_reason or ("patience" if state.anneal_from is not None else "steps" if s.cfg.steps else "epochs")
     out: dict[str, Any] = {"stop_reason": reason, "max_epochs": math.ceil(s.total / s.steps_per_epoch),
                            "patience": s.patience, "min_delta": s.cfg.min_delta,
+                           "plateau_epoch": state.plateau_epoch,
+                           "anneal_epochs": state.anneal_steps // s.steps_per_epoch if state.anneal_steps else None,
                            "early_stopping": "on" if s.patience else
                            "--patience 0" if s.cfg.patience == 0 else f"no validation split ({split.info['reason']})",
                            "still_improving": None, "last_gain_epoch": None, "suggestion": None}

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from edgekit.distill.report import still_improving_warning, stopping_lines
-from edgekit.distill.stopping import DEFAULT_PATIENCE, improves, last_gain, suggest_epochs, verdict
+from edgekit.distill.stopping import DEFAULT_PATIENCE, anneal_epochs, improves, last_gain, suggest_epochs, verdict
 
 
 def test_a_gain_counts_only_past_min_delta_below_the_last_counted_gain() -> None:
@@ -80,6 +80,31 @@ def test_the_report_says_why_training_ended_and_what_to_try() -> None:
     assert off == ["- the epoch budget (--epochs 10) ended training after 10 of at most 10 epochs; no early stopping "
                    "(no validation split (--val-fraction is 0))"]
     assert stopping_lines({"config": {}}) == []  # a report from before the stop was recorded
+    annealed = stopping_lines(_section(stop_reason="patience", epochs_run=30, max_epochs=60, still_improving=False,
+                                       plateau_epoch=24, anneal_epochs=6))
+    assert annealed == ["- the validation loss plateaued at epoch 24 (no fall of more than 1% for 5 epochs); the "
+                        "learning rate then annealed to 0 over 6 epochs and training stopped at epoch 30 of at most 60"]
+
+
+def test_the_anneal_after_a_plateau_is_a_quarter_of_the_run_at_least_the_patience_within_the_budget() -> None:
+    assert anneal_epochs(40, 5, 20) == 10  # a quarter of the epochs run
+    assert anneal_epochs(12, 5, 48) == 5  # at least the patience
+    assert anneal_epochs(41, 5, 50) == 11  # rounded up
+    assert anneal_epochs(40, 5, 3) == 3 and anneal_epochs(40, 5, 0) == 0  # never past the budget
+
+
+def test_the_schedule_anneals_from_where_it_is_to_zero_once_started() -> None:
+    from edgekit.distill.train import _Anneal, _schedule
+
+    anneal = _Anneal()
+    factor = _schedule(100, 0.05, anneal)
+    before = [factor(k) for k in range(100)]
+    assert before[4] == 1.0 and before[99] < 0.01 and before[30] > 0.7  # warm-up 5 steps, then cosine over 100
+    anneal.start, anneal.steps = 30, 10
+    assert [factor(k) for k in range(31)] == before[:31]  # nothing changes before the start: continuous there
+    after = [factor(k) for k in range(30, 45)]
+    assert all(a > b for a, b in zip(after[:10], after[1:11]))  # falls every step of the anneal
+    assert after[10] == 0.0 and after[14] == 0.0  # 0 at its end, and after
 
 
 def test_a_variant_rejected_for_accuracy_points_to_the_cut_short_run() -> None:

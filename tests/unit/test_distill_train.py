@@ -12,7 +12,7 @@ import torch
 
 from edgekit.data import Dataset
 from edgekit.distill.config import DistillConfig
-from edgekit.distill.stopping import DEFAULT_PATIENCE
+from edgekit.distill.stopping import DEFAULT_PATIENCE, anneal_epochs, last_gain
 from edgekit.distill.train import distill
 from edgekit.errors import DataError, PipelineError, ShapeMismatchError
 from edgekit.progress import NullProgress
@@ -51,23 +51,47 @@ class Recording(NullProgress):
 
 
 def test_by_default_training_stops_when_the_validation_split_stops_improving(setup) -> None:
-    """Early stopping is on by default (patience on the held-out split): the run ends well inside its budget, the
-    report knows why, and the time the budget could take is shown up front."""
+    """Early stopping is on by default (patience on the held-out split): once it sees the plateau the learning rate
+    anneals to 0 (stopping.anneal_epochs), then the run ends well inside its budget, the report knows why, and the
+    time the budget could take is shown up front."""
     teacher, student, train, evald = setup
     progress = Recording()
     result = distill(teacher, copy.deepcopy(student), train, evald, DistillConfig(lr=3e-3), seed=0, progress=progress)
     s = result.summary
     assert s["stop_reason"] == "patience" and s["stopped_early"] and s["epochs_run"] < 60 and s["max_epochs"] == 60
     assert s["patience"] == DEFAULT_PATIENCE and s["early_stopping"] == "on"
-    assert s["epochs_run"] - s["last_gain_epoch"] == DEFAULT_PATIENCE  # exactly `patience` epochs without a gain
-    loss = [row["val_loss"] for row in result.history]  # patience watches the distillation loss on the split
-    assert min(loss[s["last_gain_epoch"] + 1:]) >= loss[s["last_gain_epoch"]] * (1 - s["min_delta"])
+    plateau, loss = s["plateau_epoch"], [row["val_loss"] for row in result.history]
+    # patience watches the distillation loss on the split: exactly `patience` epochs without a gain at the plateau
+    assert plateau - last_gain(loss[:plateau + 1], s["min_delta"]) == DEFAULT_PATIENCE
+    assert s["anneal_epochs"] == anneal_epochs(plateau, DEFAULT_PATIENCE, 60 - plateau) >= DEFAULT_PATIENCE
+    assert s["epochs_run"] == plateau + s["anneal_epochs"]
+    lr = [row["lr"] for row in result.history[plateau:]]  # from where the cosine was to 0, falling every epoch
+    assert lr[0] > 1e-3 and all(a > b for a, b in zip(lr, lr[1:])) and lr[-1] == 0.0
     assert not s["still_improving"] and s["suggestion"] is None
     accuracy = [row["val_accuracy"] for row in result.history]  # keep-best: the best accuracy, the later on a tie
     assert s["best_metric"] == max(accuracy) and s["after"]["val_accuracy"] == max(accuracy)
     shown = [d for d in progress.descriptions if "per epoch, at most 60 epochs: up to ~" in d]
     assert shown and shown[0] == next(d for d in progress.descriptions if "per epoch" in d)
     assert "stops sooner after 5 epochs without a gain" in shown[0]
+
+
+def test_resume_inside_the_anneal_gives_the_uninterrupted_weights(setup, tmp_path: Path) -> None:
+    """The anneal's start is part of the checkpoint: a run killed while annealing resumes it exactly."""
+    teacher, student, train, evald = setup
+    cfg = DistillConfig(lr=3e-3, checkpoint_every=3)
+    full = distill(teacher, copy.deepcopy(student), train, evald, cfg, seed=0, checkpoint_dir=tmp_path / "a")
+    spe, plateau = full.summary["steps_per_epoch"], full.summary["plateau_epoch"]
+    kill = (plateau + 1) * spe + 2  # the second epoch of the anneal; the last checkpoint is a few steps before
+    with pytest.raises(KeyboardInterrupt):
+        distill(teacher, copy.deepcopy(student), train, evald, cfg, seed=0, checkpoint_dir=tmp_path / "b",
+                progress=KillAt(kill))
+    resumed = distill(teacher, copy.deepcopy(student), train, evald, dataclasses.replace(cfg, resume=True), seed=0,
+                      checkpoint_dir=tmp_path / "b")
+    assert plateau * spe < resumed.summary["resumed_from_step"] < kill
+    for key in ("plateau_epoch", "anneal_epochs", "epochs_run", "steps", "best_epoch", "stop_reason"):
+        assert resumed.summary[key] == full.summary[key], key
+    a, b = full.student.state_dict(), resumed.student.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_a_step_budget_that_ends_a_rising_run_says_so(setup) -> None:
