@@ -31,7 +31,7 @@ def test_prune_distill_qat_bundle(demo_assets, fast_profile, tmp_path: Path) -> 
     assert q["variant"] == "pruned-int8-qat" and q["ptq"]["variant"] == "pruned-int8" and q["fp32"]["variant"] == "pruned-fp32"
     assert q["qat"]["accuracy"] == pytest.approx(qat["accuracy"])
     assert q["gain_over_ptq"] == pytest.approx(qat["accuracy"] - variants["pruned-int8"]["accuracy"])
-    assert q["config"]["epochs"] == 1 and q["config"]["lr"] == pytest.approx(1e-4) and q["config"]["hints"] == []
+    assert q["config"]["epochs"] == 1 and q["config"]["lr"] == pytest.approx(3e-4) and q["config"]["hints"] == []
     assert q["qat"]["accuracy"] >= q["ptq"]["accuracy"] - 1.0
     stage = json.loads((out / "stages" / "07-qat" / "stage.json").read_text())
     assert stage["source"] == "distill" and stage["input"]["format"] == "torch" and stage["output"]["format"] == "onnx"
