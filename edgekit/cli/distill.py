@@ -73,8 +73,9 @@ def _options() -> dict[str, Any]:
                                     help="Weight of the hint losses."),
         "patience": click.option("--patience", type=click.IntRange(min=0), default=D.patience,
                                  show_default=f"{DEFAULT_PATIENCE} with a validation split, else none",
-                                 help="Stop after N epochs in which the distillation loss on the validation split did "
-                                      "not fall by more than --min-delta (0: never, train the whole budget). Without a "
+                                 help="After N epochs in which the distillation loss on the validation split did not "
+                                      "fall by more than --min-delta, anneal the learning rate to 0 over a quarter of "
+                                      "the epochs run, then stop (0: never, train the whole budget). Without a "
                                       "validation split the default trains the whole budget; an explicit N needs one."),
         "min_delta": click.option("--min-delta", type=click.FloatRange(0, 1, max_open=True), default=D.min_delta,
                                   show_default=True,

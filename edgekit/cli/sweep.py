@@ -69,7 +69,7 @@ def _sweep_options(func: Any) -> Any:
 
 SWEEP_PARAMS = ("prune_ratios", "precisions", "objective", "target_latency", "search_steps", "max_prune",
                 "executor", "workers", "cache_dir", "resume")
-SWEEP_DISTILL = ("distill", "train_data", "val_data", "epochs", "lr", "kd_temperature", "kd_alpha")
+SWEEP_DISTILL = ("distill", "train_data", "val_data", "epochs", "lr", "kd_temperature", "kd_alpha", "patience", "min_delta")
 SWEEP_PRUNE = ("prune_importance", "prune_round_to")
 
 
