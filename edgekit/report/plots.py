@@ -119,11 +119,14 @@ def draw_latency(report: Report, path: Path, max_drop: float | None) -> str:
         ax.set_xlim(left=0)
         ax.set_xlabel(f"latency, ms ({_batch_words(batch)})")
     save(fig, path)
-    runs = next((s["iterations"] for v in timed for s in v.latency_ms.values() if "iterations" in s), None)
+    # the adaptive stop rule times each variant and batch until its median is steady: the counts differ
+    counts = [s["iterations"] for v in timed for s in v.latency_ms.values() if "iterations" in s]
+    runs = "" if not counts else f" of {counts[0]} timed runs" if min(counts) == max(counts) else \
+        f" of {min(counts)}-{max(counts)} timed runs per variant and batch size (each timed until its median was steady)"
     where = f" on {report.host['isa']}" if report.host.get("isa") else ""
     return (f"Bars: p50 latency of each variant in ms, one panel per batch size "
             f"({', '.join(map(_batch_words, batches))}); whiskers: from the fastest measured run to the {upper}"
-            + (f" of {runs} timed runs" if runs else "")
+            + runs
             + f"; the shipped artifact run by the bundle's runner in a fresh process{where} ({COLOR_KEY}).")
 
 

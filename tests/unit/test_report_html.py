@@ -262,3 +262,14 @@ def test_a_headless_browser_renders_the_page(bundle) -> None:
         colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
     greens = sum(n for n, (r, g, b) in colours if g > 120 and r < 80 and b < 80)  # the accepted variants' bars
     assert len(colours) > 100 and greens > 1000
+
+
+def test_the_latency_caption_gives_the_range_of_timed_runs_when_the_stop_rule_varied_them(tmp_path: Path) -> None:
+    """The adaptive stop rule times each variant and batch until its median is steady, so the counts differ: the
+    caption gives their range, not the first variant's count as if it were everyone's."""
+    from edgekit.report.plots import draw_latency
+
+    report = make_report()
+    report.variants[1].latency_ms["batch_8"]["iterations"] = 173
+    caption = draw_latency(report, tmp_path / "latency.png", 1.0)
+    assert "of 50-173 timed runs per variant and batch size" in caption and (tmp_path / "latency.png").is_file()
