@@ -79,9 +79,10 @@ def compress(model: Any, profile: str | Path | Profile | None = None, *, out_dir
         bar.start("inputs", f"loading {model if isinstance(model, (str, Path)) else type(model).__name__} and data")
         loaded = load_model(model, weights=opts.weights, trust_pickle=opts.trust_pickle,
                             random_weights=opts.random_weights, output=opts.output, task=opts.task)
-        calib, evald = inputs.load_datasets(prof, calib_data, eval_data, opts.image_prep, opts.seed)
-        train = inputs.training_data(train_data, distill, opts.image_prep)
-        val = inputs.validation_data(val_data, distill, opts.image_prep)
+        prep = inputs.image_prep_for(loaded, opts.image_prep)
+        calib, evald = inputs.load_datasets(prof, calib_data, eval_data, prep, opts.seed)
+        train = inputs.training_data(train_data, distill, prep)
+        val = inputs.validation_data(val_data, distill, prep)
         inputs.check_multi_input(loaded, prof, prune, distill, calib, evald)
         inputs.check_data_shapes(loaded, ("calibration", calib), ("evaluation", evald), ("training", train))
         shape = inputs.input_shape(opts.input_shape, loaded, calib, evald, train)

@@ -65,7 +65,8 @@ class Dataset:
         shape: Any = ({k: list(v.shape[1:]) for k, v in self.x.items()} if self.multi_input
                       else list(self.x.shape[1:]))
         return {"source": self.source, "samples": len(self), "shape": shape,
-                "labels": self.y is not None, "sha256": self.sha256, "random": self.random}
+                "labels": self.y is not None, "sha256": self.sha256, "random": self.random,
+                **({"notes": list(self.notes)} if self.notes else {})}
 
 
 def _as_array(value: Any, what: str, source: str) -> np.ndarray:
@@ -185,6 +186,7 @@ def _load_image(path: Path, prep: ImagePreprocessing) -> np.ndarray:
 
 
 def _load_image_folder(root: Path, prep: ImagePreprocessing) -> Dataset:
+    prep = prep.filled()  # unset fields: ImageNet's (the model's own were filled in by the caller, when it has them)
     classes = sorted(p for p in root.iterdir() if p.is_dir())
     if not classes:
         raise DataError(f"Image folder {root} has no class sub-folders.",
@@ -200,6 +202,9 @@ def _load_image_folder(root: Path, prep: ImagePreprocessing) -> Dataset:
                         "Put images in ROOT/<class_name>/.")
     dataset = _finish(np.stack(images), np.asarray(labels, np.int64), str(root), sha256_path(root))
     dataset.notes.append(f"classes (sorted folder names): {', '.join(p.name for p in classes)}")
+    size = "x".join(map(str, prep.size))
+    dataset.notes.append(f"images resized to {size}, normalised with mean {', '.join(f'{v:g}' for v in prep.mean)} "
+                         f"and std {', '.join(f'{v:g}' for v in prep.std)} ({prep.source})")
     return dataset
 
 

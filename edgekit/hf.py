@@ -19,6 +19,54 @@ TASKS = {"image-classification": "AutoModelForImageClassification", "feature-ext
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
+PREPROCESSOR = "preprocessor_config.json"
+
+
+def preprocessing(folder: Path) -> Any:
+    """The folder's image processor settings (preprocessor_config.json) as an ImagePreprocessing: the size the
+    model was trained at (``crop_size`` when it center-crops, else ``size`` as height/width or shortest edge), and
+    ``image_mean`` / ``image_std`` (0 / 1 when ``do_normalize`` is false); None when there is no such file or it says
+    none of these. Only fields it states are set: the rest fall back to ImageNet's (imageprep.filled)."""
+    from edgekit.imageprep import ImagePreprocessing
+
+    path = folder / PREPROCESSOR
+    if not path.is_file():
+        return None
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"Cannot read {path}: {exc}", "Save it again with image_processor.save_pretrained(folder), "
+                             "or delete it and pass --image-size / --mean / --std.") from exc
+    if not isinstance(cfg, dict):
+        return None
+
+    def hw(value: Any) -> tuple[int, int] | None:
+        if isinstance(value, int):
+            return (value, value)
+        if isinstance(value, dict):
+            if "height" in value and "width" in value:
+                return (int(value["height"]), int(value["width"]))
+            edge = value.get("shortest_edge")
+            return (int(edge), int(edge)) if edge else None
+        return None
+
+    size = hw(cfg.get("crop_size")) if cfg.get("do_center_crop") else None
+    size = size or hw(cfg.get("size"))
+
+    def channels(key: str) -> tuple[float, ...] | None:
+        value = cfg.get(key)
+        if isinstance(value, (int, float)):
+            return (float(value),)
+        return tuple(float(v) for v in value) if isinstance(value, list) and value else None
+
+    normalize = cfg.get("do_normalize", True)
+    mean = channels("image_mean") if normalize else (0.0,)
+    std = channels("image_std") if normalize else (1.0,)
+    if size is None and mean is None and std is None:
+        return None
+    return ImagePreprocessing(size=size, mean=mean, std=std, source=str(path))
+
+
 def is_hf_folder(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 

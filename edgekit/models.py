@@ -45,6 +45,9 @@ class LoadedModel:
     output: str | None = None  # --output: the output to compare (edgekit/outputs.py; None: logits, else every tensor)
     output_names: tuple[str, ...] = ()  # the outputs selected, found when the reference runs (report: model.output)
     task: str | None = None  # a Hugging Face folder: the task its Auto class was chosen for
+    # the model's own image preprocessing (a Hugging Face folder's preprocessor_config.json): fills the image options
+    # the user left unset (imageprep.ImagePreprocessing.filled); None: ImageNet's
+    image_prep: Any = None
 
     @property
     def is_torch(self) -> bool:
@@ -260,14 +263,14 @@ def _model_folder(path: Path) -> bool:
 
 
 def _load_hf_folder(path: Path, weights: Path | None, task: str | None, trust_pickle: bool) -> LoadedModel:
-    from edgekit.hf import load_folder
+    from edgekit.hf import load_folder, preprocessing
 
     if weights is not None:
         raise ModelLoadError("--weights is only used with a 'package.module:factory' model.",
                              f"The Hugging Face folder {path} already contains its weights; drop --weights.")
     module, shape, task = load_folder(path, task, trust_pickle)
     return LoadedModel(ModelKind.HF_FOLDER, str(path), module=module, sha256=state_dict_sha256(module),
-                       example_shape=shape, task=task)
+                       example_shape=shape, task=task, image_prep=preprocessing(path))
 
 
 def load_model(model: Any, *, weights: str | Path | None = None, trust_pickle: bool = False,

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from edgekit.imageprep import ImagePreprocessing
+from edgekit.imageprep import IMAGENET_MEAN, IMAGENET_SIZE, IMAGENET_STD, ImagePreprocessing
 
 IMG = ImagePreprocessing()  # the one source of the image options' defaults
 
@@ -87,19 +87,22 @@ def _csv(values: tuple[Any, ...]) -> str:
 
 
 def image_options(func: Any) -> Any:
+    """Unset, each takes the model's own value (a Hugging Face folder's preprocessor_config.json), else ImageNet's."""
+    hf = "the HF folder's preprocessor_config.json, else "
     func = click.option("--grayscale", is_flag=True, default=IMG.grayscale,
                         help="Image folders: load images as 1 channel.")(func)
-    func = click.option("--std", type=FLOATS, default=_csv(IMG.std), show_default=True,
+    func = click.option("--std", type=FLOATS, show_default=hf + _csv(IMAGENET_STD),
                         help="Image folders: per-channel std.")(func)
-    func = click.option("--mean", type=FLOATS, default=_csv(IMG.mean), show_default=True,
+    func = click.option("--mean", type=FLOATS, show_default=hf + _csv(IMAGENET_MEAN),
                         help="Image folders: per-channel mean (after scaling to [0,1]).")(func)
-    size = IMG.size[:1] if IMG.size[0] == IMG.size[1] else IMG.size
-    func = click.option("--image-size", type=INTS, default=_csv(size), show_default=True,
+    size = IMAGENET_SIZE[:1] if IMAGENET_SIZE[0] == IMAGENET_SIZE[1] else IMAGENET_SIZE
+    func = click.option("--image-size", type=INTS, show_default=hf + _csv(size),
                         help="Image folders: resize to S or H,W.")(func)
     return func
 
 
-def image_prep(image_size: tuple[int, ...], mean: tuple[float, ...], std: tuple[float, ...],
+def image_prep(image_size: tuple[int, ...] | None, mean: tuple[float, ...] | None, std: tuple[float, ...] | None,
                grayscale: bool) -> ImagePreprocessing:
-    size = (image_size[0], image_size[0]) if len(image_size) == 1 else (image_size[0], image_size[1])
-    return ImagePreprocessing(size=size, mean=mean, std=std, grayscale=grayscale)
+    size = None if not image_size else (image_size[0], image_size[0]) if len(image_size) == 1 else \
+        (image_size[0], image_size[1])
+    return ImagePreprocessing(size=size, mean=mean or None, std=std or None, grayscale=grayscale)

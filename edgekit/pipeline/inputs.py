@@ -6,6 +6,7 @@ Shared by the drivers (api.compress, sweep): each resolves its inputs here, then
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from edgekit.errors import DataError, ModelLoadError, PipelineError, ShapeMismat
 from edgekit.models import LoadedModel, load_model
 from edgekit.profile import Profile, default_profile_name, load_profile
 from edgekit.pruning.config import PruneConfig
+
+log = logging.getLogger(__name__)
 
 
 def resolve_profile(profile: str | Path | Profile | None, *, max_accuracy_drop: float | None = None,
@@ -41,6 +44,15 @@ def input_shape(explicit: Sequence[int] | None, model: LoadedModel, *datasets: D
                                      f"{list(data_shape[1:])}.", "Drop --input-shape or fix the data.")
         return shape
     return data_shape or model.example_shape
+
+
+def image_prep_for(model: Any, given: ImagePreprocessing | None) -> ImagePreprocessing:
+    """How image folders are read for ``model``: the options given, the rest from the model's own preprocessing (a
+    Hugging Face folder's preprocessor_config.json), else ImageNet's."""
+    prep = (given or ImagePreprocessing()).filled(getattr(model, "image_prep", None))
+    if getattr(model, "image_prep", None) is not None:
+        log.info("image folders: size %s, mean %s, std %s (%s)", prep.size, prep.mean, prep.std, prep.source)
+    return prep
 
 
 def load_datasets(profile: Profile, calib_data: Any, eval_data: Any, image_prep: ImagePreprocessing | None,

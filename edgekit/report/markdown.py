@@ -166,7 +166,7 @@ def dataset_text(d: dict) -> str:
              f"shape {shape} per sample", f"labels {'yes' if d.get('labels') else 'no'}"]
     if d.get("sha256"):
         parts.append(f"sha256 {d['sha256'][:12]}")
-    return ", ".join(parts)
+    return ", ".join(parts) + "".join(f"; {note}" for note in d.get("notes", ()))
 
 
 def data_lines(data: dict) -> list[str]:

@@ -89,7 +89,8 @@ def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, opts: RunOption
                             "and edgekit build-engine there.")
     loaded = load_model(model, weights=opts.weights, trust_pickle=opts.trust_pickle,
                         random_weights=opts.random_weights, output=opts.output, task=opts.task)
-    calib, evald = inputs.load_datasets(prof, calib_data, eval_data, opts.image_prep, opts.seed)
+    prep = inputs.image_prep_for(loaded, opts.image_prep)
+    calib, evald = inputs.load_datasets(prof, calib_data, eval_data, prep, opts.seed)
     if evald is None or evald.y is None:
         raise DataError(f"The evaluation data {eval_data} has no labels (y): the accuracy budget cannot be checked.",
                         "Save it with np.savez(path, x=inputs, y=labels).")
@@ -98,8 +99,8 @@ def _context(model: Any, prof: Any, cfg: SweepConfig, out: Path, opts: RunOption
                             "and re-export a torch model with one input.",
                             "For a multi-input ONNX model, run edgekit compress (FP32 and INT8 on ONNX Runtime or "
                             "OpenVINO).")
-    train = inputs.training_data(train_data, distill, opts.image_prep)
-    val = inputs.validation_data(val_data, distill, opts.image_prep)
+    train = inputs.training_data(train_data, distill, prep)
+    val = inputs.validation_data(val_data, distill, prep)
     inputs.check_data_shapes(loaded, ("calibration", calib), ("evaluation", evald), ("training", train))
     shape = inputs.input_shape(opts.input_shape, loaded, calib, evald, train)
     if shape is None:

@@ -202,3 +202,34 @@ def test_bad_folders_are_bad_models(files, tmp_path, name, config, weights, need
     assert code == ExitCode.BAD_MODEL, output
     assert needle in output and "Traceback" not in output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_folders_preprocessor_config_reads_image_folders_at_the_models_size_and_normalisation(files, tmp_path) -> None:
+    """A save_pretrained folder with its image processor's settings (preprocessor_config.json): image folders are
+    read at that size with that mean/std, not ImageNet's 224 x 224; an option given on the command line still wins."""
+    from PIL import Image
+
+    folder = tmp_path / "with-processor"
+    tiny_resnet().save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(json.dumps(
+        {"image_processor_type": "ConvNextImageProcessor", "size": {"shortest_edge": 32}, "do_normalize": True,
+         "image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25]}))
+    images = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (images / label).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(images / label / f"{i}.png")
+    report = edgekit.compress(str(folder), str(files["profile"]), out_dir=tmp_path / "out", calib_data=str(images),
+                              progress=False)
+    calib = report.data["calibration"]
+    assert calib["shape"] == [3, 32, 32], calib
+    assert any("resized to 32x32, normalised with mean 0.5, 0.5, 0.5 and std 0.25, 0.25, 0.25 (size/mean/std from "
+               f"{folder / 'preprocessor_config.json'})" in note for note in calib["notes"]), calib
+    x = edgekit.data.load_data(images, image_prep=edgekit.pipeline.inputs.image_prep_for(
+        edgekit.models.load_model(folder), None)).x
+    assert x.shape[2:] == (32, 32) and -2.0 - 1e-6 <= x.min() and x.max() <= 2.0 + 1e-6  # (v - 0.5) / 0.25
+    code, output = run("compress", folder, "--profile", files["profile"], "--calib-data", images, "--image-size", "24",
+                       "--out", tmp_path / "cli")
+    assert code == 0, output
+    assert json.loads((tmp_path / "cli" / "report.json").read_text())["data"]["calibration"]["shape"] == [3, 24, 24]

@@ -406,3 +406,37 @@ def test_random_data_is_flagged():
     assert not np.array_equal(random_data((1, 3, 4, 4), 6, seed=1).x, data.x)
     assert random_data((1, 3, 4, 4), 6, seed=0).subset(3, seed=0).random
 
+
+
+def test_unset_image_options_come_from_the_models_preprocessing_then_imagenet() -> None:
+    """What the user sets wins; what they leave unset comes from the model's own preprocessing (a Hugging Face
+    folder's preprocessor_config.json), and only then from ImageNet's; the source says which."""
+    model = ImagePreprocessing(size=(32, 32), mean=(0.5, 0.5, 0.5), source="m/preprocessor_config.json")
+    filled = ImagePreprocessing(std=(2.0,)).filled(model)
+    assert filled.size == (32, 32) and filled.mean == (0.5, 0.5, 0.5) and filled.std == (2.0,)
+    assert filled.source == "size/mean from m/preprocessor_config.json"
+    alone = ImagePreprocessing().filled(model)
+    assert alone.std == (0.229, 0.224, 0.225) and alone.source == "size/mean from m/preprocessor_config.json, std ImageNet's"
+    plain = ImagePreprocessing().filled()
+    assert (plain.size, plain.mean, plain.std, plain.source) == ((224, 224), (0.485, 0.456, 0.406),
+                                                                 (0.229, 0.224, 0.225), "size/mean/std ImageNet's")
+
+
+@pytest.mark.parametrize("config, size, mean, std", [
+    ({"size": {"height": 32, "width": 48}, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]},
+     (32, 48), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    ({"size": {"shortest_edge": 40}, "do_center_crop": True, "crop_size": {"height": 36, "width": 36},
+      "image_mean": [0.1, 0.2, 0.3], "image_std": [1, 1, 1]}, (36, 36), (0.1, 0.2, 0.3), (1.0, 1.0, 1.0)),
+    ({"size": 20, "do_normalize": False}, (20, 20), (0.0,), (1.0,)),
+    ({"size": {"shortest_edge": 30}}, (30, 30), None, None),
+])
+def test_a_hugging_face_preprocessor_config_gives_size_mean_and_std(tmp_path, config, size, mean, std) -> None:
+    import json
+
+    from edgekit.hf import preprocessing
+
+    assert preprocessing(tmp_path) is None  # no preprocessor_config.json
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(config))
+    prep = preprocessing(tmp_path)
+    assert (prep.size, prep.mean, prep.std) == (size, mean, std)
+    assert prep.source == str(tmp_path / "preprocessor_config.json")
