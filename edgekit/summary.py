@@ -156,6 +156,10 @@ _AS_FLOAT_OP = {"QLinearConv": "Conv", "ConvInteger": "Conv", "QLinearMatMul": "
                 "QGemm": "Gemm", "DynamicQuantizeMatMul": "MatMul", "MatMulIntegerToFloat": "MatMul"}
 
 
+# the activations ONNX Runtime fuses into a Conv / Gemm (FusedConv, NCHWc Conv): its output then carries their name
+_FUSED_ACTIVATIONS = frozenset({"Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid"})
+
+
 def conv_macs(out: tuple[int, ...], weight: tuple[int, ...]) -> int:
     """Conv: output elements x (C_in / groups) x kernel area; ``weight`` is C_out x C_in/groups x k..."""
     return math.prod(out) * math.prod(weight[1:])
@@ -181,12 +185,18 @@ class ComputeMacs:
     op: str
     macs: int | None  # None: a shape is unknown
     int8: bool  # an integer op, or a float compute op whose activation and weight both come through DequantizeLinear
+    tensors: tuple[str, ...] = ()  # its activation, weight and output tensors (whose shapes give the MACs)
+    # names a runtime's rewrite of it may keep: the node's, its weight / bias initializers (and what they dequantize),
+    # its output and the outputs of the activations fused into it
+    keys: frozenset[str] = frozenset()
 
 
-def compute_macs(path: Path) -> list[ComputeMacs]:
+def compute_macs(path: Path, measured: dict[str, tuple[int, ...]] | None = None) -> list[ComputeMacs]:
     """Every compute node of an ONNX file (Conv/ConvTranspose/Gemm/MatMul, plain or integer) with its MACs from
-    ONNX shape inference, and whether it is an INT8 layer: an integer op, or a Q/DQ pattern (both inputs through
-    DequantizeLinear; a Conv also needs its output quantized) that ONNX Runtime fuses into an integer kernel."""
+    ONNX shape inference (``measured``: tensor shapes found otherwise, e.g. by running the file, where inference
+    stops at a computed Reshape), and whether it is an INT8 layer: an integer op, or a Q/DQ pattern (both inputs
+    through DequantizeLinear; a Conv also needs its output quantized) that ONNX Runtime fuses into an integer
+    kernel."""
     import onnx
     from onnx import helper, shape_inference
 
@@ -195,13 +205,16 @@ def compute_macs(path: Path) -> list[ComputeMacs]:
     inits = {i.name: tuple(i.dims) for i in graph.initializer}
     dq = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "DequantizeLinear"}
     consumers: dict[str, list[str]] = {}
+    users: dict[str, list[Any]] = {}
     for n in graph.node:
         for name in n.input:
             consumers.setdefault(name, []).append(n.op_type)
+            users.setdefault(name, []).append(n)
     shapes: dict[str, tuple[int, ...] | None] = {
         vi.name: static_dims(_dims(vi)) for vi in [*graph.value_info, *graph.input, *graph.output]}
     shapes.update({name: dims for name, dims in inits.items()})
     shapes.update({out: inits[src] for out, src in dq.items() if src in inits})
+    shapes.update({name: static_dims(list(dims)) for name, dims in (measured or {}).items()})
     layers = []
     for node in graph.node:
         if node.op_type not in COMPUTE_INPUTS:
@@ -228,5 +241,13 @@ def compute_macs(path: Path) -> list[ComputeMacs]:
             inputs_dq = len(node.input) > w_at and node.input[x_at] in dq and node.input[w_at] in dq
             quantized_out = node.op_type not in ("Conv", "ConvTranspose") or consumers.get(node.output[0]) == ["QuantizeLinear"]
             int8 = inputs_dq and quantized_out
-        layers.append(ComputeMacs(node.name or node.output[0], node.op_type, macs, int8))
+        chain, out_name = [node.output[0]], node.output[0]
+        while len(users.get(out_name, [])) == 1 and users[out_name][0].op_type in _FUSED_ACTIVATIONS:
+            out_name = users[out_name][0].output[0]
+            chain.append(out_name)
+        params = [n for i, n in enumerate(node.input) if i != x_at and (n in inits or n in dq)]
+        keys = frozenset([node.name, *chain, *params, *(dq[n] for n in params if n in dq)]) - {""}
+        tensors = (node.input[x_at] if len(node.input) > x_at else "", node.input[w_at] if len(node.input) > w_at else "",
+                   node.output[0])
+        layers.append(ComputeMacs(node.name or node.output[0], node.op_type, macs, int8, tensors, keys))
     return layers

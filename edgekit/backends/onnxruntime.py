@@ -38,32 +38,88 @@ FLOAT_OPS = frozenset({"Conv", "FusedConv", "ConvTranspose", "MatMul", "FusedMat
                        "Attention", "MultiHeadAttention"})
 
 
-def coverage_with_macs(coverage: KernelCoverage, path: Path) -> KernelCoverage:
+def coverage_with_macs(coverage: KernelCoverage, path: Path, graph: Any = None) -> KernelCoverage:
     """The coverage weighed by MACs. ORT's optimised graph renames, re-lays-out (NHWC, NCHWc) and
     fuses nodes, so MACs are counted on the file itself (ONNX shape inference) and its INT8 layers are the integer
     ops and the Q/DQ patterns ORT fuses into integer kernels. ORT only makes integer kernels of those patterns, one
     kernel each, so when the optimised graph runs exactly as many INT8 kernels as the file has INT8 layers, they are
-    the same layers; otherwise (a pattern ORT did not fuse, an attention fusion) or when a shape is unknown the gate
-    stays on the node share, and says why."""
+    the same layers. Otherwise (a Q/DQ pattern ORT did not fuse) each float kernel of the optimised ``graph`` is
+    matched to the file's layer by the names it keeps (node, weight, bias, output); when every one matches a layer of
+    its own and the rest are as many as the integer kernels, those are the INT8 layers. Failing that (an attention
+    fusion), or when a shape is unknown, the gate stays on the node share, and says why."""
     from dataclasses import replace
 
     from edgekit.summary import compute_macs
 
     try:
         layers = compute_macs(path)
-    except Exception as exc:  # noqa: BLE001 - shape inference on an odd file: the node share still holds
+        if any(layer.macs is None for layer in layers):  # a Reshape to a computed shape (MobileViT's unfolding)
+            layers = compute_macs(path, _measured_shapes(path, {t for layer in layers if layer.macs is None
+                                                                for t in layer.tensors if t}))
+        unknown = [layer.name for layer in layers if layer.macs is None]
+        file_int8 = sum(layer.int8 for layer in layers)
+        float_names = ({layer.name for layer in layers if not layer.int8} if file_int8 == coverage.int8_nodes
+                       else _float_layers_by_name(layers, graph, coverage.int8_nodes) if graph is not None else None)
+    except Exception as exc:  # noqa: BLE001 - shape inference or a run on an odd file: the node share still holds
         return replace(coverage, macs_note=f"MACs not counted ({type(exc).__name__}: {exc})")
-    unknown = [layer.name for layer in layers if layer.macs is None]
-    file_int8 = sum(layer.int8 for layer in layers)
     if unknown:
-        note = f"MACs unknown for {len(unknown)} compute node(s) (a shape ONNX shape inference left open), e.g. {unknown[0]}"
-    elif file_int8 != coverage.int8_nodes:
-        note = (f"MACs not attributed: the file has {file_int8} INT8 layer(s) but ONNX Runtime runs "
-                f"{coverage.int8_nodes} integer kernel(s)")
+        note = f"MACs unknown for {len(unknown)} compute node(s) (a shape left open), e.g. {unknown[0]}"
+    elif float_names is None:
+        note = (f"MACs not attributed: the file has {file_int8} Q/DQ layer(s) but ONNX Runtime runs "
+                f"{coverage.int8_nodes} integer kernel(s), and its float kernels do not name the file's layers")
     else:
-        return replace(coverage, int8_macs=sum(layer.macs or 0 for layer in layers if layer.int8),
-                       float_macs=sum(layer.macs or 0 for layer in layers if not layer.int8))
+        return replace(coverage, int8_macs=sum(layer.macs or 0 for layer in layers if layer.name not in float_names),
+                       float_macs=sum(layer.macs or 0 for layer in layers if layer.name in float_names))
     return replace(coverage, macs_note=note)
+
+
+def _float_layers_by_name(layers: list[Any], graph: Any, int8_kernels: int) -> set[str] | None:
+    """The file's layers that run as the optimised graph's float compute kernels, or None when a kernel matches no
+    single layer or the layers left are not as many as the integer kernels."""
+    import re
+
+    inits = {i.name for i in graph.initializer}
+    owners: dict[str, set[str]] = {}
+    for layer in layers:
+        for key in layer.keys:
+            owners.setdefault(key, set()).add(layer.name)
+    found: set[str] = set()
+    for node in graph.node:
+        if node.op_type not in FLOAT_OPS:
+            continue
+        names = {node.name, re.sub(r"(_token_\d+|_nchwc)$", "", node.name), *node.output,
+                 *(n for n in node.input[1:] if n in inits)}
+        match = set().union(*(owners.get(n, set()) for n in names if len(owners.get(n, ())) == 1))
+        if len(match) != 1 or match & found:
+            return None
+        found |= match
+    return found if len(layers) - len(found) == int8_kernels else None
+
+
+def _measured_shapes(path: Path, names: set[str]) -> dict[str, tuple[int, ...]]:
+    """The shapes of ``names`` (tensors of the coverage's MAC count) found by running the file once, unoptimised,
+    on zeros at batch 1; {} when an input has another symbolic dim (a sequence length: no one size to pick)."""
+    import onnx
+    from onnx import shape_inference
+
+    model = shape_inference.infer_shapes(onnx.load(str(path)))
+    graph = model.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.value_info, *graph.input, *graph.output]}
+    known = {i.name for i in graph.initializer} | {o.name for o in graph.output}
+    feeds = {}
+    for value in graph.input:
+        if value.name in known:
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
+        if None in dims[1:]:
+            return {}
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)
+        feeds[value.name] = np.zeros([dims[0] or 1, *dims[1:]], dtype)
+    wanted = sorted(n for n in names if n not in known and types.get(n))
+    graph.output.extend(onnx.helper.make_tensor_value_info(n, types[n], None) for n in wanted)
+    session = runner.make_session(model.SerializeToString(), 1, "disable")
+    outputs = session.run(wanted, feeds)
+    return {name: tuple(array.shape) for name, array in zip(wanted, outputs)}
 
 
 class OrtSession:
@@ -272,4 +328,4 @@ class OnnxRuntimeBackend:
                                   "ignored_names), or ONNX Runtime has no integer kernel for its Q/DQ pattern"}
                        for n in graph.node if n.op_type in FLOAT_OPS)
         coverage = KernelCoverage(int8, sum(counts.values()) - int8, dict(counts), floats)
-        return coverage_with_macs(coverage, path)
+        return coverage_with_macs(coverage, path, graph)
