@@ -166,3 +166,54 @@ def test_openvino_weighs_runtime_layers_by_macs(fp32, tmp_path, float_convs, acc
     assert (cov.node_ratio < CFG.min_int8_coverage) == accepted  # the node share says the opposite
     v = judge("int8", CFG, accuracy_drop=None, parity=GOOD, coverage=cov)
     assert (v.status == "accepted") == accepted, v.reason
+
+
+def test_float_kernels_are_matched_to_the_file_layers_by_name():
+    """ORT left a Q/DQ layer float (the file's count of Q/DQ layers is not ORT's count of integer kernels): its float
+    kernels are matched to the file's layers by the names they keep."""
+    from onnx import TensorProto, helper
+
+    from edgekit.backends.onnxruntime import _float_layers_by_name
+    from edgekit.summary import ComputeMacs
+
+    layers = [ComputeMacs(n, "Conv", 100, True, keys=frozenset({n, f"{n}.w", f"{n}_out"})) for n in ("a", "b", "c")]
+    w = helper.make_tensor("b.w", TensorProto.FLOAT, (1,), [0.0])
+
+    def graph(*nodes):
+        return helper.make_graph(list(nodes), "g", [], [], [w])
+
+    by_weight = graph(helper.make_node("FusedConv", ["x", "b.w"], ["y"], name="fused_token_7"))
+    assert _float_layers_by_name(layers, by_weight, int8_kernels=2) == {"b"}
+    by_output = graph(helper.make_node("Conv", ["x", "reorder_1"], ["z"], name="c_out_nchwc"))
+    assert _float_layers_by_name(layers, by_output, int8_kernels=2) == {"c"}
+    assert _float_layers_by_name(layers, by_output, int8_kernels=1) is None  # the rest is not the integer kernels
+    unknown = graph(helper.make_node("Conv", ["x", "reorder_1"], ["q"], name="elsewhere"))
+    assert _float_layers_by_name(layers, unknown, int8_kernels=2) is None
+
+
+class ComputedReshape(torch.nn.Module):
+    """A Linear after a Reshape to a size computed from the input's shape (MobileViT's unfolding): ONNX shape
+    inference leaves its shapes open with a symbolic batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = torch.nn.Linear(32, 16)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.fc(y.reshape(y.shape[0], (y.shape[2] * y.shape[3]) // 4, -1))
+
+
+def test_shapes_shape_inference_leaves_open_are_measured(tmp_path):
+    from edgekit.backends.onnxruntime import OnnxRuntimeBackend
+    from edgekit.profile import load_profile
+
+    path = tmp_path / "reshape.onnx"
+    torch.onnx.export(ComputedReshape().eval(), torch.randn(1, 3, 8, 8), str(path), input_names=["x"],
+                      dynamic_axes={"x": {0: "batch"}}, dynamo=False)
+    macs = {layer.op: layer.macs for layer in compute_macs(path)}
+    assert macs["Conv"] == 8 * 8 * 8 * 27
+    cov = OnnxRuntimeBackend().kernel_coverage(path, load_profile("cpu-onnxruntime"), tmp_path)
+    assert cov.basis == "macs", cov.macs_note
+    assert cov.float_macs == 8 * 8 * 8 * 27 + 16 * 16 * 32 and cov.int8_macs == 0  # fc: 16 rows x 16 out x K 32
