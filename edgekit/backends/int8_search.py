@@ -161,9 +161,11 @@ def search(quantize: Callable[[Attempt, Path], None], evaluate: Callable[[Attemp
            selection: Selection,
            attempts: list[Attempt], workdir: Path, *, rank: Callable[[Path], list[str]] | None = None,
            compute_nodes: int = 0, min_int8_coverage: float = 0.8, progress: Progress | None = None,
-           key: str = "int8-search") -> SearchResult:
+           key: str = "int8-search", macs: FloatBudget | None = None) -> SearchResult:
     """Quantize ``attempts`` in order (then layer fallback with ``rank``) until one meets the selection budget.
-    A search that goes past its first attempt shows each further attempt on its own progress line ``key``."""
+    A search that goes past its first attempt shows each further attempt on its own progress line ``key``.
+    ``macs``: the compute nodes' MACs, so the layers sent to float keep ``min_int8_coverage`` of the compute as the
+    verdict measures it (KernelCoverage's MAC share); without it, of the ``compute_nodes``."""
     progress = progress or NullProgress()
     outcomes: list[Outcome] = []
 
@@ -188,14 +190,45 @@ def search(quantize: Callable[[Attempt, Path], None], evaluate: Callable[[Attemp
         return outcomes[-1]
 
     try:
-        return _search(attempt, outcomes, attempts, rank, compute_nodes, min_int8_coverage)
+        return _search(attempt, outcomes, attempts, rank, compute_nodes, min_int8_coverage, macs)
     finally:
         if len(outcomes) > 1:
             progress.finish(key)
 
 
+@dataclass(frozen=True)
+class FloatBudget:
+    """What layer fallback may send to float by compute: each searchable node's MACs, the MACs of every compute
+    node of the file (those already float included) and how many of them are float before the search."""
+
+    node_macs: dict[str, int]
+    total: int
+    already_float: int = 0
+
+    def allowance(self, min_int8_coverage: float) -> float:
+        return (1.0 - min_int8_coverage) * self.total - self.already_float
+
+
+def float_budget(path: Path, searchable: list[str]) -> FloatBudget | None:
+    """The MAC budget of the file's compute nodes (summary.compute_macs); None when any node's MACs are unknown (the
+    search then budgets by node count, as the verdict then counts nodes)."""
+    from edgekit.summary import compute_macs
+
+    try:
+        layers = compute_macs(path)
+    except Exception:  # the verdict falls back to the node share in the same case
+        return None
+    if not layers or any(layer.macs is None for layer in layers):
+        return None
+    macs = {layer.name: int(layer.macs or 0) for layer in layers}
+    wanted = set(searchable)
+    return FloatBudget({n: m for n, m in macs.items() if n in wanted}, sum(macs.values()),
+                       sum(m for n, m in macs.items() if n not in wanted))
+
+
 def _search(attempt: Callable[[Attempt], Outcome], outcomes: list[Outcome], attempts: list[Attempt],
-            rank: Callable[[Path], list[str]] | None, compute_nodes: int, min_int8_coverage: float) -> SearchResult:
+            rank: Callable[[Path], list[str]] | None, compute_nodes: int, min_int8_coverage: float,
+            macs: FloatBudget | None = None) -> SearchResult:
     for a in attempts:
         if attempt(a).ok:
             return SearchResult(outcomes[-1], outcomes)
@@ -203,9 +236,21 @@ def _search(attempt: Callable[[Attempt], Outcome], outcomes: list[Outcome], atte
     if rank is None or compute_nodes == 0 or best.error:
         return SearchResult(best, outcomes)
     ranked = rank(best.path)
+    floats: list[str] = []
+    if macs is not None and all(n in macs.node_macs for n in ranked):
+        # keep min_int8_coverage of the compute: the most sensitive layers that fit what the MACs allow go to float
+        # (a big one that does not fit is passed over for the next, cheaper one)
+        left = macs.allowance(min_int8_coverage)
+        for node in ranked:
+            if macs.node_macs[node] > left + 1e-9:
+                continue
+            left -= macs.node_macs[node]
+            floats.append(node)
+            if attempt(replace(best.attempt, float_nodes=tuple(floats))).ok:
+                return SearchResult(outcomes[-1], outcomes, ranked)
+        return SearchResult(_best(outcomes), outcomes, ranked)
     # keep min_int8_coverage: at most this many compute layers may fall back to float
     budget = int(math.floor((1.0 - min_int8_coverage) * compute_nodes + 1e-9))
-    floats: list[str] = []
     for node in ranked[:budget]:
         floats.append(node)
         if attempt(replace(best.attempt, float_nodes=tuple(floats))).ok:

@@ -21,7 +21,7 @@ import numpy as np
 from edgekit.artifact import Format
 from edgekit.backends.base import KernelCoverage
 from edgekit.backends.int8 import RecipePlan, check_mode, plan_recipes
-from edgekit.backends.int8_search import (Attempt, compute_node_names, first_attempts, selection_for,
+from edgekit.backends.int8_search import (Attempt, compute_node_names, first_attempts, float_budget, selection_for,
                                           rank_by_sensitivity, search)
 from edgekit.data import Dataset
 from edgekit.deploy import run_onnxruntime as runner
@@ -249,6 +249,7 @@ def quantize_accuracy_aware(src: Path, dst: Path, calib: Dataset, profile: Profi
         attempts = first_attempts(plan.ladder, cfg.calibration_method, cfg.accuracy_control)
         result = search(quantize_one, evaluate, selection, attempts, work,
                         rank=rank if cfg.accuracy_control else None, compute_nodes=len(nodes),
+                        macs=float_budget(prepared, nodes) if cfg.accuracy_control else None,
                         min_int8_coverage=verify.min_int8_coverage, progress=progress,
                         key=f"int8-search {dst.parent.name}")
         shutil.copyfile(result.chosen.path, dst)

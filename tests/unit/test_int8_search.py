@@ -153,3 +153,24 @@ def test_without_labels_class_scores_are_also_held_to_the_agreement_floor() -> N
     assert label_free(0.99).score(damaged(0.005))[2]
     assert label_free(0.99).criterion == "mean output cosine >= 0.9 and top-1 agreement >= 0.99 on the calibration inputs"
     assert label_free(None).criterion == "mean output cosine >= 0.9 on the calibration inputs"
+
+
+def test_with_macs_known_layer_fallback_keeps_the_share_of_the_compute_and_passes_over_a_layer_too_big(tmp_path) -> None:
+    """The verdict measures INT8 coverage by MACs: the search sends to float only what keeps 80% of the compute
+    INT8. The most sensitive layer here is 89% of it, so it is passed over for the next ones that fit."""
+    from edgekit.backends.int8_search import FloatBudget
+
+    fake = FakeQuantizer({"u8s8-rr": 0.05, "u8u8": 0.06}, repairs={"big": 0.04, "small": 0.02, "tiny": 0.028})
+    macs = FloatBudget({"big": 890, "small": 60, "tiny": 40, "head": 10}, total=1000)
+    result = search(fake.quantize, fake.evaluate, selection(), first_attempts(LADDER, "minmax", True), tmp_path,
+                    rank=lambda path: ["big", "small", "tiny", "head"], compute_nodes=4, min_int8_coverage=0.8,
+                    macs=macs)
+    assert all("big" not in a.float_nodes for a in fake.calls)
+    assert result.chosen.ok and result.chosen.attempt.float_nodes == ("small", "tiny")
+    # compute already float before the search counts against the same allowance
+    fake = FakeQuantizer({"u8s8-rr": 0.05, "u8u8": 0.06}, repairs={"big": 0.04, "small": 0.02, "tiny": 0.028})
+    search(fake.quantize, fake.evaluate, selection(), first_attempts(LADDER, "minmax", True), tmp_path,
+           rank=lambda path: ["big", "small", "tiny", "head"], compute_nodes=4, min_int8_coverage=0.8,
+           macs=FloatBudget({"big": 800, "small": 60, "tiny": 40, "head": 10}, total=1000, already_float=150))
+    # 200 allowed - 150 already float = 50: small (60) no longer fits, tiny (40) and head (10) do
+    assert max((a.float_nodes for a in fake.calls), key=len) == ("tiny", "head")
