@@ -27,6 +27,33 @@ warmup = 2
 iterations = 10
 """
 
+# FP32 only, one batch size, a fixed 3 timed calls: for tests of what is built and verified, not of its speed
+FP32_PROFILE = """\
+schema_version = 1
+name = "test-fp32"
+description = "FP32 only, one batch size, few iterations"
+
+[target]
+backend = "onnxruntime"
+threads = 1
+
+[compile]
+precisions = ["fp32"]
+
+[benchmark]
+batch_sizes = [1]
+warmup = 1
+iterations = 3
+target_ci = 0
+"""
+
+
+@pytest.fixture(scope="session")
+def fp32_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("profiles") / "test-fp32.toml"
+    path.write_text(FP32_PROFILE)
+    return path
+
 
 @pytest.fixture(scope="session")
 def demo_assets(tmp_path_factory: pytest.TempPathFactory):

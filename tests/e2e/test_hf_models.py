@@ -19,24 +19,6 @@ from tests.clitools import run
 
 transformers = pytest.importorskip("transformers")
 
-PROFILE = """\
-schema_version = 1
-name = "test-hf"
-description = "FP32 only, one batch size, few iterations"
-
-[target]
-backend = "onnxruntime"
-threads = 1
-
-[compile]
-precisions = ["fp32"]
-
-[benchmark]
-batch_sizes = [1]
-warmup = 1
-iterations = 3
-"""
-
 
 def tiny_resnet() -> nn.Module:
     torch.manual_seed(0)
@@ -46,12 +28,11 @@ def tiny_resnet() -> nn.Module:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, Path]:
+def files(tmp_path_factory, fp32_profile) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("hf")
-    (root / "profile.toml").write_text(PROFILE)
     x = np.random.default_rng(0).standard_normal((24, 3, 32, 32)).astype(np.float32)
     np.savez(root / "calib.npz", x=x)
-    return {"root": root, "profile": root / "profile.toml", "calib": root / "calib.npz"}
+    return {"root": root, "profile": fp32_profile, "calib": root / "calib.npz"}
 
 
 def compress(model: nn.Module, files: dict[str, Path], out: str, **kwargs) -> edgekit.Report:

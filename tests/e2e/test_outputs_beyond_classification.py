@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,30 +19,11 @@ from torch import nn
 
 import edgekit
 
-PROFILE = """\
-schema_version = 1
-name = "test-outputs"
-description = "FP32 only, one batch size, few iterations"
-
-[target]
-backend = "onnxruntime"
-threads = 1
-
-[compile]
-precisions = ["fp32"]
-
-[benchmark]
-batch_sizes = [1]
-warmup = 1
-iterations = 3
-target_ci = 0
-"""
-
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
+def root(tmp_path_factory, fp32_profile) -> Path:
     path = tmp_path_factory.mktemp("outputs")
-    (path / "profile.toml").write_text(PROFILE)
+    shutil.copyfile(fp32_profile, path / "profile.toml")
     return path
 
 
