@@ -373,25 +373,27 @@ def _end_epoch(s: _Setup, state: _State, epoch: int, probes: list[_Probe], clock
     tracked = _track_best(s, state, row)
     if state.step >= s.total:  # the budget ended it: nothing to decide
         return
+    # the anneal a plateau seen now would start: from epoch, patience and budget, the same on every rank
+    anneal = anneal_epochs(epoch + 1, s.patience, (s.total - state.step) // s.steps_per_epoch)
     reason, plateau = None, False
     if state.anneal_from is not None:  # annealing after the plateau: it runs to its end, then the run stops
         if state.step >= state.anneal_from + state.anneal_steps:
             reason = "patience"
     elif tracked and s.patience and state.bad_epochs >= s.patience:
-        plateau = anneal_epochs(epoch + 1, s.patience, (s.total - state.step) // s.steps_per_epoch) > 0
+        plateau = anneal > 0
         reason = None if plateau else "patience"  # no epoch left in the budget to anneal over
     if reason is None and s.cfg.max_minutes is not None and clock.elapsed() >= s.cfg.max_minutes * 60:
         reason = "time"  # a plateau seen now still starts its anneal: the checkpoint carries it to the resumed run
     # rank 0 decides for all: (stop reason + 1, or 0) * 2 + whether the anneal starts
     decided = s.env.from_main((STOP_REASONS.index(reason) + 1 if reason else 0) * 2 + plateau)
     if decided % 2:
-        _start_anneal(s, state, epoch + 1)
+        _start_anneal(s, state, epoch + 1, anneal)
     state.stop_reason = STOP_REASONS[decided // 2 - 1] if decided >= 2 else None
 
 
-def _start_anneal(s: _Setup, state: _State, epoch: int) -> None:
-    """Patience saw a plateau at ``epoch``: the learning rate falls from here to 0 over stopping.anneal_epochs."""
-    epochs = anneal_epochs(epoch, s.patience, (s.total - state.step) // s.steps_per_epoch)
+def _start_anneal(s: _Setup, state: _State, epoch: int, epochs: int) -> None:
+    """Patience saw a plateau at ``epoch``: the learning rate falls from here to 0 over ``epochs``
+    (stopping.anneal_epochs)."""
     state.plateau_epoch, state.anneal_from, state.anneal_steps = epoch, state.step, epochs * s.steps_per_epoch
     s.anneal.start, s.anneal.steps = state.anneal_from, state.anneal_steps
     log.info("distillation: the validation loss plateaued at epoch %d; annealing the learning rate to 0 over %d "
