@@ -16,6 +16,7 @@ from edgekit.pipeline.bundle import artifact_files
 from edgekit.pipeline.timings import BENCHMARK, VERIFY, Stopwatch
 from edgekit.bench.latency import run_benchmark, settings_from_profile
 from edgekit.data import Dataset
+from edgekit.deploy.runner_common import align_to_references
 from edgekit.energy.protocol import EnergySettings, plan_energy
 from edgekit.errors import DataError, OptionError, ShapeMismatchError
 from edgekit.models import LoadedModel
@@ -364,11 +365,10 @@ def _output_mismatch(reference: Reference, outputs: list[np.ndarray]) -> str:
 
 def align_outputs(names: list[str], arrays: list[np.ndarray], expected: tuple[str, ...]) -> list[np.ndarray]:
     """The artifact's outputs in the original's order: by name when the artifact names every expected output
-    (a runtime that lists outputs in another order), else as they come (the order export wrote them in)."""
-    if expected and set(expected) <= set(names) and list(names[:len(expected)]) != list(expected):
-        index = {n: i for i, n in enumerate(names)}
-        return [arrays[index[n]] for n in expected]
-    return arrays
+    (a runtime that lists outputs in another order), else as they come (the order export wrote them in). The
+    deploy runner's rule (runner_common.align_to_references), so the bundle's check pairs outputs as this one does;
+    any other outputs follow, and the verdict compares the expected ones only."""
+    return align_to_references(arrays, names, list(expected))
 
 
 def compare_outputs(reference: Reference, outputs: list[np.ndarray]) -> list[OutputCheck]:
